@@ -1,0 +1,1 @@
+"""Pure models and rules: the spec, plans, runs, ordering and redaction. No I/O here."""

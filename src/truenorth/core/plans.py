@@ -1,0 +1,228 @@
+"""What an engine says a change would do, in one shape for every engine.
+
+A :class:`Plan` is the normalized, already-redacted result of ``terraform plan``,
+``ansible-playbook --check --diff`` or a Kubernetes diff. Everything downstream (the
+store, the CLI, the API, merge-request comments) reads plans, never raw engine output,
+so a secret that is masked here is masked everywhere.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Action", "Change", "Plan", "PlanSummary", "summarize"]
+
+
+class Action(str, enum.Enum):
+    """What happens to one resource, host task or object."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    REPLACE = "replace"
+    READ = "read"
+    NOOP = "no-op"
+    #: The engine cannot predict the outcome (Ansible check mode skipped the task).
+    UNKNOWN = "unknown"
+
+    @property
+    def is_change(self) -> bool:
+        """True for actions that alter the target system (or may: ``unknown``)."""
+        return self not in (Action.NOOP, Action.READ)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One planned change to one addressable thing.
+
+    ``before`` and ``after`` are JSON-compatible values with every secret already replaced
+    by :data:`truenorth.core.redaction.SENSITIVE_MARKER`. ``diff`` is an optional readable,
+    redacted text diff (Ansible's and Kubernetes' before/after text). ``host`` and ``task``
+    are set by engines that act per host (Ansible).
+    """
+
+    address: str
+    action: Action
+    resource_type: str = ""
+    name: str = ""
+    before: Any = None
+    after: Any = None
+    diff: str = ""
+    host: str | None = None
+    task: str | None = None
+    #: Free-form reason ("check mode skipped this task", "forces replacement").
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON form of the change (documented in ``docs/output-json.md``)."""
+        return {
+            "address": self.address,
+            "action": self.action.value,
+            "resource_type": self.resource_type,
+            "name": self.name,
+            "before": self.before,
+            "after": self.after,
+            "diff": self.diff,
+            "host": self.host,
+            "task": self.task,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Change:
+        """Rebuild a change from :meth:`to_dict` output (as stored)."""
+        return cls(
+            address=str(data["address"]),
+            action=Action(data["action"]),
+            resource_type=str(data.get("resource_type", "")),
+            name=str(data.get("name", "")),
+            before=data.get("before"),
+            after=data.get("after"),
+            diff=str(data.get("diff", "")),
+            host=data.get("host"),
+            task=data.get("task"),
+            reason=str(data.get("reason", "")),
+        )
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """Counts in Terraform's words: replace counts as one add and one destroy.
+
+    ``unknown`` counts changes the engine could not predict; ``hosts_*`` are filled by
+    per-host engines (Ansible) and stay zero elsewhere.
+    """
+
+    add: int = 0
+    change: int = 0
+    destroy: int = 0
+    read: int = 0
+    unknown: int = 0
+    hosts_changed: int = 0
+    hosts_unknown: int = 0
+    hosts_unreachable: int = 0
+
+    @property
+    def has_changes(self) -> bool:
+        """True when applying would (or might) alter anything."""
+        return bool(self.add or self.change or self.destroy or self.unknown or self.hosts_unreachable)
+
+    def headline(self) -> str:
+        """``N to add, N to change, N to destroy`` plus the non-zero extras."""
+        text = f"{self.add} to add, {self.change} to change, {self.destroy} to destroy"
+        extras = []
+        if self.unknown:
+            extras.append(f"{self.unknown} unknown")
+        if self.hosts_changed or self.hosts_unknown or self.hosts_unreachable:
+            extras.append(
+                f"hosts: {self.hosts_changed} changed, {self.hosts_unknown} unknown, "
+                f"{self.hosts_unreachable} unreachable"
+            )
+        return text + (f" ({'; '.join(extras)})" if extras else "")
+
+    def to_dict(self) -> dict[str, int]:
+        """Stable JSON form."""
+        return {
+            "add": self.add,
+            "change": self.change,
+            "destroy": self.destroy,
+            "read": self.read,
+            "unknown": self.unknown,
+            "hosts_changed": self.hosts_changed,
+            "hosts_unknown": self.hosts_unknown,
+            "hosts_unreachable": self.hosts_unreachable,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PlanSummary:
+        """Rebuild from :meth:`to_dict` output."""
+        return cls(**{key: int(data.get(key, 0)) for key in cls().to_dict()})
+
+
+def summarize(
+    changes: Iterable[Change],
+    *,
+    hosts_unreachable: Iterable[str] = (),
+) -> PlanSummary:
+    """Count ``changes`` the way Terraform does, and per host when hosts are set."""
+    add = change = destroy = read = unknown = 0
+    changed_hosts: set[str] = set()
+    unknown_hosts: set[str] = set()
+    for item in changes:
+        if item.action is Action.CREATE:
+            add += 1
+        elif item.action is Action.UPDATE:
+            change += 1
+        elif item.action is Action.DELETE:
+            destroy += 1
+        elif item.action is Action.REPLACE:
+            add += 1
+            destroy += 1
+        elif item.action is Action.READ:
+            read += 1
+        elif item.action is Action.UNKNOWN:
+            unknown += 1
+        if item.host is not None:
+            if item.action is Action.UNKNOWN:
+                unknown_hosts.add(item.host)
+            elif item.action.is_change:
+                changed_hosts.add(item.host)
+    unreachable = set(hosts_unreachable)
+    return PlanSummary(
+        add=add,
+        change=change,
+        destroy=destroy,
+        read=read,
+        unknown=unknown,
+        hosts_changed=len(changed_hosts - unreachable),
+        hosts_unknown=len(unknown_hosts - changed_hosts - unreachable),
+        hosts_unreachable=len(unreachable),
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A normalized, redacted plan for one stack at one revision.
+
+    ``artifact`` is the engine's own saved plan (a Terraform plan file) when it has one;
+    it lives in the stack's private state directory and is never shown. ``fingerprint``
+    identifies the inputs the plan was made from (revision, state), so that an apply can
+    refuse a stale plan. ``output`` is the redacted human-readable engine output.
+    """
+
+    stack: str
+    engine: str
+    revision: str
+    changes: tuple[Change, ...]
+    summary: PlanSummary
+    output: str = ""
+    artifact: str | None = None
+    fingerprint: str = ""
+    #: Hosts the engine could not reach while planning (Ansible).
+    unreachable_hosts: tuple[str, ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_changes(self) -> bool:
+        """True when applying the plan would (or might) alter anything."""
+        return self.summary.has_changes
+
+    @property
+    def changed(self) -> tuple[Change, ...]:
+        """Only the entries that alter something (everything but no-op and read)."""
+        return tuple(item for item in self.changes if item.action.is_change)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Stable JSON form, without the private artifact path."""
+        return {
+            "stack": self.stack,
+            "engine": self.engine,
+            "revision": self.revision,
+            "has_changes": self.has_changes,
+            "summary": self.summary.to_dict(),
+            "changes": [item.to_dict() for item in self.changes],
+            "unreachable_hosts": list(self.unreachable_hosts),
+        }

@@ -1,0 +1,162 @@
+"""Running an engine's external program: argv only, bounded, cancellable, redacted.
+
+Every external tool (terraform, tofu, kubectl) is started through :func:`run` with an
+argv list, never a shell string, in its own process group so that a timeout or a
+cancel kills the tool and everything it spawned (providers, plugins). Output lines are
+redacted before anyone sees them, including the live sink.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from truenorth.core import redaction
+
+__all__ = ["ProcessResult", "ProgramMissing", "run"]
+
+#: How long a killed tool gets to exit after SIGTERM before SIGKILL.
+_GRACE_SECONDS = 5.0
+
+
+class ProgramMissing(FileNotFoundError):
+    """The program is not installed (not on PATH)."""
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """How a program ended. ``stdout``/``stderr`` are redacted; ``returncode`` is negative
+    when a signal killed it. ``timed_out`` and ``cancelled`` say why we stopped it."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the program exited 0 by itself."""
+        return self.returncode == 0 and not self.timed_out and not self.cancelled
+
+    def describe_failure(self) -> str:
+        """A one-paragraph, redacted reason for a failure."""
+        name = Path(self.argv[0]).name
+        if self.timed_out:
+            return f"{name} timed out after {self.seconds:.0f}s and was stopped"
+        if self.cancelled:
+            return f"{name} was cancelled"
+        if self.returncode < 0:
+            try:
+                sig = signal.Signals(-self.returncode).name
+            except ValueError:
+                sig = str(-self.returncode)
+            return f"{name} was killed by signal {sig}"
+        tail = (self.stderr.strip() or self.stdout.strip())[-4000:]
+        return f"{name} exited with code {self.returncode}" + (f":\n{tail}" if tail else "")
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    redactor: redaction.Redactor,
+    cancel: threading.Event | None = None,
+    sink: Callable[[str], None] | None = None,
+    stdin: str | None = None,
+) -> ProcessResult:
+    """Run ``argv`` in ``cwd`` with exactly ``env``; return its redacted output.
+
+    ``sink``, if given, is called with each redacted stdout line as it arrives.
+    Raises :class:`ProgramMissing` when the program cannot be found.
+    """
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=str(cwd),
+            env=dict(env),
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        raise ProgramMissing(f"{argv[0]} is not installed or not on PATH") from exc
+    out_lines: list[str] = []
+    err_lines: list[str] = []
+
+    def pump(stream: IO[str], into: list[str], live: bool) -> None:
+        for line in iter(stream.readline, ""):
+            into.append(line)
+            if live and sink is not None:
+                sink(redactor(line.rstrip("\n")))
+
+    readers = [
+        threading.Thread(target=pump, args=(proc.stdout, out_lines, True), daemon=True),
+        threading.Thread(target=pump, args=(proc.stderr, err_lines, False), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    if stdin is not None and proc.stdin is not None:
+        try:
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+    timed_out = cancelled = False
+    deadline = started + timeout
+    while True:
+        try:
+            proc.wait(timeout=0.1)
+            break
+        except subprocess.TimeoutExpired:
+            if cancel is not None and cancel.is_set():
+                cancelled = True
+            elif time.monotonic() >= deadline:
+                timed_out = True
+            else:
+                continue
+            _stop(proc)
+            break
+    for reader in readers:
+        reader.join(timeout=_GRACE_SECONDS)
+    return ProcessResult(
+        argv=tuple(argv),
+        returncode=proc.returncode if proc.returncode is not None else -signal.SIGKILL,
+        stdout=redactor("".join(out_lines)),
+        stderr=redactor("".join(err_lines)),
+        timed_out=timed_out,
+        cancelled=cancelled,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM the whole process group (terraform forwards it and stops cleanly), then SIGKILL."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
