@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DurationError", "MAX_SECONDS", "parse_duration", "format_duration"]
+__all__ = ["MAX_SECONDS", "DurationError", "format_duration", "parse_duration"]
 
 #: The longest interval accepted: 30 days. Anything longer is a typo, not a schedule.
 MAX_SECONDS = 30 * 24 * 3600

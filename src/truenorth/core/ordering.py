@@ -54,12 +54,12 @@ def topological_order(graph: Mapping[str, Iterable[str]]) -> tuple[str, ...]:
     cycle = find_cycle(graph)
     if cycle:
         raise CycleError(cycle)
-    deps = {name: [d for d in graph[name] if d in graph] for name in graph}
+    deps = {name: [d for d in wanted if d in graph] for name, wanted in graph.items()}
     done: list[str] = []
     placed: set[str] = set()
     while len(done) < len(deps):
-        for name in deps:  # declaration order among the ready ones
-            if name not in placed and all(d in placed for d in deps[name]):
+        for name, needs in deps.items():  # declaration order among the ready ones
+            if name not in placed and all(d in placed for d in needs):
                 done.append(name)
                 placed.add(name)
                 break

@@ -16,7 +16,7 @@ from typing import Any
 __all__ = ["Action", "Change", "Plan", "PlanSummary", "summarize"]
 
 
-class Action(str, enum.Enum):
+class Action(enum.StrEnum):
     """What happens to one resource, host task or object."""
 
     CREATE = "create"

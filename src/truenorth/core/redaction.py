@@ -58,9 +58,7 @@ class Redactor:
         # tools often print one line of it.
         for secret in list(fresh):
             fresh.update(
-                line.strip()
-                for line in secret.splitlines()
-                if len(line.strip()) >= _MIN_SECRET_LENGTH
+                line.strip() for line in secret.splitlines() if len(line.strip()) >= _MIN_SECRET_LENGTH
             )
         if fresh - self._secrets:
             self._secrets |= fresh

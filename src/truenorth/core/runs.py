@@ -16,7 +16,7 @@ from truenorth.core import plans
 __all__ = ["HostResult", "HostStatus", "RunKind", "RunResult", "RunStatus"]
 
 
-class RunKind(str, enum.Enum):
+class RunKind(enum.StrEnum):
     """Which operation a run performed."""
 
     PLAN = "plan"
@@ -24,7 +24,7 @@ class RunKind(str, enum.Enum):
     DRIFT = "drift"
 
 
-class RunStatus(str, enum.Enum):
+class RunStatus(enum.StrEnum):
     """Where a run ended (or is): ansible-runner's statuses in truenorth's words."""
 
     PENDING = "pending"
@@ -45,7 +45,7 @@ class RunStatus(str, enum.Enum):
         return self not in (RunStatus.PENDING, RunStatus.RUNNING)
 
 
-class HostStatus(str, enum.Enum):
+class HostStatus(enum.StrEnum):
     """Per-host outcome of an apply on a per-host engine."""
 
     OK = "ok"

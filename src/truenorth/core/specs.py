@@ -221,7 +221,9 @@ _COMMON_FIELDS = (
 
 _ENGINE_FIELDS: dict[str, tuple[_Field, ...]] = {
     "terraform": (
-        _Field("vars", "mapping", "Input variables passed with -var (JSON-encoded when not strings).", default={}),
+        _Field(
+            "vars", "mapping", "Input variables passed with -var (JSON-encoded when not strings).", default={}
+        ),
         _Field("var_files", "paths", "Variable files, relative to the repository root.", default=[]),
         _Field("workspace", "string", "Terraform workspace.", default="default", pattern=WORKSPACE_PATTERN),
         _Field("binary", "enum", "terraform or tofu.", default="terraform", choices=("terraform", "tofu")),
@@ -240,13 +242,27 @@ _ENGINE_FIELDS: dict[str, tuple[_Field, ...]] = {
         ),
     ),
     "kubernetes": (
-        _Field("target", "string", "Cluster name from the controller's configuration.", default=None, pattern=REFERENCE_PATTERN),
-        _Field("namespace", "string", "Default namespace for namespaced objects.", default=None, pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"),
+        _Field(
+            "target",
+            "string",
+            "Cluster name from the controller's configuration.",
+            default=None,
+            pattern=REFERENCE_PATTERN,
+        ),
+        _Field(
+            "namespace",
+            "string",
+            "Default namespace for namespaced objects.",
+            default=None,
+            pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+        ),
         _Field("prune", "bool", "Delete objects truenorth applied earlier that left Git.", default=True),
         _Field("allow_empty", "bool", "Allow a revision that removes every object.", default=False),
         _Field("wait", "bool", "Wait for health after apply.", default=True),
         _Field("timeout", "duration", "How long to wait for health.", default="5m"),
-        _Field("ignore_differences", "ignore_differences", "JSON pointers to ignore per kind/name.", default=[]),
+        _Field(
+            "ignore_differences", "ignore_differences", "JSON pointers to ignore per kind/name.", default=[]
+        ),
     ),
 }
 
@@ -256,7 +272,10 @@ def json_schema() -> dict[str, Any]:
     variants = []
     for engine, fields in _ENGINE_FIELDS.items():
         properties = {f.key: _field_schema(f) for f in _COMMON_FIELDS + fields}
-        properties["engine"] = {"const": engine, "description": "The engine that plans and applies this stack."}
+        properties["engine"] = {
+            "const": engine,
+            "description": "The engine that plans and applies this stack.",
+        }
         variants.append(
             {
                 "type": "object",
@@ -314,7 +333,7 @@ def _field_schema(spec: _Field) -> dict[str, Any]:
         )
     if spec.pattern and spec.kind == "string":
         out["pattern"] = spec.pattern
-    if spec.default is not None and spec.default != [] and spec.default != {}:
+    if spec.default not in (None, [], {}):
         out["default"] = spec.default
     return out
 
@@ -349,6 +368,8 @@ def load_yaml_bounded(text: str, *, max_bytes: int = MAX_SPEC_BYTES) -> Any:
         if not loader.check_node():
             return None
         node = loader.get_node()
+        if node is None:
+            return None
         if loader.check_node():
             raise ValueError("holds more than one YAML document (limit is 1)")
         return _construct_counted(loader, node)
@@ -424,10 +445,13 @@ def parse_spec(text: str, *, filename: str = SPEC_FILENAME) -> RepoSpec:
         seen[stack.name] = index
         stacks.append(stack)
 
-    for index, stack in enumerate(stacks):
+    for stack in stacks:
         for dep in stack.depends_on:
             if dep == stack.name:
-                report(f"stacks[{seen[stack.name]}].depends_on", f"stack {stack.name!r} depends on itself (cycle)")
+                report(
+                    f"stacks[{seen[stack.name]}].depends_on",
+                    f"stack {stack.name!r} depends on itself (cycle)",
+                )
             elif dep not in seen:
                 report(f"stacks[{seen[stack.name]}].depends_on", f"unknown stack {dep!r}")
     graph = {stack.name: stack.depends_on for stack in stacks}
@@ -449,8 +473,10 @@ def _parse_stack(raw: Any, *, where: str, report: _Reporter) -> StackSpec | None
     before = len(report.issues)
     for key in raw:
         if key not in allowed:
-            if isinstance(engine, str) and engine in ENGINES and any(
-                key in {f.key for f in fields} for fields in _ENGINE_FIELDS.values()
+            if (
+                isinstance(engine, str)
+                and engine in ENGINES
+                and any(key in {f.key for f in fields} for fields in _ENGINE_FIELDS.values())
             ):
                 report(f"{where}.{key}", f"unknown key for engine {engine!r}")
             else:
@@ -559,7 +585,9 @@ def _check_field(spec: _Field, value: Any, *, where: str, report: Callable[[str,
     return _check_scalar(kind, value, where=where, report=report, spec=spec)
 
 
-def _check_scalar(kind: str, value: Any, *, where: str, report: Callable[[str, str], None], spec: _Field) -> Any:
+def _check_scalar(
+    kind: str, value: Any, *, where: str, report: Callable[[str, str], None], spec: _Field
+) -> Any:
     if not isinstance(value, str):
         report(where, f"must be a string, not {_type_name(value)}")
         return value
@@ -582,7 +610,9 @@ def _check_scalar(kind: str, value: Any, *, where: str, report: Callable[[str, s
     return value
 
 
-def _check_ignore_differences(value: Any, *, where: str, report: Callable[[str, str], None]) -> list[IgnoreDifference]:
+def _check_ignore_differences(
+    value: Any, *, where: str, report: Callable[[str, str], None]
+) -> list[IgnoreDifference]:
     if not isinstance(value, list):
         report(where, f"must be a list, not {_type_name(value)}")
         return []
@@ -600,7 +630,9 @@ def _check_ignore_differences(value: Any, *, where: str, report: Callable[[str, 
         if not isinstance(kind, str) or not kind:
             report(f"{here}.kind", "missing or not a string")
             continue
-        if not isinstance(pointers, list) or not all(isinstance(p, str) and p.startswith("/") for p in pointers):
+        if not isinstance(pointers, list) or not all(
+            isinstance(p, str) and p.startswith("/") for p in pointers
+        ):
             report(f"{here}.json_pointers", "must be a list of JSON pointers starting with '/'")
             continue
         extras = {k: item.get(k) for k in ("group", "name", "namespace")}
@@ -636,9 +668,14 @@ def check_relative_path(value: str) -> str | None:
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "a mapping"}.get(
-        type(value), type(value).__name__
-    )
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+    }.get(type(value), type(value).__name__)
 
 
 def _yaml_message(exc: BaseException) -> str:

@@ -8,6 +8,7 @@ redacted before anyone sees them, including the live sink.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -26,7 +27,7 @@ __all__ = ["ProcessResult", "ProgramMissing", "run"]
 _GRACE_SECONDS = 5.0
 
 
-class ProgramMissing(FileNotFoundError):
+class ProgramMissing(FileNotFoundError):  # noqa: N818 (a condition, not an error kind)
     """The program is not installed (not on PATH)."""
 
 
@@ -155,8 +156,6 @@ def _stop(proc: subprocess.Popen[str]) -> None:
     try:
         proc.wait(timeout=_GRACE_SECONDS)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait()

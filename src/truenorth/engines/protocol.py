@@ -17,7 +17,7 @@ from typing import Protocol
 
 from truenorth.core import plans, redaction, runs, specs
 
-__all__ = ["Engine", "EngineError", "StackContext", "OutputSink"]
+__all__ = ["Engine", "EngineError", "OutputSink", "StackContext"]
 
 #: Receives redacted output lines as the engine produces them (live run logs).
 OutputSink = Callable[[str], None]

@@ -1,0 +1,537 @@
+"""``truenorth``: the command line entry point and its commands.
+
+Local commands work on a data dir (``--data-dir``, ``TRUENORTH_DATA_DIR``, default
+``./.truenorth``). Exit codes follow ``terraform plan -detailed-exitcode``: 0 nothing to
+change, 2 changes present, 1 an error. ``-o json`` output is stable and documented in
+``docs/output-json.md``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from truenorth import __version__
+from truenorth.cli import rendering
+from truenorth.controller import executing, layout, orchestrating, runtime, validating
+from truenorth.core import redaction, specs
+from truenorth.engines import protocol
+from truenorth.git import errors as git_errors
+from truenorth.store import errors as store_errors
+
+__all__ = ["app", "main"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+JSON_FORMAT_VERSION = "1"
+
+app = typer.Typer(
+    name="truenorth",
+    help="GitOps for Terraform, Ansible and Kubernetes, from one Git repository.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class OutputFormat(enum.StrEnum):
+    """How a command prints its result."""
+
+    text = "text"
+    json = "json"
+
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Where truenorth keeps state (env TRUENORTH_DATA_DIR; default ./.truenorth)."
+    ),
+]
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store", envvar="TRUENORTH_STORE_URL", help="Database URL (default: SQLite in the data dir)."
+    ),
+]
+OutputOption = Annotated[OutputFormat, typer.Option("-o", "--output", help="text or json.")]
+RefOption = Annotated[
+    str | None, typer.Option("--ref", help="Branch, tag or commit (default: the default branch).")
+]
+StackOption = Annotated[list[str] | None, typer.Option("--stack", help="Only this stack (repeatable).")]
+
+
+def fail(message: str) -> NoReturn:
+    """Print a user-facing error (credentials in URLs redacted) and exit 1."""
+    err_console.print(Text(f"Error: {redaction.redact_url_credentials(message)}", style="red"))
+    raise typer.Exit(EXIT_ERROR)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+@app.command()
+def version() -> None:
+    """Print truenorth's version."""
+    console.print(f"truenorth {__version__}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of truenorth.yaml."""
+    sys.stdout.write(json.dumps(specs.json_schema(), indent=2) + "\n")
+
+
+@app.command()
+def validate(
+    directory: Annotated[
+        Path, typer.Argument(help="Repository working tree (default: current directory).")
+    ] = Path("."),
+    output: OutputOption = OutputFormat.text,
+) -> None:
+    """Check truenorth.yaml and every path it names; report every error with file and field."""
+    try:
+        spec = validating.validate_checkout(directory)
+    except specs.SpecError as exc:
+        if output is OutputFormat.json:
+            _print_json(
+                {
+                    "format_version": JSON_FORMAT_VERSION,
+                    "valid": False,
+                    "errors": [{"file": i.file, "field": i.field, "message": i.message} for i in exc.issues],
+                }
+            )
+        else:
+            for issue in exc.issues:
+                err_console.print(Text(f"✗ {issue}", style="red"))
+            err_console.print(Text(f"{len(exc.issues)} error(s); nothing would be applied.", style="red"))
+        raise typer.Exit(EXIT_ERROR) from None
+    if output is OutputFormat.json:
+        _print_json({"format_version": JSON_FORMAT_VERSION, "valid": True, "stacks": list(spec.names)})
+    else:
+        console.print(
+            Text(f"✓ {specs.SPEC_FILENAME} is valid: {len(spec.stacks)} stack(s): {', '.join(spec.names)}")
+        )
+
+
+@app.command()
+def plan(
+    repo: Annotated[str, typer.Argument(help="Local repository path or Git URL.")],
+    ref: RefOption = None,
+    stack: StackOption = None,
+    output: OutputOption = OutputFormat.text,
+    data_dir: DataDirOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Show what applying REPO at REF would change. Exit 0: no changes, 2: changes, 1: error."""
+    with _runtime(data_dir, store) as rt:
+        revision, _spec, selected = _prepare(rt, repo, ref=ref, stacks=stack or [], output=output)
+        text = output is OutputFormat.text
+        events = orchestrating.Events(planned=_show_planned if text else lambda outcome: None)
+        if text:
+            _print_revision_header(revision)
+        outcomes = orchestrating.plan_revision(rt, revision, selected, events=events)
+    failed = [o for o in outcomes if o.plan is None]
+    planned = [o.plan for o in outcomes if o.plan is not None]
+    if output is OutputFormat.json:
+        _print_json(_plan_document(revision, outcomes))
+    else:
+        rendering.print_totals(console, planned, failed=len(failed))
+    if failed:
+        raise typer.Exit(EXIT_ERROR)
+    raise typer.Exit(EXIT_CHANGES if any(p.has_changes for p in planned) else EXIT_OK)
+
+
+@app.command()
+def apply(
+    repo: Annotated[str, typer.Argument(help="Local repository path or Git URL.")],
+    ref: RefOption = None,
+    stack: StackOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")] = False,
+    output: OutputOption = OutputFormat.text,
+    data_dir: DataDirOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Plan, ask, then apply in depends_on order; dependents of a failed stack are skipped."""
+    text = output is OutputFormat.text
+    with _runtime(data_dir, store) as rt:
+        revision, spec, selected = _prepare(rt, repo, ref=ref, stacks=stack or [], output=output)
+        if text:
+            _print_revision_header(revision)
+        events = orchestrating.Events(
+            planned=_show_planned if text else lambda outcome: None,
+            applied=_show_applied if text else lambda outcome: None,
+            replanned=_show_replanned if text else lambda outcome: None,
+        )
+        planned, applied = orchestrating.apply_revision(
+            rt,
+            revision,
+            spec,
+            selected,
+            confirm=lambda outcomes: _confirm(outcomes, yes=yes, text=text),
+            events=events,
+        )
+    plan_failed = any(o.plan is None for o in planned)
+    apply_failed = any(not o.result.ok for o in applied)
+    if output is OutputFormat.json:
+        document = _plan_document(revision, planned)
+        document["applies"] = [_run_json(o) for o in applied]
+        _print_json(document)
+    elif not plan_failed and not applied and any(o.plan and o.plan.has_changes for o in planned):
+        console.print(Text("Apply cancelled; nothing was changed.", style="yellow"))
+    elif not plan_failed and not applied:
+        console.print(Text("No changes. Infrastructure is up to date.", style="green"))
+    else:
+        ok = sum(1 for o in applied if o.result.ok)
+        console.print(
+            Text(f"Apply complete: {ok} applied, {len(applied) - ok} failed or skipped.", style="bold")
+        )
+    if plan_failed or apply_failed:
+        raise typer.Exit(EXIT_ERROR)
+    cancelled = not applied and any(o.plan and o.plan.has_changes for o in planned)
+    raise typer.Exit(EXIT_ERROR if cancelled else EXIT_OK)
+
+
+@app.command()
+def history(
+    stack: Annotated[str | None, typer.Option("--stack", help="Only this stack.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+    output: OutputOption = OutputFormat.text,
+    data_dir: DataDirOption = None,
+    store: StoreOption = None,
+) -> None:
+    """List recorded runs, newest first."""
+    with _runtime(data_dir, store) as rt:
+        records = rt.store.list_runs(stack=stack, limit=limit)
+    if output is OutputFormat.json:
+        _print_json({"format_version": JSON_FORMAT_VERSION, "runs": [_record_json(r) for r in records]})
+        return
+    table = Table("id", "stack", "kind", "status", "revision", "started", "summary", "error")
+    for record in records:
+        table.add_row(
+            Text(str(record.id)),
+            Text(record.stack),
+            Text(record.kind),
+            Text(record.status, style=_status_style(record.status)),
+            Text(record.revision[:12]),
+            Text(record.started_at.strftime("%Y-%m-%d %H:%M:%S")),
+            Text(_summary_text(record.summary)),
+            Text((record.error or "").splitlines()[0][:60] if record.error else ""),
+        )
+    console.print(table)
+
+
+@app.command()
+def status(
+    output: OutputOption = OutputFormat.text,
+    data_dir: DataDirOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Show every known stack: sync state and applied revision."""
+    with _runtime(data_dir, store) as rt:
+        stacks = rt.store.list_stacks()
+    if output is OutputFormat.json:
+        _print_json({"format_version": JSON_FORMAT_VERSION, "stacks": [_stack_json(s) for s in stacks]})
+        return
+    if not stacks:
+        console.print("No stacks recorded yet. Run `truenorth plan REPO` or `truenorth apply REPO`.")
+        return
+    table = Table("repository", "stack", "engine", "sync", "applied revision", "applied at", "error")
+    for item in stacks:
+        table.add_row(
+            Text(item.repository),
+            Text(item.name),
+            Text(item.engine or ""),
+            Text(item.sync_state or "unknown", style=_status_style(item.sync_state or "")),
+            Text(item.applied_revision or "-"),
+            Text(item.applied_at.strftime("%Y-%m-%d %H:%M:%S") if item.applied_at else "-"),
+            Text((item.error or "").splitlines()[0][:60] if item.error else ""),
+        )
+    console.print(table)
+
+
+@app.command()
+def doctor() -> None:
+    """Report the external programs truenorth drives: present or not, and their versions."""
+    from truenorth.controller import registry
+
+    engines = registry.EngineRegistry()
+    table = Table("program", "status", "version")
+    ok = True
+    for name in ("git", "terraform", "tofu", "ansible-playbook", "kubectl"):
+        found = shutil.which(name) or (shutil.which(name, path=str(Path(sys.executable).parent)))
+        table.add_row(
+            name, "found" if found else "missing", _program_version(name, engines) if found else "-"
+        )
+        ok = ok and (found is not None or name == "tofu")
+    console.print(table)
+    if not ok:
+        raise typer.Exit(EXIT_ERROR)
+
+
+def _program_version(name: str, engines: Any) -> str:
+    import subprocess
+
+    engine_for = {"terraform": "terraform", "ansible-playbook": "ansible", "kubectl": "kubernetes"}
+    if name in engine_for:
+        try:
+            found: str | None = engines.get(engine_for[name]).version()
+            return found or "unknown"
+        except protocol.EngineError:
+            pass
+    try:
+        result = subprocess.run([name, "--version"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return (
+        (result.stdout or result.stderr).strip().splitlines()[0]
+        if (result.stdout or result.stderr)
+        else "unknown"
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _RuntimeScope:
+    def __init__(self, data_dir: Path | None, store_url: str | None) -> None:
+        self.data_dir = layout.data_dir_from_env(data_dir)
+        self.store_url = store_url
+        self.rt: runtime.Runtime | None = None
+
+    def __enter__(self) -> runtime.Runtime:
+        try:
+            self.rt = runtime.open_runtime(self.data_dir, store_url=self.store_url)
+        except store_errors.StoreError as exc:
+            fail(f"cannot open the store: {exc}")
+        except OSError as exc:
+            fail(f"cannot use data dir {self.data_dir}: {exc.strerror or exc}")
+        return self.rt
+
+    def __exit__(self, *exc: object) -> None:
+        if self.rt is not None:
+            self.rt.close()
+
+
+def _runtime(data_dir: Path | None, store_url: str | None) -> _RuntimeScope:
+    return _RuntimeScope(data_dir, store_url)
+
+
+def _prepare(
+    rt: runtime.Runtime,
+    repo: str,
+    *,
+    ref: str | None,
+    stacks: list[str],
+    output: OutputFormat,
+) -> tuple[Any, specs.RepoSpec, tuple[specs.StackSpec, ...]]:
+    try:
+        revision = rt.sources.checkout(repo, ref=ref)
+    except git_errors.GitError as exc:
+        executing.record_revision_failure(rt, repository=repo, revision="", error=str(exc))
+        fail(str(exc))
+    try:
+        spec = validating.validate_checkout(revision.checkout)
+    except specs.SpecError as exc:
+        executing.record_revision_failure(
+            rt, repository=revision.display, revision=revision.sha, error=str(exc)
+        )
+        if output is OutputFormat.json:
+            _print_json(
+                {
+                    "format_version": JSON_FORMAT_VERSION,
+                    "repository": revision.display,
+                    "revision": revision.sha,
+                    "valid": False,
+                    "errors": [{"file": i.file, "field": i.field, "message": i.message} for i in exc.issues],
+                }
+            )
+            raise typer.Exit(EXIT_ERROR) from None
+        lines = "\n".join(f"  {issue}" for issue in exc.issues)
+        fail(f"revision {revision.sha[:12]} is invalid; nothing is planned or applied:\n{lines}")
+    try:
+        selected = orchestrating.select_stacks(spec, stacks)
+    except KeyError as exc:
+        fail(f"no such stack: {exc.args[0]}")
+    return revision, spec, selected
+
+
+def _print_revision_header(revision: Any) -> None:
+    header = Text(f"{revision.display} @ {revision.ref} -> {revision.sha[:12]} ", style="bold")
+    header.append(f"{revision.commit.subject} ({revision.commit.author_name})", style="dim")
+    console.print(header)
+
+
+def _show_planned(outcome: executing.Outcome) -> None:
+    stack = outcome.result.stack
+    console.print(Text(f"\n── {stack} ──", style="bold cyan"))
+    if outcome.plan is None:
+        console.print(Text(f"  Plan failed: {outcome.result.error}", style="red"))
+        return
+    rendering.print_plan(console, outcome.plan)
+
+
+def _show_replanned(outcome: executing.Outcome) -> None:
+    console.print(
+        Text(f"\n── {outcome.result.stack} (planned again: its dependencies changed) ──", style="bold cyan")
+    )
+    if outcome.plan is None:
+        console.print(Text(f"  Plan failed: {outcome.result.error}", style="red"))
+        return
+    rendering.print_plan(console, outcome.plan)
+
+
+def _show_applied(outcome: executing.Outcome) -> None:
+    result = outcome.result
+    style = "green" if result.ok else "red"
+    line = Text(f"  {result.stack}: apply {result.status.value}", style=style)
+    if result.error:
+        line.append(f": {result.error}")
+    console.print(line)
+    for host in result.hosts:
+        console.print(Text(f"    {host.host}: {host.status.value}", style=_status_style(host.status.value)))
+
+
+def _confirm(outcomes: list[executing.Outcome], *, yes: bool, text: bool) -> bool:
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        err_console.print(
+            Text("Not applying: no terminal to ask on. Pass --yes to apply without asking.", style="red")
+        )
+        return False
+    del outcomes
+    console.print(
+        Text("\nDo you want to apply these changes? Only 'yes' will be accepted.", style="bold")
+        if text
+        else ""
+    )
+    answer = typer.prompt("Enter a value", default="", show_default=False)
+    return bool(answer.strip() == "yes")
+
+
+def _plan_document(revision: Any, outcomes: list[executing.Outcome]) -> dict[str, Any]:
+    stacks = []
+    for outcome in outcomes:
+        entry: dict[str, Any] = {"name": outcome.result.stack, "run_id": outcome.run_id}
+        if outcome.plan is None:
+            entry.update(
+                status="failed", error=outcome.result.error, has_changes=None, summary=None, changes=[]
+            )
+        else:
+            data = outcome.plan.to_dict()
+            entry.update(
+                status="planned",
+                engine=data["engine"],
+                error="",
+                has_changes=data["has_changes"],
+                summary=data["summary"],
+                changes=data["changes"],
+                unreachable_hosts=data["unreachable_hosts"],
+            )
+        stacks.append(entry)
+    plans_ = [o.plan for o in outcomes if o.plan is not None]
+    return {
+        "format_version": JSON_FORMAT_VERSION,
+        "repository": revision.display,
+        "ref": revision.ref,
+        "revision": revision.sha,
+        "commit": {
+            "sha": revision.commit.sha,
+            "author": revision.commit.author_name,
+            "date": revision.commit.date.isoformat(),
+            "subject": revision.commit.subject,
+        },
+        "stacks": stacks,
+        "summary": {
+            "add": sum(p.summary.add for p in plans_),
+            "change": sum(p.summary.change for p in plans_),
+            "destroy": sum(p.summary.destroy for p in plans_),
+            "stacks_with_changes": sum(1 for p in plans_ if p.has_changes),
+            "stacks_failed": sum(1 for o in outcomes if o.plan is None),
+        },
+    }
+
+
+def _run_json(outcome: executing.Outcome) -> dict[str, Any]:
+    result = outcome.result
+    return {
+        "run_id": outcome.run_id,
+        "stack": result.stack,
+        "status": result.status.value,
+        "revision": result.revision,
+        "error": result.error,
+        "hosts": [host.to_dict() for host in result.hosts],
+    }
+
+
+def _record_json(record: Any) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "stack": record.stack,
+        "repository": record.repository,
+        "revision": record.revision,
+        "kind": record.kind,
+        "status": record.status,
+        "started_at": record.started_at.isoformat(),
+        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
+        "summary": {k: v for k, v in (record.summary or {}).items() if k not in ("artifact", "fingerprint")},
+        "error": record.error or "",
+        "actor": record.actor,
+    }
+
+
+def _stack_json(item: Any) -> dict[str, Any]:
+    return {
+        "repository": item.repository,
+        "name": item.name,
+        "engine": item.engine,
+        "sync_state": item.sync_state,
+        "health": item.health,
+        "applied_revision": item.applied_revision,
+        "applied_at": item.applied_at.isoformat() if item.applied_at else None,
+        "error": item.error,
+    }
+
+
+def _summary_text(summary: dict[str, Any] | None) -> str:
+    if not summary:
+        return ""
+    return f"+{summary.get('add', 0)} ~{summary.get('change', 0)} -{summary.get('destroy', 0)}"
+
+
+def _status_style(value: str) -> str:
+    return {
+        "succeeded": "green",
+        "synced": "green",
+        "ok": "green",
+        "changed": "yellow",
+        "failed": "red",
+        "unreachable": "red",
+        "partial": "yellow",
+        "out-of-sync": "yellow",
+        "pending-approval": "yellow",
+        "interrupted": "red",
+        "skipped": "dim",
+    }.get(value, "")
+
+
+def _print_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

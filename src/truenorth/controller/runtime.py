@@ -1,0 +1,70 @@
+"""The long-lived parts an operation needs, gathered once: layout, store, engines, sources.
+
+The CLI builds one :class:`Runtime` per command and the server one per process; every
+operation in :mod:`truenorth.controller.executing` takes it as its first argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from truenorth.controller import layout, registry, secrets, sources
+from truenorth.core import specs
+from truenorth.store import database
+from truenorth.store import urls as store_urls
+
+__all__ = ["Runtime", "open_runtime"]
+
+ClusterLookup = Callable[[specs.StackSpec], Mapping[str, str]]
+
+
+def _no_clusters(stack: specs.StackSpec) -> Mapping[str, str]:
+    del stack
+    return {}
+
+
+@dataclass
+class Runtime:
+    """Shared services for operations. Not frozen: the store and engines hold connections."""
+
+    layout: layout.DataLayout
+    store: database.Store
+    engines: registry.EngineRegistry
+    sources: sources.Sources
+    secrets: secrets.SecretResolver = field(default_factory=secrets.SecretResolver)
+    clusters: ClusterLookup = _no_clusters
+    timeout: float = 3600.0
+    #: Identifies this process in recorded runs (crash recovery releases its runs).
+    holder: str | None = None
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.store.close()
+
+
+def open_runtime(
+    data_dir: Path,
+    *,
+    store_url: str | None = None,
+    engines: registry.EngineRegistry | None = None,
+    secret_resolver: secrets.SecretResolver | None = None,
+    clusters: ClusterLookup | None = None,
+    timeout: float = 3600.0,
+    holder: str | None = None,
+) -> Runtime:
+    """Create the data dir layout, open (and migrate) the store, and wire the rest."""
+    where = layout.DataLayout.at(data_dir)
+    where.ensure()
+    store = database.Store.open(store_url or store_urls.sqlite_url(where.root))
+    return Runtime(
+        layout=where,
+        store=store,
+        engines=engines or registry.EngineRegistry(),
+        sources=sources.Sources(where.git),
+        secrets=secret_resolver or secrets.SecretResolver(),
+        clusters=clusters or _no_clusters,
+        timeout=timeout,
+        holder=holder,
+    )

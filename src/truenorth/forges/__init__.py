@@ -1,0 +1,1 @@
+"""Forge adapters: merge-request comments and commit statuses on GitHub, GitLab and Gitea."""

@@ -1,0 +1,21 @@
+"""The Git source adapter: the only code in truenorth that talks to git.
+
+Everything above (core, engines, controller) sees Git through :class:`MirrorCache`:
+one bare mirror per repository, fetched on demand, and immutable read-only snapshots
+of single commits that engines read their stacks from. The adapter sits below core in
+the layers, so it carries its own errors (always redacted) and its own URL handling.
+
+Modules: :mod:`.urls` (parse, check, normalize, redact sources), :mod:`.errors`,
+:mod:`.commands` (run git safely), :mod:`.commits` (commit metadata), :mod:`.refs`
+(which ref strings are accepted), :mod:`.locks` (per-mirror file locks),
+:mod:`.trees` (extracting and sealing a snapshot), :mod:`.confinement` (paths and
+symlinks that must stay inside a checkout) and :mod:`.mirrors` (the cache itself).
+"""
+
+from __future__ import annotations
+
+from truenorth.git.commits import Commit
+from truenorth.git.errors import GitError, PathEscapeError
+from truenorth.git.mirrors import MirrorCache
+
+__all__ = ["Commit", "GitError", "MirrorCache", "PathEscapeError"]

@@ -1,0 +1,1 @@
+"""Notification adapters: telling people what happened (chat, mail, webhooks)."""

@@ -1,0 +1,1 @@
+"""The HTTP side of the controller: REST API, webhooks, metrics and the web UI."""
