@@ -1,0 +1,431 @@
+"""The store: the one record of what happened, on SQLite or PostgreSQL.
+
+Every plan, apply and drift check becomes a row in ``runs`` when it starts and is
+finished exactly once; its live output is appended to ``run_logs``; the controller's
+current view of each stack is kept in ``stacks``. The store sits below ``truenorth.core``
+(it must not import it): it takes and returns plain JSON-compatible values that the
+controller has already redacted, and frozen :mod:`~truenorth.store.records`.
+
+Opening a store creates the engine and migrates the schema to the newest revision.
+Methods are synchronous and thread-safe (each uses its own pooled connection); write
+transactions on SQLite start with ``BEGIN IMMEDIATE`` so that concurrent writers wait
+for each other within the busy timeout. Every database failure is raised as
+:class:`~truenorth.store.errors.StoreError` whose message says what could not be done
+and why ("database is locked", "disk full") and never contains a password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.util import exc as alembic_exc
+from sqlalchemy import exc as sa_exc
+
+from truenorth.store import checks, connecting, errors, migrating, records, rows, urls
+from truenorth.store.schema import RunLogRow, RunRow, StackRow
+from truenorth.store.urls import sqlite_url
+
+__all__ = ["INTERRUPTED_ERROR", "Store", "sqlite_url"]
+
+#: The error text of a run found in flight after its controller stopped.
+INTERRUPTED_ERROR = "interrupted: the controller stopped before the run finished"
+_MAX_PAGE = 10_000
+_StatusFilter = str | Iterable[str] | None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """Run history, run logs and stack state in one database. Open with :meth:`open`."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        shown_url: str,
+        secrets: Sequence[str],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._engine = engine
+        self._shown_url = shown_url
+        self._secrets = tuple(secrets)
+        self._clock = clock
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        busy_timeout: float = 5.0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> Store:
+        """Connect to ``url`` (``sqlite:///PATH`` or ``postgresql://...``) and migrate it.
+
+        ``busy_timeout`` is how long a SQLite writer waits for another one (seconds);
+        ``clock`` returns the current aware UTC time (for tests).
+        """
+        secrets = urls.url_secrets(url)
+        parsed = urls.database_url(url)
+        shown = urls.redact_url(parsed)
+        try:
+            connecting.ensure_parent(parsed)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise errors.StoreError(
+                f"cannot create the directory {exc.filename} for the state database {shown}: {reason}"
+            ) from None
+        engine = connecting.create_engine(parsed, busy_timeout=busy_timeout)
+        store = cls(engine, shown_url=shown, secrets=secrets, clock=clock or _utcnow)
+        try:
+            with (
+                store._guard("open the state database and bring its schema up to date"),
+                store._writing() as conn,
+            ):
+                migrating.upgrade(conn)
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    @property
+    def url(self) -> str:
+        """The database URL with credentials masked."""
+        return self._shown_url
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        """Release every connection; the store cannot be used afterwards."""
+        self._closed = True
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self._shown_url})"
+
+    # Runs -------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        *,
+        stack: str,
+        repository: str,
+        revision: str,
+        kind: str,
+        actor: str | None = None,
+        reason: str | None = None,
+        plan_id: int | None = None,
+        holder: str | None = None,
+    ) -> int:
+        """Record that a run starts now (status ``running``); return its id."""
+        values = rows.run_identity(
+            stack=stack, repository=repository, revision=revision, kind=kind, actor=actor, reason=reason
+        )
+        values.update(
+            status="running",
+            started_at=self._now(),
+            finished_at=None,
+            summary={},
+            changes=[],
+            hosts=[],
+            output="",
+            error="",
+            plan_id=rows.optional_id(plan_id, what="plan_id"),
+            holder=rows.optional_name(holder, what="holder"),
+        )
+        return self._insert_run(
+            f"record the start of a {values['kind']} run of stack {values['stack']!r}", values
+        )
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        summary: Mapping[str, Any] | None = None,
+        changes: Iterable[Any] | None = None,
+        hosts: Iterable[Any] | None = None,
+        output: str = "",
+        error: str = "",
+    ) -> None:
+        """Record the end of a running run. A finished run is never changed again."""
+        values = rows.run_outcome(
+            status=status, summary=summary, changes=changes, hosts=hosts, output=output, error=error
+        )
+        values["finished_at"] = self._now()
+        with self._guard(f"record the end of run {run_id}"), self._writing() as conn:
+            result = conn.execute(
+                sa.update(RunRow)
+                .where(RunRow.id == run_id, RunRow.status.in_(records.ACTIVE_STATUSES))
+                .values(**values)
+            )
+            if result.rowcount == 0:
+                current = conn.execute(
+                    sa.select(RunRow.status).where(RunRow.id == run_id)
+                ).scalar_one_or_none()
+                if current is None:
+                    raise errors.StoreError(f"cannot record the end of run {run_id}: there is no such run")
+                raise errors.StoreError(
+                    f"cannot record the end of run {run_id}: it already ended as {current} "
+                    "(a finished run is never changed)"
+                )
+
+    def record_run(
+        self,
+        *,
+        stack: str,
+        repository: str,
+        revision: str,
+        kind: str,
+        status: str,
+        summary: Mapping[str, Any] | None = None,
+        changes: Iterable[Any] | None = None,
+        hosts: Iterable[Any] | None = None,
+        output: str = "",
+        error: str = "",
+        actor: str | None = None,
+        reason: str | None = None,
+        plan_id: int | None = None,
+        holder: str | None = None,
+        started_at: datetime | None = None,
+        finished_at: datetime | None = None,
+    ) -> int:
+        """Insert a run that already finished (a skipped stack, say); return its id."""
+        values = rows.run_identity(
+            stack=stack, repository=repository, revision=revision, kind=kind, actor=actor, reason=reason
+        )
+        values.update(
+            rows.run_outcome(
+                status=status, summary=summary, changes=changes, hosts=hosts, output=output, error=error
+            )
+        )
+        now = self._now()
+        start = checks.aware(started_at, what="started_at") if started_at is not None else now
+        end = checks.aware(finished_at, what="finished_at") if finished_at is not None else max(now, start)
+        if end < start:
+            raise ValueError(f"finished_at {end.isoformat()} is before started_at {start.isoformat()}")
+        values.update(
+            started_at=start,
+            finished_at=end,
+            plan_id=rows.optional_id(plan_id, what="plan_id"),
+            holder=rows.optional_name(holder, what="holder"),
+        )
+        return self._insert_run(
+            f"record a {values['status']} {values['kind']} run of stack {values['stack']!r}", values
+        )
+
+    def get_run(self, run_id: int) -> records.RunRecord | None:
+        """The run with this id, or None."""
+        with self._guard(f"read run {run_id}"), self._reading() as conn:
+            row = conn.execute(sa.select(RunRow).where(RunRow.id == run_id)).one_or_none()
+        return None if row is None else rows.run_record(row)
+
+    def list_runs(
+        self,
+        *,
+        stack: str | None = None,
+        repository: str | None = None,
+        kind: str | None = None,
+        status: _StatusFilter = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[records.RunRecord]:
+        """Runs matching every given filter, newest first; ``status`` may be several."""
+        if not 1 <= limit <= _MAX_PAGE or offset < 0:
+            raise ValueError(
+                f"limit must be 1..{_MAX_PAGE} and offset >= 0, got limit={limit} offset={offset}"
+            )
+        where = rows.run_filters(stack=stack, repository=repository, kind=kind, statuses=status)
+        query = sa.select(RunRow).where(*where).order_by(*rows.NEWEST_FIRST).limit(limit).offset(offset)
+        with self._guard("list runs"), self._reading() as conn:
+            return [rows.run_record(row) for row in conn.execute(query)]
+
+    def count_runs(
+        self,
+        *,
+        stack: str | None = None,
+        repository: str | None = None,
+        kind: str | None = None,
+        status: _StatusFilter = None,
+    ) -> int:
+        """How many runs match every given filter (for paging)."""
+        where = rows.run_filters(stack=stack, repository=repository, kind=kind, statuses=status)
+        with self._guard("count runs"), self._reading() as conn:
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(RunRow).where(*where)).scalar_one()
+            )
+
+    def last_run(
+        self,
+        *,
+        repository: str,
+        stack: str,
+        kind: str | None = None,
+        statuses: _StatusFilter = None,
+    ) -> records.RunRecord | None:
+        """The newest run of ``stack`` in ``repository`` (of ``kind``, in ``statuses``)."""
+        where = rows.run_filters(stack=stack, repository=repository, kind=kind, statuses=statuses)
+        query = sa.select(RunRow).where(*where).order_by(*rows.NEWEST_FIRST).limit(1)
+        with self._guard(f"read the last run of stack {stack!r}"), self._reading() as conn:
+            row = conn.execute(query).one_or_none()
+        return None if row is None else rows.run_record(row)
+
+    def deployed_revision(self, *, repository: str, stack: str) -> str | None:
+        """The revision of the newest apply that succeeded or partly succeeded."""
+        last = self.last_run(
+            repository=repository, stack=stack, kind="apply", statuses=records.DEPLOYED_STATUSES
+        )
+        return None if last is None else last.revision
+
+    def mark_interrupted(self, *, holder: str | None = None) -> list[int]:
+        """End every run still pending or running (only ``holder``'s if given) as interrupted.
+
+        Called when a controller starts: whatever was in flight died with the previous
+        process. Returns the ids of the runs marked, in ascending order.
+        """
+        statement = (
+            sa.update(RunRow)
+            .where(RunRow.status.in_(records.ACTIVE_STATUSES))
+            .values(
+                status="interrupted",
+                finished_at=self._now(),
+                error=sa.case((RunRow.error == "", sa.literal(INTERRUPTED_ERROR)), else_=RunRow.error),
+            )
+            .returning(RunRow.id)
+        )
+        if holder is not None:
+            statement = statement.where(RunRow.holder == holder)
+        with self._guard("mark interrupted runs"), self._writing() as conn:
+            return sorted(int(run_id) for run_id in conn.execute(statement).scalars())
+
+    # Live logs --------------------------------------------------------------------
+
+    def append_log(self, run_id: int, lines: Sequence[str]) -> None:
+        """Append ``lines`` to the run's log, numbered after the lines already there."""
+        if isinstance(lines, str):
+            raise ValueError("append_log takes a sequence of lines, not one string")
+        clean = [rows.log_line(line) for line in lines]
+        if not clean:
+            return
+        with self._guard(f"append {len(clean)} line(s) to the log of run {run_id}"), self._writing() as conn:
+            # Locks the run's row on PostgreSQL so that concurrent appenders number in turn.
+            found = conn.execute(sa.select(RunRow.id).where(RunRow.id == run_id).with_for_update()).scalar()
+            if found is None:
+                raise errors.StoreError(f"cannot append to the log of run {run_id}: there is no such run")
+            last = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.max(RunLogRow.seq), 0)).where(RunLogRow.run_id == run_id)
+            ).scalar_one()
+            conn.execute(
+                sa.insert(RunLogRow),
+                [
+                    {"run_id": run_id, "seq": int(last) + n, "line": line}
+                    for n, line in enumerate(clean, start=1)
+                ],
+            )
+
+    def read_log(self, run_id: int, *, after_seq: int = 0, limit: int | None = None) -> list[tuple[int, str]]:
+        """The run's log lines numbered after ``after_seq``, as ``(seq, line)`` in order."""
+        query = (
+            sa.select(RunLogRow.seq, RunLogRow.line)
+            .where(RunLogRow.run_id == run_id, RunLogRow.seq > after_seq)
+            .order_by(RunLogRow.seq)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self._guard(f"read the log of run {run_id}"), self._reading() as conn:
+            return [(int(seq), str(line)) for seq, line in conn.execute(query)]
+
+    # Stack state ------------------------------------------------------------------
+
+    def upsert_stack(self, *, repository: str, name: str, **fields: Any) -> records.StackRecord:
+        """Create or update a stack's state with ``fields`` (see ``records.STACK_FIELDS``).
+
+        Fields not given keep their value (or their default for a new stack);
+        ``error=None`` clears the error. Returns the stored record.
+        """
+        key = rows.stack_key(repository=repository, name=name)
+        changed = rows.stack_fields(fields)
+        changed["updated_at"] = self._now()
+        with self._guard(f"update the state of stack {key['name']!r}"), self._writing() as conn:
+            conn.execute(rows.stack_upsert(conn.dialect.name, key=key, changed=changed))
+            row = conn.execute(sa.select(StackRow).filter_by(**key)).one()
+        return rows.stack_record(row)
+
+    def get_stack(self, *, repository: str, name: str) -> records.StackRecord | None:
+        """The state of one stack, or None if it was never recorded."""
+        with self._guard(f"read the state of stack {name!r}"), self._reading() as conn:
+            row = conn.execute(sa.select(StackRow).filter_by(repository=repository, name=name)).one_or_none()
+        return None if row is None else rows.stack_record(row)
+
+    def list_stacks(self, *, repository: str | None = None) -> list[records.StackRecord]:
+        """Every recorded stack (of ``repository`` if given), by repository then name."""
+        query = sa.select(StackRow).order_by(StackRow.repository, StackRow.name)
+        if repository is not None:
+            query = query.where(StackRow.repository == repository)
+        with self._guard("list stacks"), self._reading() as conn:
+            return [rows.stack_record(row) for row in conn.execute(query)]
+
+    def delete_stack(self, *, repository: str, name: str) -> bool:
+        """Forget a stack's state (its runs stay); True if there was one."""
+        with self._guard(f"delete the state of stack {name!r}"), self._writing() as conn:
+            result = conn.execute(sa.delete(StackRow).filter_by(repository=repository, name=name))
+            return bool(result.rowcount)
+
+    # Plumbing ---------------------------------------------------------------------
+
+    def _insert_run(self, action: str, values: Mapping[str, Any]) -> int:
+        with self._guard(action), self._writing() as conn:
+            return conn.execute(sa.insert(RunRow).values(**values).returning(RunRow.id)).scalar_one()
+
+    def _now(self) -> datetime:
+        return checks.aware(self._clock(), what="the store's clock").astimezone(UTC)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sa.Connection]:
+        self._check_open()
+        with self._engine.connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sa.Connection]:
+        self._check_open()
+        with self._engine.connect() as conn:
+            conn.execution_options(**{connecting.BEGIN_OPTION: "immediate"})
+            with conn.begin():
+                yield conn
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise errors.StoreError(f"the store {self._shown_url} is closed")
+
+    @contextlib.contextmanager
+    def _guard(self, action: str) -> Iterator[None]:
+        """Turn driver and migration failures into a StoreError that says what failed."""
+        try:
+            yield
+        except (sa_exc.SQLAlchemyError, sqlite3.Error, alembic_exc.CommandError) as exc:
+            reason = errors.describe(exc, secrets=self._secrets)
+            if isinstance(exc, alembic_exc.CommandError):
+                reason = f"the schema revision is unknown to this truenorth, written by a newer version? ({reason})"
+            message = errors.scrub(f"cannot {action}: {reason} [database {self._shown_url}]", self._secrets)
+            # Not chained: the driver's exception may carry connection parameters.
+            raise errors.StoreError(message) from None

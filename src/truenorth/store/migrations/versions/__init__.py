@@ -1,0 +1,3 @@
+"""Hand-written revisions of the state database schema, oldest first."""
+
+__all__: list[str] = []

@@ -1,0 +1,187 @@
+"""Between the store's arguments, its SQL and its records.
+
+:class:`~truenorth.store.database.Store` stays a list of short transactions because
+the work of checking arguments into column values, building filters and the stack
+upsert, and turning rows back into frozen records lives here. Nothing here touches a
+connection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from truenorth.store import checks, records, schema
+from truenorth.store.schema import RunRow, StackRow
+
+__all__ = [
+    "NEWEST_FIRST",
+    "log_line",
+    "optional_id",
+    "optional_name",
+    "run_filters",
+    "run_identity",
+    "run_outcome",
+    "run_record",
+    "stack_fields",
+    "stack_key",
+    "stack_record",
+    "stack_upsert",
+]
+
+#: The order of "newest first": start time, then id for runs started together.
+NEWEST_FIRST = (RunRow.started_at.desc(), RunRow.id.desc())
+
+_STACK_DEFAULTS: dict[str, Any] = {
+    "engine": "",
+    "sync_state": "unknown",
+    "health": "unknown",
+    "applied_revision": None,
+    "applied_at": None,
+    "last_run_id": None,
+    "pending_plan_id": None,
+    "error": "",
+}
+
+
+def run_identity(
+    *, stack: str, repository: str, revision: str, kind: str, actor: str | None, reason: str | None
+) -> dict[str, Any]:
+    """Checked values of what a run is about and who asked for it."""
+    return {
+        "stack": checks.bounded(stack, what="stack name", limit=schema.STACK_LENGTH),
+        "repository": checks.bounded(repository, what="repository", limit=schema.REPOSITORY_LENGTH),
+        "revision": checks.bounded(revision, what="revision", limit=schema.REVISION_LENGTH, empty=True),
+        "kind": checks.choice(kind, records.RUN_KINDS, what="run kind"),
+        "actor": optional_name(actor, what="actor"),
+        "reason": None if reason is None else checks.storable_text(_text(reason, what="reason")),
+    }
+
+
+def run_outcome(
+    *,
+    status: str,
+    summary: Mapping[str, Any] | None,
+    changes: Iterable[Any] | None,
+    hosts: Iterable[Any] | None,
+    output: str | None,
+    error: str | None,
+) -> dict[str, Any]:
+    """Checked values of how a run ended."""
+    return {
+        "status": checks.choice(status, records.FINISHED_STATUSES, what="final run status"),
+        "summary": checks.json_object(summary, what="summary"),
+        "changes": checks.json_list(changes, what="changes"),
+        "hosts": checks.json_list(hosts, what="hosts"),
+        "output": checks.storable_text(_text(output or "", what="output")),
+        "error": checks.storable_text(_text(error or "", what="error")),
+    }
+
+
+def optional_id(value: object, *, what: str) -> int | None:
+    """A run id or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be a run id (a positive integer) or None, got {value!r}")
+    return value
+
+
+def optional_name(value: object, *, what: str) -> str | None:
+    """A short name (actor, holder) or None."""
+    return None if value is None else checks.bounded(value, what=what, limit=schema.NAME_LENGTH, empty=True)
+
+
+def log_line(value: object) -> str:
+    """One storable log line."""
+    return checks.storable_text(_text(value, what="a log line"))
+
+
+def run_filters(
+    *, stack: str | None, repository: str | None, kind: str | None, statuses: object
+) -> list[sa.ColumnElement[bool]]:
+    """WHERE clauses for the filters that are given."""
+    where: list[sa.ColumnElement[bool]] = []
+    if stack is not None:
+        where.append(RunRow.stack == stack)
+    if repository is not None:
+        where.append(RunRow.repository == repository)
+    if kind is not None:
+        where.append(RunRow.kind == checks.choice(kind, records.RUN_KINDS, what="run kind"))
+    if statuses is not None:
+        where.append(RunRow.status.in_(checks.choices(statuses, records.RUN_STATUSES, what="run status")))
+    return where
+
+
+def run_record(row: sa.Row[Any]) -> records.RunRecord:
+    """A frozen record of one ``runs`` row."""
+    mapping = row._mapping
+    return records.RunRecord(
+        **{field.name: mapping[field.name] for field in dataclasses.fields(records.RunRecord)}
+    )
+
+
+def stack_key(*, repository: str, name: str) -> dict[str, str]:
+    """Checked primary key of a stack."""
+    return {
+        "repository": checks.bounded(repository, what="repository", limit=schema.REPOSITORY_LENGTH),
+        "name": checks.bounded(name, what="stack name", limit=schema.STACK_LENGTH),
+    }
+
+
+def stack_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Checked stack state fields; None resets a field to its default."""
+    unknown = sorted(set(fields) - set(records.STACK_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"unknown stack field(s) {', '.join(unknown)}: expected {', '.join(records.STACK_FIELDS)}"
+        )
+    checked: dict[str, Any] = {}
+    for name, value in fields.items():
+        if value is None:
+            checked[name] = _STACK_DEFAULTS[name]
+        elif name in ("engine", "sync_state", "health"):
+            checked[name] = checks.bounded(value, what=name, limit=schema.STATE_LENGTH, empty=True)
+        elif name == "applied_revision":
+            checked[name] = checks.bounded(value, what=name, limit=schema.REVISION_LENGTH, empty=True)
+        elif name == "applied_at":
+            checked[name] = checks.aware(value, what=name)
+        elif name in ("last_run_id", "pending_plan_id"):
+            checked[name] = optional_id(value, what=name)
+        else:
+            checked[name] = checks.storable_text(_text(value, what=name))
+    return checked
+
+
+def stack_upsert(dialect: str, *, key: Mapping[str, str], changed: Mapping[str, Any]) -> sa.Executable:
+    """One INSERT ... ON CONFLICT DO UPDATE that sets only ``changed`` on an existing stack."""
+    values = {**_STACK_DEFAULTS, **changed, **key}
+    if dialect == "postgresql":
+        pg_insert = postgresql.insert(StackRow).values(**values)
+        return pg_insert.on_conflict_do_update(
+            index_elements=list(key), set_={name: pg_insert.excluded[name] for name in changed}
+        )
+    if dialect == "sqlite":
+        lite_insert = sqlite.insert(StackRow).values(**values)
+        return lite_insert.on_conflict_do_update(
+            index_elements=list(key), set_={name: lite_insert.excluded[name] for name in changed}
+        )
+    raise ValueError(f"unsupported database dialect {dialect!r}")
+
+
+def stack_record(row: sa.Row[Any]) -> records.StackRecord:
+    """A frozen record of one ``stacks`` row."""
+    mapping = row._mapping
+    return records.StackRecord(
+        **{field.name: mapping[field.name] for field in dataclasses.fields(records.StackRecord)}
+    )
+
+
+def _text(value: object, *, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string, got {type(value).__name__}")
+    return value

@@ -1,0 +1,140 @@
+"""The tables of the state database, declared once for SQLite and PostgreSQL alike.
+
+``runs`` is the history (one row per plan, apply or drift check), ``run_logs`` the live
+output of a run as append-only numbered lines, ``stacks`` the controller's current view
+of each stack. Only portable types are used: ``JSON``, ``Text``, bounded ``String`` and
+:class:`UTCDateTime`, which stores timezone-aware UTC on both backends (SQLite keeps
+no offset, so values are normalized to UTC on the way in and marked UTC on the way out).
+The migration in ``migrations/versions`` creates exactly these tables; a test compares
+the two.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from truenorth.store import records
+
+__all__ = ["Base", "RunLogRow", "RunRow", "StackRow", "UTCDateTime"]
+
+#: Lengths, shared with the argument checks.
+STACK_LENGTH = 63
+REPOSITORY_LENGTH = 1024
+# 40 for SHA-1 object names, 64 for repositories in Git's SHA-256 object format.
+REVISION_LENGTH = 64
+NAME_LENGTH = 255
+STATE_LENGTH = 32
+
+
+def _allowed(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timezone-aware datetime that always comes back in UTC, on every backend."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: the store keeps timezone-aware UTC only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime from the database, got {type(value).__name__}")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(orm.DeclarativeBase):
+    """Declarative base with stable constraint names (the migration uses the same)."""
+
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class RunRow(Base):
+    """One plan, apply or drift check of one stack."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        sa.CheckConstraint(_allowed("kind", records.RUN_KINDS), name="kind"),
+        sa.CheckConstraint(_allowed("status", records.RUN_STATUSES), name="status"),
+        sa.Index(None, "stack", "started_at"),
+        sa.Index(None, "repository", "stack", "kind", "status"),
+        sa.Index(None, "started_at"),
+        # Ids are never reused on SQLite either, so a run's URL never names another run.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: orm.Mapped[int] = orm.mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    stack: orm.Mapped[str] = orm.mapped_column(sa.String(STACK_LENGTH))
+    repository: orm.Mapped[str] = orm.mapped_column(sa.String(REPOSITORY_LENGTH))
+    revision: orm.Mapped[str] = orm.mapped_column(sa.String(REVISION_LENGTH))
+    kind: orm.Mapped[str] = orm.mapped_column(sa.String(16))
+    status: orm.Mapped[str] = orm.mapped_column(sa.String(16))
+    started_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime())
+    finished_at: orm.Mapped[datetime | None] = orm.mapped_column(UTCDateTime(), nullable=True)
+    summary: orm.Mapped[dict[str, Any]] = orm.mapped_column(sa.JSON)
+    changes: orm.Mapped[list[Any]] = orm.mapped_column(sa.JSON)
+    hosts: orm.Mapped[list[Any]] = orm.mapped_column(sa.JSON)
+    output: orm.Mapped[str] = orm.mapped_column(sa.Text)
+    error: orm.Mapped[str] = orm.mapped_column(sa.Text)
+    actor: orm.Mapped[str | None] = orm.mapped_column(sa.String(NAME_LENGTH), nullable=True)
+    reason: orm.Mapped[str | None] = orm.mapped_column(sa.Text, nullable=True)
+    plan_id: orm.Mapped[int | None] = orm.mapped_column(
+        sa.Integer, sa.ForeignKey("runs.id", ondelete="SET NULL"), nullable=True
+    )
+    holder: orm.Mapped[str | None] = orm.mapped_column(sa.String(NAME_LENGTH), nullable=True)
+
+
+class RunLogRow(Base):
+    """One line of a run's live output; ``seq`` counts from 1 within the run."""
+
+    __tablename__ = "run_logs"
+
+    run_id: orm.Mapped[int] = orm.mapped_column(
+        sa.Integer, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: orm.Mapped[int] = orm.mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    line: orm.Mapped[str] = orm.mapped_column(sa.Text)
+
+
+class StackRow(Base):
+    """The controller's state of one stack of one repository."""
+
+    __tablename__ = "stacks"
+
+    repository: orm.Mapped[str] = orm.mapped_column(sa.String(REPOSITORY_LENGTH), primary_key=True)
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(STACK_LENGTH), primary_key=True)
+    engine: orm.Mapped[str] = orm.mapped_column(sa.String(STATE_LENGTH))
+    sync_state: orm.Mapped[str] = orm.mapped_column(sa.String(STATE_LENGTH))
+    health: orm.Mapped[str] = orm.mapped_column(sa.String(STATE_LENGTH))
+    applied_revision: orm.Mapped[str | None] = orm.mapped_column(sa.String(REVISION_LENGTH), nullable=True)
+    applied_at: orm.Mapped[datetime | None] = orm.mapped_column(UTCDateTime(), nullable=True)
+    last_run_id: orm.Mapped[int | None] = orm.mapped_column(
+        sa.Integer, sa.ForeignKey("runs.id", ondelete="SET NULL"), nullable=True
+    )
+    pending_plan_id: orm.Mapped[int | None] = orm.mapped_column(
+        sa.Integer, sa.ForeignKey("runs.id", ondelete="SET NULL"), nullable=True
+    )
+    error: orm.Mapped[str] = orm.mapped_column(sa.Text)
+    updated_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime())
