@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,17 +56,25 @@ def plan_stack(
     on_output: LineSink | None = None,
     actor: str | None = None,
     cancel: threading.Event | None = None,
+    reason: str | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> Outcome:
-    """Plan (or drift-check) ``stack`` at ``revision`` and record the run."""
+    """Plan (or drift-check) ``stack`` at ``revision`` and record the run.
+
+    ``on_start`` hears the run id as soon as the run row exists (before the engine runs).
+    """
     run_id = rt.store.start_run(
         stack=stack.name,
         repository=revision.display,
         revision=revision.sha,
         kind=kind.value,
         actor=actor,
+        reason=reason,
         holder=rt.holder,
     )
-    ctx = _context(rt, revision, stack, run_id=run_id, on_output=on_output, cancel=cancel)
+    if on_start is not None:
+        on_start(run_id)
+    ctx, writer = _context(rt, revision, stack, run_id=run_id, on_output=on_output, cancel=cancel)
     started = _now()
     plan: plans.Plan | None = None
     error = ""
@@ -77,6 +86,8 @@ def plan_stack(
     except Exception as exc:  # an engine bug must still end as a recorded failure
         log.exception("engine %s crashed while planning stack %s", stack.engine, stack.name)
         error = ctx.redactor(f"internal error in the {stack.engine} engine: {type(exc).__name__}: {exc}")
+    finally:
+        writer.flush()
     status = runs.RunStatus.SUCCEEDED if plan is not None else runs.RunStatus.FAILED
     result = runs.RunResult(
         stack=stack.name,
@@ -112,8 +123,9 @@ def apply_stack(
     actor: str | None = None,
     reason: str | None = None,
     cancel: threading.Event | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> Outcome:
-    """Apply exactly ``plan`` to ``stack`` and record the run."""
+    """Apply exactly ``plan`` to ``stack`` and record the run (``on_start``: as in :func:`plan_stack`)."""
     run_id = rt.store.start_run(
         stack=stack.name,
         repository=revision.display,
@@ -124,10 +136,12 @@ def apply_stack(
         plan_id=plan_run_id,
         holder=rt.holder,
     )
+    if on_start is not None:
+        on_start(run_id)
     rt.store.upsert_stack(
         repository=revision.display, name=stack.name, engine=stack.engine, sync_state="applying"
     )
-    ctx = _context(rt, revision, stack, run_id=run_id, on_output=on_output, cancel=cancel)
+    ctx, writer = _context(rt, revision, stack, run_id=run_id, on_output=on_output, cancel=cancel)
     started = _now()
     try:
         result = rt.engines.get(stack.engine).apply(ctx, plan)
@@ -141,6 +155,8 @@ def apply_stack(
             started=started,
             error=ctx.redactor(f"internal error in the {stack.engine} engine: {type(exc).__name__}: {exc}"),
         )
+    finally:
+        writer.flush()
     rt.store.finish_run(
         run_id,
         status=result.status.value,
@@ -246,21 +262,22 @@ def _context(
     run_id: int,
     on_output: LineSink | None,
     cancel: threading.Event | None,
-) -> protocol.StackContext:
+) -> tuple[protocol.StackContext, _LogWriter]:
     secret_values = rt.secrets.for_stack(stack)
     redactor = redaction.Redactor(secret_values.values())
     run_dir = rt.layout.run(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     state_dir = rt.layout.state(stack.name)
     state_dir.mkdir(parents=True, exist_ok=True)
+    writer = _LogWriter(rt, run_id)
 
     def sink(line: str) -> None:
         line = redactor(line)
-        rt.store.append_log(run_id, [line])
+        writer.write(line)
         if on_output is not None:
             on_output(line)
 
-    return protocol.StackContext(
+    ctx = protocol.StackContext(
         stack=stack,
         checkout=revision.checkout,
         revision=revision.sha,
@@ -274,6 +291,38 @@ def _context(
         on_output=sink,
         cancel=cancel or threading.Event(),
     )
+    return ctx, writer
+
+
+class _LogWriter:
+    """Batches live output lines into the run log: one write per batch, not per line."""
+
+    _BATCH_LINES = 200
+    _BATCH_SECONDS = 0.5
+
+    def __init__(self, rt: runtime.Runtime, run_id: int) -> None:
+        self._rt = rt
+        self._run_id = run_id
+        self._pending: list[str] = []
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def write(self, line: str) -> None:
+        with self._lock:
+            self._pending.append(line)
+            due = (
+                len(self._pending) >= self._BATCH_LINES
+                or time.monotonic() - self._last >= self._BATCH_SECONDS
+            )
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._pending = self._pending, []
+            self._last = time.monotonic()
+        if lines:
+            self._rt.store.append_log(self._run_id, lines)
 
 
 def _summary_record(plan: plans.Plan | None) -> dict[str, Any]:

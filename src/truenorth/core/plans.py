@@ -13,7 +13,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Action", "Change", "Plan", "PlanSummary", "summarize"]
+__all__ = ["OUTPUT_TYPE", "Action", "Change", "Plan", "PlanSummary", "summarize"]
+
+#: ``Change.resource_type`` of a changed Terraform output (``output.<name>``).
+OUTPUT_TYPE = "output"
 
 
 class Action(enum.StrEnum):
@@ -92,7 +95,9 @@ class Change:
 class PlanSummary:
     """Counts in Terraform's words: replace counts as one add and one destroy.
 
-    ``unknown`` counts changes the engine could not predict; ``hosts_*`` are filled by
+    ``unknown`` counts changes the engine could not predict; ``outputs`` counts changed
+    Terraform outputs (``resource_type == "output"``), which Terraform also leaves out of
+    its "N to add" line but which still make a plan non-empty; ``hosts_*`` are filled by
     per-host engines (Ansible) and stay zero elsewhere.
     """
 
@@ -101,6 +106,7 @@ class PlanSummary:
     destroy: int = 0
     read: int = 0
     unknown: int = 0
+    outputs: int = 0
     hosts_changed: int = 0
     hosts_unknown: int = 0
     hosts_unreachable: int = 0
@@ -108,7 +114,9 @@ class PlanSummary:
     @property
     def has_changes(self) -> bool:
         """True when applying would (or might) alter anything."""
-        return bool(self.add or self.change or self.destroy or self.unknown or self.hosts_unreachable)
+        return bool(
+            self.add or self.change or self.destroy or self.unknown or self.outputs or self.hosts_unreachable
+        )
 
     def headline(self) -> str:
         """``N to add, N to change, N to destroy`` plus the non-zero extras."""
@@ -116,6 +124,8 @@ class PlanSummary:
         extras = []
         if self.unknown:
             extras.append(f"{self.unknown} unknown")
+        if self.outputs:
+            extras.append(f"{self.outputs} output(s) changed")
         if self.hosts_changed or self.hosts_unknown or self.hosts_unreachable:
             extras.append(
                 f"hosts: {self.hosts_changed} changed, {self.hosts_unknown} unknown, "
@@ -131,6 +141,7 @@ class PlanSummary:
             "destroy": self.destroy,
             "read": self.read,
             "unknown": self.unknown,
+            "outputs": self.outputs,
             "hosts_changed": self.hosts_changed,
             "hosts_unknown": self.hosts_unknown,
             "hosts_unreachable": self.hosts_unreachable,
@@ -148,10 +159,13 @@ def summarize(
     hosts_unreachable: Iterable[str] = (),
 ) -> PlanSummary:
     """Count ``changes`` the way Terraform does, and per host when hosts are set."""
-    add = change = destroy = read = unknown = 0
+    add = change = destroy = read = unknown = outputs = 0
     changed_hosts: set[str] = set()
     unknown_hosts: set[str] = set()
     for item in changes:
+        if item.resource_type == OUTPUT_TYPE:
+            outputs += item.action.is_change
+            continue
         if item.action is Action.CREATE:
             add += 1
         elif item.action is Action.UPDATE:
@@ -177,6 +191,7 @@ def summarize(
         destroy=destroy,
         read=read,
         unknown=unknown,
+        outputs=outputs,
         hosts_changed=len(changed_hosts - unreachable),
         hosts_unknown=len(unknown_hosts - changed_hosts - unreachable),
         hosts_unreachable=len(unreachable),

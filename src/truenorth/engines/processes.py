@@ -121,9 +121,10 @@ def run(
             pass
     timed_out = cancelled = False
     deadline = started + timeout
+    poll = 0.002  # short programs end in milliseconds: poll fast, then back off to 0.1 s
     while True:
         try:
-            proc.wait(timeout=0.1)
+            proc.wait(timeout=poll)
             break
         except subprocess.TimeoutExpired:
             if cancel is not None and cancel.is_set():
@@ -131,6 +132,7 @@ def run(
             elif time.monotonic() >= deadline:
                 timed_out = True
             else:
+                poll = min(poll * 2, 0.1)
                 continue
             _stop(proc)
             break

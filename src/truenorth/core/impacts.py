@@ -1,0 +1,103 @@
+"""Which stacks a new revision touches: the change-impact rules of the reconcile loop.
+
+A new commit must plan only the stacks whose inputs changed, like Atlantis's autoplan
+and unlike a full refresh of everything. A stack is impacted when:
+
+- it is new (not in the old spec, or there is no old spec: the first revision seen);
+- its spec entry changed (``StackSpec.source``: engine, path, vars, depends_on, ...);
+- a path it reads changed (its folder, its Terraform var files: ``input_paths()``);
+- a dependency's applied revision differs from the one it had when this stack was last
+  planned (its plan read the dependency's old outputs).
+
+Pure: specs, paths and revisions in, :class:`Impact` values out, in dependency order.
+``changed_paths=None`` means "unknown" (the old revision is gone): every stack is
+impacted then.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from truenorth.core import specs
+
+__all__ = ["Impact", "dependency_moves", "impacted_stacks", "touches"]
+
+NEW = "new stack"
+SPEC_CHANGED = "spec entry changed"
+UNKNOWN_CHANGES = "changes since the last plan are unknown"
+
+
+@dataclass(frozen=True)
+class Impact:
+    """A stack that must be planned, and why (words for logs and the API)."""
+
+    stack: str
+    reasons: tuple[str, ...]
+
+
+def touches(changed: str, input_path: str) -> bool:
+    """True when the changed repository path ``changed`` is ``input_path`` or inside it."""
+    base = posixpath.normpath(input_path)
+    if base in ("", "."):
+        return True
+    path = posixpath.normpath(changed)
+    return path == base or path.startswith(base + "/")
+
+
+def dependency_moves(
+    stack: specs.StackSpec,
+    *,
+    applied: Mapping[str, str | None],
+    planned_with: Mapping[str, str | None] | None,
+) -> tuple[str, ...]:
+    """Dependencies of ``stack`` whose applied revision changed since it was last planned.
+
+    ``applied`` holds each stack's applied revision now; ``planned_with`` the
+    dependencies' applied revisions when ``stack`` was last planned (None: not known,
+    which reports nothing: an unknown past is handled by ``changed_paths=None``).
+    """
+    if planned_with is None:
+        return ()
+    return tuple(
+        dep for dep in stack.depends_on if applied.get(dep) != planned_with.get(dep)
+    )
+
+
+def impacted_stacks(
+    *,
+    old: specs.RepoSpec | None,
+    new: specs.RepoSpec,
+    changed_paths: Collection[str] | None,
+    applied: Mapping[str, str | None],
+    planned_with: Mapping[str, Mapping[str, str | None]],
+) -> tuple[Impact, ...]:
+    """Every stack of ``new`` that must be planned, in dependency order, with its reasons.
+
+    ``old`` is the spec of the revision last planned (None: none yet), ``changed_paths``
+    the paths that differ between that revision and the new one, ``applied`` each
+    stack's applied revision, ``planned_with`` per stack the dependencies' applied
+    revisions at its last plan.
+    """
+    previous = {stack.name: stack for stack in old.stacks} if old is not None else {}
+    found: list[Impact] = []
+    for stack in new.order():
+        reasons: list[str] = []
+        before = previous.get(stack.name)
+        if before is None:
+            reasons.append(NEW)
+        elif dict(before.source) != dict(stack.source):
+            reasons.append(SPEC_CHANGED)
+        if changed_paths is None:
+            if before is not None:
+                reasons.append(UNKNOWN_CHANGES)
+        else:
+            for input_path in stack.input_paths():
+                if any(touches(path, input_path) for path in changed_paths):
+                    reasons.append(f"{input_path} changed")
+        moved = dependency_moves(stack, applied=applied, planned_with=planned_with.get(stack.name))
+        reasons.extend(f"dependency {dep} was applied at another revision" for dep in moved)
+        if reasons:
+            found.append(Impact(stack=stack.name, reasons=tuple(reasons)))
+    return tuple(found)

@@ -1,0 +1,16 @@
+"""The Terraform/OpenTofu engine: real ``terraform`` driven through the engine protocol.
+
+Modules: :mod:`.engine` (:class:`TerraformEngine`, the entry point), :mod:`.preparing`
+(checks, working copy, init, workspace), :mod:`.invoking` (running one command with a
+deadline and redaction), :mod:`.workdirs` (the writable copy of a read-only checkout),
+:mod:`.configs` (backend detection, CLI config, environment, argv), :mod:`.plans`
+(``show -json`` into normalized changes; pure), :mod:`.states` (what is read from state),
+:mod:`.staleness` (fingerprints and stale-plan checks; pure), :mod:`.binaries` (finding
+and vetting the executable) and :mod:`.versions` (``version -json``; pure).
+"""
+
+from __future__ import annotations
+
+from truenorth.engines.terraform.engine import TerraformEngine
+
+__all__ = ["TerraformEngine"]

@@ -1,0 +1,205 @@
+"""The files, environment and command lines truenorth gives Terraform.
+
+Terraform is configured by truenorth, never by the machine it runs on: its own CLI
+configuration file (plugin cache in the shared cache dir, no checkpoint calls), a
+minimal explicit environment, and argv lists built here. A stack that declares no
+backend gets a local one in its private state dir through an extra file
+(:data:`BACKEND_FILE`) in the working copy; a stack that declares one keeps it.
+
+Backend detection is a documented, deliberately simple scan of the stack folder's own
+``*.tf`` files (only the root module may declare a backend): inside a top-level
+``terraform { ... }`` block (found by counting braces outside strings and comments), a
+line that opens a ``backend "<type>" {`` or ``cloud {`` block counts; in ``*.tf.json``
+a ``backend`` or ``cloud`` key under ``terraform`` counts. Both ways of getting it wrong
+fail safe: the extra file is a normal file, not an override file, so a missed backend
+makes Terraform stop with "Duplicate backend configuration" instead of silently moving
+the state; and the engine checks after ``init`` that the state does not end up in the
+throw-away working copy (:func:`truenorth.engines.terraform.states.backend_problem`).
+
+Variables: the environment holds ``TF_VAR_truenorth_state_dir`` (the parent of every
+stack's state dir). A stack reads another stack's local state with::
+
+    variable "truenorth_state_dir" { type = string }
+    data "terraform_remote_state" "network" {
+      backend = "local"
+      config  = { path = "${var.truenorth_state_dir}/network/terraform.tfstate" }
+    }
+
+Stacks that do not declare the variable are unaffected (Terraform ignores ``TF_VAR_``
+values of undeclared variables).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "BACKEND_FILE",
+    "STATE_DIR_VARIABLE",
+    "apply_argv",
+    "backend_file",
+    "cli_config",
+    "declares_backend",
+    "environment",
+    "init_argv",
+    "plan_argv",
+    "show_argv",
+    "state_pull_argv",
+    "var_argument",
+    "version_argv",
+    "workspace_argv",
+]
+
+#: The file truenorth adds to a stack without a backend (in the working copy only).
+BACKEND_FILE = "zz_truenorth_backend.tf.json"
+#: The variable through which a stack learns where every stack's local state lives.
+STATE_DIR_VARIABLE = "truenorth_state_dir"
+
+# A top-level `terraform {` block opener.
+_TERRAFORM_BLOCK = re.compile(r"^terraform[ \t]*\{", re.MULTILINE)
+# Inside it, a line opening a backend or cloud block: `backend "s3" {` or `cloud {`.
+# Attributes such as `backend = "local"` do not match (no block opener).
+_BACKEND_BLOCK = re.compile(r'^[ \t]*(backend[ \t]*"[^"\n]*"|cloud)[ \t]*\{', re.MULTILINE)
+# What the brace counter skips: strings, and comments of the three HCL kinds.
+_SKIPPED = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|//[^\n]*|/\*.*?\*/', re.DOTALL)
+# Files larger than this are not scanned (HCL this large is not a root module's header).
+_MAX_SCAN_BYTES = 8 * 1024 * 1024
+
+
+def declares_backend(stack_dir: Path) -> bool:
+    """True when the root module in ``stack_dir`` declares a backend or ``cloud`` block."""
+    for path in sorted(stack_dir.iterdir()):
+        if path.name == BACKEND_FILE or not path.is_file() or path.stat().st_size > _MAX_SCAN_BYTES:
+            continue
+        if path.name.endswith((".tf", ".tofu")):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            if any(_BACKEND_BLOCK.search(body) for body in _terraform_blocks(text)):
+                return True
+        elif path.name.endswith((".tf.json", ".tofu.json")) and _json_declares_backend(path):
+            return True
+    return False
+
+
+def backend_file(state_dir: Path) -> str:
+    """The JSON text of a local backend keeping state (all workspaces) in ``state_dir``."""
+    local = {
+        "path": _literal(str(state_dir / "terraform.tfstate")),
+        "workspace_dir": _literal(str(state_dir / "terraform.tfstate.d")),
+    }
+    return json.dumps({"terraform": {"backend": {"local": local}}}, indent=2) + "\n"
+
+
+def cli_config(plugin_cache_dir: Path) -> str:
+    """The text of truenorth's Terraform CLI configuration file."""
+    return f"plugin_cache_dir = {json.dumps(str(plugin_cache_dir))}\ndisable_checkpoint = true\n"
+
+
+def environment(
+    *,
+    cli_config_file: Path,
+    data_dir: Path,
+    plugin_cache_dir: Path,
+    states_root: Path,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The whole environment Terraform runs with: nothing inherited but PATH and HOME."""
+    source = os.environ if base is None else base
+    env = {
+        "PATH": source.get("PATH", os.defpath),
+        "TF_IN_AUTOMATION": "1",
+        "TF_INPUT": "0",
+        "TF_CLI_CONFIG_FILE": str(cli_config_file),
+        "TF_DATA_DIR": str(data_dir),
+        "TF_PLUGIN_CACHE_DIR": str(plugin_cache_dir),
+        "CHECKPOINT_DISABLE": "1",
+        f"TF_VAR_{STATE_DIR_VARIABLE}": str(states_root),
+    }
+    home = source.get("HOME")
+    env["HOME"] = home if home else str(data_dir)
+    return env
+
+
+def var_argument(name: str, value: Any) -> str:
+    """``-var=name=value``; values that are not strings are JSON-encoded (valid HCL)."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return f"-var={name}={text}"
+
+
+def version_argv(binary: str) -> list[str]:
+    return [binary, "version", "-json"]
+
+
+def init_argv(binary: str) -> list[str]:
+    return [binary, "init", "-input=false", "-no-color"]
+
+
+def workspace_argv(binary: str, workspace: str) -> list[str]:
+    return [binary, "workspace", "select", "-or-create", "-no-color", "--", workspace]
+
+
+def plan_argv(
+    binary: str,
+    *,
+    plan_file: Path,
+    variables: Mapping[str, Any],
+    var_files: Sequence[Path],
+) -> list[str]:
+    """``terraform plan`` saving ``plan_file``; exit code 2 means changes."""
+    argv = [binary, "plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={plan_file}"]
+    argv.extend(var_argument(name, variables[name]) for name in sorted(variables))
+    argv.extend(f"-var-file={path}" for path in var_files)
+    return argv
+
+
+def show_argv(binary: str, plan_file: Path) -> list[str]:
+    return [binary, "show", "-json", "-no-color", str(plan_file)]
+
+
+def apply_argv(binary: str, plan_file: Path) -> list[str]:
+    return [binary, "apply", "-input=false", "-no-color", "-auto-approve", str(plan_file)]
+
+
+def state_pull_argv(binary: str) -> list[str]:
+    return [binary, "state", "pull"]
+
+
+def _literal(text: str) -> str:
+    """Escape Terraform template sequences so that a path is taken literally."""
+    return text.replace("${", "$${").replace("%{", "%%{")
+
+
+def _terraform_blocks(text: str) -> list[str]:
+    """The bodies of the top-level ``terraform`` blocks, with strings and comments blanked."""
+    # Blank strings and comments (keeping newlines) so braces inside them do not count.
+    plain = _SKIPPED.sub(lambda m: '""' if m.group().startswith('"') else "\n" * m.group().count("\n"), text)
+    bodies = []
+    for match in _TERRAFORM_BLOCK.finditer(plain):
+        depth, start = 1, match.end()
+        for index in range(start, len(plain)):
+            if plain[index] == "{":
+                depth += 1
+            elif plain[index] == "}":
+                depth -= 1
+                if depth == 0:
+                    bodies.append(plain[start:index])
+                    break
+        else:
+            bodies.append(plain[start:])
+    return bodies
+
+
+def _json_declares_backend(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # Terraform itself reports a broken file
+    blocks = data.get("terraform") if isinstance(data, dict) else None
+    for block in blocks if isinstance(blocks, list) else [blocks]:
+        if isinstance(block, dict) and ("backend" in block or "cloud" in block):
+            return True
+    return False

@@ -1,0 +1,144 @@
+"""Case 26 and friends: a missing, wrong or dying binary, timeouts and cancels."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.engines.terraform.conftest import TERRAFORM, Lab, stack
+from truenorth.core import runs
+from truenorth.engines.protocol import EngineError
+from truenorth.engines.terraform import TerraformEngine
+
+pytestmark = pytest.mark.slow
+
+SIMPLE = {"stacks/one/main.tf": 'resource "terraform_data" "x" { input = "one" }\n'}
+
+
+def fake_binary(tmp_path: Path, body: str) -> str:
+    """A tiny shell script standing in for a broken terraform (fault tests only)."""
+    path = tmp_path / "fake-terraform"
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_missing_binary_is_a_clear_error(lab: Lab, tmp_path: Path) -> None:
+    engine = TerraformEngine(binary_paths={"terraform": str(tmp_path / "no-such-terraform")})
+    with pytest.raises(EngineError, match=r"stack 'one': terraform not found at .*no-such-terraform"):
+        engine.plan(lab.ctx(stack("one"), lab.checkout(SIMPLE)))
+    assert engine.version() is None
+
+
+def test_binary_not_on_path(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(lab.root / "empty-bin"))
+    engine = TerraformEngine()
+    assert engine.version() is None
+    with pytest.raises(EngineError, match=r"stack 'one': terraform is not installed \(not found on PATH\)"):
+        engine.plan(lab.ctx(stack("one"), lab.checkout(SIMPLE)))
+    tofu = stack("one", binary="tofu")
+    with pytest.raises(EngineError, match="tofu is not installed"):
+        engine.plan(lab.ctx(tofu, lab.checkout(SIMPLE, name="rev2")))
+
+
+def test_version_of_the_real_binary(engine: TerraformEngine) -> None:
+    assert engine.version() == "1.11.4"
+
+
+def test_binary_killed_by_a_signal(lab: Lab, tmp_path: Path) -> None:
+    # Answers `version` like the real one, then dies by SIGKILL on `init`.
+    fake = fake_binary(tmp_path, f'if [ "$1" = version ]; then exec {TERRAFORM} "$@"; fi\nkill -KILL $$\n')
+    engine = TerraformEngine(binary_paths={"terraform": fake})
+    with pytest.raises(
+        EngineError, match=r"stack 'one': init failed: fake-terraform was killed by signal SIGKILL"
+    ):
+        engine.plan(lab.ctx(stack("one"), lab.checkout(SIMPLE)))
+
+
+def test_binary_killed_while_reporting_its_version(lab: Lab, tmp_path: Path) -> None:
+    engine = TerraformEngine(binary_paths={"terraform": fake_binary(tmp_path, "kill -KILL $$\n")})
+    assert engine.version() is None
+    with pytest.raises(
+        EngineError, match=r"stack 'one': .*version -json` failed: .*killed by signal SIGKILL"
+    ):
+        engine.plan(lab.ctx(stack("one"), lab.checkout(SIMPLE)))
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ('{"terraform_version": "0.12.31"}', r"version 0\.12\.31, too old: truenorth needs 1\.4\.0 or newer"),
+        ("Terraform v1.11.4", r"did not report a Terraform version"),
+    ],
+)
+def test_wrong_version_is_refused(lab: Lab, tmp_path: Path, output: str, expected: str) -> None:
+    engine = TerraformEngine(binary_paths={"terraform": fake_binary(tmp_path, f"echo '{output}'\n")})
+    with pytest.raises(EngineError, match=rf"stack 'one': terraform \(.*fake-terraform\) .*{expected}"):
+        engine.plan(lab.ctx(stack("one"), lab.checkout(SIMPLE)))
+
+
+def slow_stack(lab: Lab) -> tuple[Path, Path]:
+    """A stack whose apply runs ``sleep 30``; its pid lands in the returned file."""
+    pid_file = lab.root / "sleep.pid"
+    config = f"""
+resource "terraform_data" "slow" {{
+  provisioner "local-exec" {{
+    command = "echo $$ > {pid_file}; echo sleeping-now; exec sleep 30"
+  }}
+}}
+"""
+    return lab.checkout({"stacks/slow/main.tf": config}), pid_file
+
+
+def assert_gone(pid: int) -> None:
+    """The process no longer runs (a zombie waiting for a reaper counts as gone)."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return
+    assert status.split(")")[-1].split()[0] in ("Z", "X"), status
+
+
+def test_cancel_stops_a_running_apply(lab: Lab, engine: TerraformEngine) -> None:
+    checkout, pid_file = slow_stack(lab)
+    spec = stack("slow")
+    plan = engine.plan(lab.ctx(spec, checkout))
+    cancel = threading.Event()
+
+    def watch(line: str) -> None:
+        if "sleeping-now" in line:  # the provisioner is running its sleep now
+            cancel.set()
+
+    started = time.monotonic()
+    result = engine.apply(lab.ctx(spec, checkout, cancel=cancel, on_output=watch), plan)
+    assert time.monotonic() - started < 15
+    assert cancel.is_set()
+    assert result.status is runs.RunStatus.CANCELLED
+    assert "stack 'slow'" in result.error and "cancelled" in result.error
+    assert "Provisioning with 'local-exec'" in result.output  # what happened is kept
+    assert_gone(int(pid_file.read_text()))
+
+
+def test_timeout_stops_a_running_apply(lab: Lab, engine: TerraformEngine) -> None:
+    checkout, pid_file = slow_stack(lab)
+    spec = stack("slow")
+    plan = engine.plan(lab.ctx(spec, checkout))
+    started = time.monotonic()
+    result = engine.apply(lab.ctx(spec, checkout, timeout=2.5), plan)
+    assert 2.0 < time.monotonic() - started < 15
+    assert result.status is runs.RunStatus.FAILED
+    assert "stack 'slow': apply failed: terraform timed out" in result.error
+    assert_gone(int(pid_file.read_text()))
+
+
+def test_cancel_before_start_runs_nothing(lab: Lab, engine: TerraformEngine) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(EngineError, match="cancelled before init"):
+        engine.plan(lab.ctx(stack("one"), lab.checkout(SIMPLE), cancel=cancel))
+    assert not (lab.data / "state" / "one" / "data").exists()
+    assert os.listdir(lab.data / "state" / "one" / "work") == ["terraformrc"]
