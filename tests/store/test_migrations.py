@@ -62,3 +62,8 @@ def test_a_database_from_a_newer_version_is_refused_clearly(store_url: str) -> N
     with pytest.raises(StoreError, match="schema revision is unknown to this truenorth") as caught:
         Store.open(store_url)
     assert "f00dcafe" in str(caught.value)
+
+
+def test_head_constant_matches_the_migration_scripts() -> None:
+    """The fast path (no alembic import when up to date) relies on HEAD being the real head."""
+    assert migrating.HEAD == migrating.head_revision()

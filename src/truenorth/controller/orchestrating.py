@@ -8,13 +8,18 @@ old outputs), and skipping every dependent of a stack that failed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from truenorth.controller import executing, runtime, sources
 from truenorth.core import ordering, runs, specs
 
-__all__ = ["Events", "apply_revision", "plan_revision", "select_stacks"]
+__all__ = ["DEFAULT_PARALLEL", "Events", "apply_revision", "plan_revision", "select_stacks"]
+
+#: Plans that may run at once: engines are mostly waiting on their tools.
+DEFAULT_PARALLEL = min(4, (os.cpu_count() or 1) * 2)
 
 
 @dataclass(frozen=True)
@@ -42,14 +47,32 @@ def plan_revision(
     *,
     events: Events | None = None,
     actor: str | None = None,
+    parallel: int | None = None,
 ) -> list[executing.Outcome]:
-    """Plan every stack in ``stacks`` (already in dependency order)."""
+    """Plan every stack in ``stacks`` (already in dependency order), independent ones in parallel.
+
+    A stack's plan starts once its dependencies' plans ended (a first plan seeds the
+    state its dependents read). Events are reported in ``stacks`` order.
+    """
     events = events or Events()
-    outcomes = []
-    for stack in stacks:
-        outcome = executing.plan_stack(rt, revision, stack, on_output=_sink(events, stack), actor=actor)
-        events.planned(outcome)
-        outcomes.append(outcome)
+    workers = max(1, min(parallel or DEFAULT_PARALLEL, len(stacks) or 1))
+    futures: dict[str, Future[executing.Outcome]] = {}
+
+    def plan_after(stack: specs.StackSpec, waits: list[Future[executing.Outcome]]) -> executing.Outcome:
+        for wait in waits:
+            wait.exception()  # a failed dependency plan still lets this one run and report
+        return executing.plan_stack(rt, revision, stack, on_output=_sink(events, stack), actor=actor)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="plan") as pool:
+        # Submitted in dependency order, so a task only ever waits on tasks taken before it.
+        for stack in stacks:
+            waits = [futures[name] for name in stack.depends_on if name in futures]
+            futures[stack.name] = pool.submit(plan_after, stack, waits)
+        outcomes = []
+        for stack in stacks:
+            outcome = futures[stack.name].result()
+            events.planned(outcome)
+            outcomes.append(outcome)
     return outcomes
 
 

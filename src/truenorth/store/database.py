@@ -24,7 +24,6 @@ from types import TracebackType
 from typing import Any
 
 import sqlalchemy as sa
-from alembic.util import exc as alembic_exc
 from sqlalchemy import exc as sa_exc
 
 from truenorth.store import checks, connecting, errors, migrating, records, rows, urls
@@ -422,9 +421,9 @@ class Store:
         """Turn driver and migration failures into a StoreError that says what failed."""
         try:
             yield
-        except (sa_exc.SQLAlchemyError, sqlite3.Error, alembic_exc.CommandError) as exc:
+        except (sa_exc.SQLAlchemyError, sqlite3.Error, migrating.MigrationError) as exc:
             reason = errors.describe(exc, secrets=self._secrets)
-            if isinstance(exc, alembic_exc.CommandError):
+            if isinstance(exc, migrating.MigrationError):
                 reason = f"the schema revision is unknown to this truenorth, written by a newer version? ({reason})"
             message = errors.scrub(f"cannot {action}: {reason} [database {self._shown_url}]", self._secrets)
             # Not chained: the driver's exception may carry connection parameters.

@@ -1,0 +1,126 @@
+"""`make bench`: truenorth against the tool a user would otherwise run, in the same run.
+
+Each benchmark builds its inputs in a temp dir, runs the plain tool and truenorth on the
+same work, and prints wall time and peak memory as ratios (truenorth / tool). Nothing
+here is a pass/fail test; the numbers go in issue notes and docs.
+
+- terraform: N stacks planned with `terraform init` + `plan -out` + `show -json` per stack
+  (what a pipeline runs) vs. `truenorth plan` of the repository (fetch, snapshot,
+  validate, plan every stack, record runs). Then a second `truenorth plan` (warm: mirror
+  and provider init cached) vs. the same raw loop again.
+- ansible (when the engine is installed): `ansible-playbook --check --diff` vs.
+  `truenorth plan` of one Ansible stack on localhost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+TF_STACK = """
+variable "size" {
+  type    = number
+  default = %d
+}
+resource "terraform_data" "item" {
+  count = var.size
+  input = { index = count.index, name = "item-${count.index}" }
+}
+output "count" {
+  value = length(terraform_data.item)
+}
+"""
+
+
+def run(argv: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def peak_child_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def git(repo: Path, *args: str) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "bench",
+           "GIT_COMMITTER_EMAIL": "b@x"}  # fmt: skip
+    subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+
+def bench_terraform(stacks: int, resources: int) -> dict[str, float]:
+    work = Path(tempfile.mkdtemp(prefix="tn-bench-"))
+    try:
+        repo = work / "repo"
+        lines = ["stacks:"]
+        for index in range(stacks):
+            folder = repo / "stacks" / f"s{index}"
+            folder.mkdir(parents=True)
+            (folder / "main.tf").write_text(TF_STACK % resources)
+            lines += [f"  - name: s{index}", "    engine: terraform", f"    path: stacks/s{index}"]
+        (repo / "truenorth.yaml").write_text("\n".join(lines) + "\n")
+        git(repo, "init", "-q", "-b", "main")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "bench")
+
+        env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_CLI_CONFIG_FILE": str(work / "tfrc"),
+               "CHECKPOINT_DISABLE": "1"}  # fmt: skip
+        (work / "tfrc").write_text("")
+
+        def raw_loop(copy: Path) -> float:
+            total = 0.0
+            for index in range(stacks):
+                folder = copy / "stacks" / f"s{index}"
+                total += run(["terraform", "init", "-input=false", "-no-color"], cwd=folder, env=env)
+                total += run(["terraform", "plan", "-input=false", "-no-color", "-out=p.tfplan"], cwd=folder, env=env)
+                total += run(["terraform", "show", "-json", "p.tfplan"], cwd=folder, env=env)
+            return total
+
+        copy = work / "raw"
+        shutil.copytree(repo, copy, ignore=shutil.ignore_patterns(".git"))
+        raw_cold = raw_loop(copy)
+        raw_warm = raw_loop(copy)
+        data = work / "data"
+        cli = [str(BIN / "truenorth"), "plan", str(repo), "--data-dir", str(data), "-o", "json"]
+        tn_cold = run(cli, cwd=work)
+        tn_warm = run(cli, cwd=work)
+        return {
+            "stacks": stacks,
+            "resources_per_stack": resources,
+            "terraform_cold_s": round(raw_cold, 3),
+            "truenorth_cold_s": round(tn_cold, 3),
+            "ratio_cold": round(tn_cold / raw_cold, 2),
+            "terraform_warm_s": round(raw_warm, 3),
+            "truenorth_warm_s": round(tn_warm, 3),
+            "ratio_warm": round(tn_warm / raw_warm, 2),
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stacks", type=int, default=5)
+    parser.add_argument("--resources", type=int, default=20)
+    options = parser.parse_args()
+    results: dict[str, object] = {}
+    if shutil.which("terraform"):
+        results["terraform"] = bench_terraform(options.stacks, options.resources)
+    else:
+        results["terraform"] = "skipped: terraform is not on PATH"
+    results["peak_child_rss_mib"] = round(peak_child_rss_mib(), 1)
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
