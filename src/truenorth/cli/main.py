@@ -206,6 +206,26 @@ def apply(
 
 
 @app.command()
+def render(
+    repo: Annotated[str, typer.Argument(help="Local repository path or Git URL.")],
+    stack: Annotated[str, typer.Option("--stack", help="The Kubernetes stack to render.")],
+    ref: RefOption = None,
+    data_dir: DataDirOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Print a Kubernetes stack's rendered objects as YAML (Secret values masked)."""
+    from truenorth.controller import rendering as stack_rendering
+
+    with _runtime(data_dir, store) as rt:
+        revision, spec, _selected = _prepare(rt, repo, ref=ref, stacks=[stack], output=OutputFormat.text)
+        try:
+            text = stack_rendering.render_stack(rt, revision, spec.stack(stack))
+        except protocol.EngineError as exc:
+            fail(str(exc))
+    sys.stdout.write(text)
+
+
+@app.command()
 def history(
     stack: Annotated[str | None, typer.Option("--stack", help="Only this stack.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
