@@ -34,6 +34,8 @@ def build_demo_repo(target: Path) -> Path:
     if (target / ".git").is_dir():
         return target
     shutil.copytree(EXAMPLE, target)
+    spec = target / "truenorth.yaml"
+    spec.write_text(spec.read_text().replace("BASE_DIR", str(target.parent / "demo-hosts")))
     git(target, "init", "-q", "-b", "main")
     git(target, "add", "-A")
     git(target, "commit", "-q", "-m", "Demo infrastructure: network and app stacks")

@@ -1,0 +1,209 @@
+"""The Ansible engine: check-mode plans, real runs and drift checks of ``engine: ansible`` stacks.
+
+A plan is ``ansible-playbook --check --diff`` read host by host and task by task
+(:mod:`.checks`); an apply is the real run of the same revision, streamed live and
+redacted into the run log, with a result per host (:mod:`.recaps`); drift is a plan at
+the deployed revision that names the hosts that would change. Inputs are checked first
+(:mod:`.inputs`), ansible-runner does the running (:mod:`.running`). Errors that concern
+only this stack (missing playbook, YAML error, undefined variable, wrong vault
+password, missing binary) are raised as :class:`~truenorth.engines.protocol.EngineError`
+by ``plan``/``drift`` and come back as a failed result from ``apply``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from truenorth.core import plans, redaction, runs
+from truenorth.engines import processes, protocol
+from truenorth.engines.ansible import checks, events, inputs, recaps, running
+
+__all__ = ["AnsibleEngine"]
+
+_TAIL_CHARS = 3000
+
+
+class AnsibleEngine:
+    """Plans and applies Ansible stacks through ansible-runner.
+
+    ``playbook_binary`` is looked up on PATH with this interpreter's bin folder first;
+    ``timeout``, when set, caps every run below the context's own timeout.
+    """
+
+    name = "ansible"
+
+    def __init__(self, *, playbook_binary: str = "ansible-playbook", timeout: float | None = None) -> None:
+        self._binary = playbook_binary
+        self._timeout = timeout
+        self._version: str | None = None
+
+    # ------------------------------------------------------------------ protocol
+
+    def plan(self, ctx: protocol.StackContext) -> plans.Plan:
+        """Run the playbook in check mode and return the per-host, per-task plan."""
+        return self._check(ctx, label="plan")
+
+    def drift(self, ctx: protocol.StackContext) -> plans.Plan:
+        """Check mode at the deployed revision: changes mean drift, ``meta["drifted_hosts"]`` names where."""
+        return self._check(ctx, label="drift")
+
+    def apply(self, ctx: protocol.StackContext, plan: plans.Plan) -> runs.RunResult:
+        """Run the playbook for real (the plan's revision); never raises for engine failures."""
+        started = datetime.now(UTC)
+        status, error, output, hosts = self._apply(ctx, plan)
+        return runs.RunResult(
+            stack=ctx.stack.name,
+            kind=runs.RunKind.APPLY,
+            status=status,
+            revision=ctx.revision,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            plan=plan,
+            output=output,
+            error=ctx.redactor(error),
+            hosts=hosts,
+        )
+
+    def version(self) -> str | None:
+        """ansible-core's version as ``ansible-playbook --version`` reports it, or None."""
+        if self._version is not None:
+            return self._version
+        binary = shutil.which(self._binary, path=running.search_path())
+        if binary is None:
+            return None
+        try:
+            done = processes.run(
+                [binary, "--version"],
+                cwd=Path.home(),
+                env={"PATH": running.search_path(), "HOME": str(Path.home()), "ANSIBLE_NOCOLOR": "1"},
+                timeout=60,
+                redactor=redaction.Redactor(),
+            )
+        except OSError:
+            return None
+        first = done.stdout.splitlines()[0] if done.stdout else ""
+        if not done.ok or "[core " not in first:
+            return None
+        self._version = first.split("[core ", 1)[1].rstrip("]").strip()
+        return self._version
+
+    # ------------------------------------------------------------------ helpers
+
+    def _apply(
+        self, ctx: protocol.StackContext, plan: plans.Plan
+    ) -> tuple[runs.RunStatus, str, str, tuple[runs.HostResult, ...]]:
+        """``(status, error, output, hosts)`` of a real run."""
+        failed = runs.RunStatus.FAILED
+        stale = self._stale_reason(ctx, plan)
+        if stale:
+            return failed, f"refusing to apply a stale plan: {stale}; plan again", "", ()
+        try:
+            ready = inputs.prepare(ctx)
+            outcome = self._run(ctx, ready, check=False, label="apply")
+        except protocol.EngineError as exc:
+            return failed, str(exc), "", ()
+        except OSError as exc:
+            return failed, f"could not run ansible-playbook: {exc}", "", ()
+        recap = events.find_recap(outcome.events)
+        hosts = recaps.host_results(recap) if recap is not None else ()
+        if outcome.cancelled:
+            return runs.RunStatus.CANCELLED, "the run was cancelled", outcome.stdout, hosts
+        if outcome.timed_out:
+            return failed, f"the run timed out after {outcome.seconds:.0f}s", outcome.stdout, hosts
+        if recap is None:
+            return failed, _playbook_error(outcome), outcome.stdout, ()
+        status = recaps.run_status(hosts, rc=outcome.rc, recap_seen=True)
+        error = recaps.describe_problems(events.task_outcomes(outcome.events), hosts, redactor=ctx.redactor)
+        if status is failed and not error:
+            error = _playbook_error(outcome)
+        return status, error, outcome.stdout, hosts
+
+    def _check(self, ctx: protocol.StackContext, *, label: str) -> plans.Plan:
+        ready = inputs.prepare(ctx)
+        outcome = self._run(ctx, ready, check=True, label=label)
+        if outcome.cancelled:
+            raise protocol.EngineError("the check-mode run was cancelled")
+        if outcome.timed_out:
+            raise protocol.EngineError(f"the check-mode run timed out after {outcome.seconds:.0f}s")
+        recap = events.find_recap(outcome.events)
+        if recap is None:
+            raise protocol.EngineError(_playbook_error(outcome))
+        notes = tuple(note for note in map(events.parse_note, outcome.notes) if note is not None)
+        report = checks.read_check(
+            events.task_outcomes(outcome.events), notes, hosts=recap.hosts, redactor=ctx.redactor
+        )
+        if report.nothing_checked:
+            raise protocol.EngineError(
+                ctx.redactor("check mode failed on every host:\n" + "\n".join(report.failures))
+            )
+        summary = plans.summarize(report.changes, hosts_unreachable=report.unreachable_hosts)
+        return plans.Plan(
+            stack=ctx.stack.name,
+            engine=self.name,
+            revision=ctx.revision,
+            changes=report.changes,
+            summary=summary,
+            output=outcome.stdout,
+            fingerprint=inputs.fingerprint(ctx),
+            unreachable_hosts=report.unreachable_hosts,
+            meta={
+                "hosts": list(report.hosts),
+                "changed_hosts": list(report.changed_hosts),
+                "drifted_hosts": list(report.changed_hosts),
+                "unknown_hosts": sorted(
+                    {
+                        item.host
+                        for item in report.changes
+                        if item.host and item.action is plans.Action.UNKNOWN
+                    }
+                ),
+                "failed_hosts": list(report.failed_hosts),
+                "failures": list(report.failures),
+                "vault_files": list(ready.vault_files),
+                "kind": label,
+            },
+        )
+
+    def _run(
+        self, ctx: protocol.StackContext, ready: inputs.AnsibleInputs, *, check: bool, label: str
+    ) -> running.Outcome:
+        binary = shutil.which(self._binary, path=running.search_path())
+        if binary is None:
+            raise protocol.EngineError(
+                f"{self._binary} is not installed or not on PATH (ansible-core provides it)"
+            )
+        timeout = ctx.timeout if self._timeout is None else min(ctx.timeout, self._timeout)
+        invocation = running.Invocation(
+            binary=binary,
+            stack_dir=ready.stack_dir,
+            playbook=ready.playbook,
+            artifacts_dir=Path(ctx.run_dir) / "artifacts" / label,
+            timeout=timeout,
+            check=check,
+            inventory=ready.inventory,
+            limit=ready.limit,
+            extra_vars=ready.extra_vars,
+            vault_password=ready.vault_password,
+        )
+        return running.run_playbook(invocation, redactor=ctx.redactor, cancel=ctx.cancel, sink=ctx.on_output)
+
+    def _stale_reason(self, ctx: protocol.StackContext, plan: plans.Plan) -> str:
+        if plan.engine != self.name or plan.stack != ctx.stack.name:
+            return f"the plan is for {plan.engine} stack {plan.stack!r}"
+        if plan.revision != ctx.revision:
+            return f"the plan is for revision {plan.revision[:12]}, not {ctx.revision[:12]}"
+        if plan.fingerprint != inputs.fingerprint(ctx):
+            return "the stack's options changed since the plan was made"
+        return ""
+
+
+def _playbook_error(outcome: running.Outcome) -> str:
+    """The reason a run ended before any host ran: Ansible's own error lines."""
+    lines = outcome.stdout.strip().splitlines()
+    errors = [index for index, line in enumerate(lines) if line.startswith(("[ERROR]", "ERROR!"))]
+    text = "\n".join(lines[errors[0] :]) if errors else "\n".join(lines)
+    text = text.strip()[-_TAIL_CHARS:]
+    head = f"ansible-playbook failed (exit code {outcome.rc}) before any host ran"
+    return f"{head}:\n{text}" if text else head

@@ -1,0 +1,286 @@
+"""Running ``ansible-playbook`` through ansible-runner: a private dir in, redacted events out.
+
+Every run gets a fresh private directory (mode 0700, outside the checkout) holding
+ansible-runner's private data dir, Ansible's local temp and SSH control sockets, the
+vault password file (0600) and the skip notes of :mod:`.plugins.truenorth_notes`. It is
+deleted when the run ends, so the password never outlives the run. Raw job events are
+never written to disk: each event is redacted as it arrives, its ``stdout`` lines go to
+the live sink, and only redacted copies (``stdout.txt``, ``job_events.jsonl``,
+``notes.jsonl``, ``status``, ``rc``) are kept in the run's artifacts folder.
+
+The child gets a filtered environment (no controller secrets), explicit host key
+checking, no retry files and no colour; argv is built here, never shell-split.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from truenorth.core import redaction
+from truenorth.engines import protocol
+from truenorth.engines.ansible import reaping
+
+__all__ = ["Invocation", "Outcome", "child_environment", "run_playbook", "search_path"]
+
+#: Environment variables of the controller that ansible-playbook may see (plus ANSIBLE_*).
+_INHERITED = ("HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SSH_AUTH_SOCK")
+_RUNNER_PREFIXES = ("ANSIBLE_", "AWX_", "RUNNER_")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_PLUGINS = Path(__file__).resolve().parent / "plugins"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One ansible-playbook run: resolved absolute paths, options and where artifacts go."""
+
+    binary: str
+    stack_dir: Path
+    playbook: Path
+    artifacts_dir: Path
+    timeout: float
+    check: bool
+    inventory: Path | None = None
+    limit: str | None = None
+    extra_vars: Mapping[str, Any] = field(default_factory=dict)
+    vault_password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the run ended; ``events``, ``notes`` and ``stdout`` are already redacted."""
+
+    rc: int
+    status: str
+    events: tuple[Mapping[str, Any], ...]
+    notes: tuple[Mapping[str, Any], ...]
+    stdout: str
+    seconds: float
+
+    @property
+    def timed_out(self) -> bool:
+        """True when the run was stopped at its timeout."""
+        return self.status == "timeout"
+
+    @property
+    def cancelled(self) -> bool:
+        """True when the run was cancelled through the context's cancel event."""
+        return self.status == "canceled"
+
+
+def search_path() -> str:
+    """PATH with this interpreter's bin folder first, so the venv's ansible is found."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
+
+
+def child_environment(private: Path, *, notes: Path) -> dict[str, str]:
+    """The variables truenorth sets for ansible-playbook (merged into a filtered environment)."""
+    enabled = [item for item in os.environ.get("ANSIBLE_CALLBACKS_ENABLED", "").split(",") if item.strip()]
+    return {
+        "PATH": search_path(),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_DISPLAY_ARGS_TO_STDOUT": "False",
+        "ANSIBLE_LOCAL_TEMP": str(private / "local"),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(private / "cp"),
+        "ANSIBLE_PERSISTENT_CONTROL_PATH_DIR": str(private / "pc"),
+        # A repository's ansible.cfg must not log unredacted output to a file.
+        "ANSIBLE_LOG_PATH": os.devnull,
+        "ANSIBLE_CALLBACK_PLUGINS": str(_PLUGINS),
+        "ANSIBLE_CALLBACKS_ENABLED": ",".join([*enabled, "truenorth_notes"]),
+        "TRUENORTH_ANSIBLE_NOTES": str(notes),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def _argv(invocation: Invocation, *, extra_vars: Path | None, vault_file: Path | None) -> list[str]:
+    argv = [invocation.binary]
+    if invocation.check:
+        argv.append("--check")
+    argv.append("--diff")
+    if invocation.inventory is not None:
+        argv.append(f"--inventory={invocation.inventory}")
+    if invocation.limit:
+        argv.append(f"--limit={invocation.limit}")
+    if extra_vars is not None:
+        argv.append(f"--extra-vars=@{extra_vars}")
+    if vault_file is not None:
+        argv.append(f"--vault-password-file={vault_file}")
+    argv.extend(["--", str(invocation.playbook)])
+    return argv
+
+
+def run_playbook(
+    invocation: Invocation,
+    *,
+    redactor: redaction.Redactor,
+    cancel: threading.Event,
+    sink: protocol.OutputSink | None = None,
+) -> Outcome:
+    """Run the playbook once; stream redacted lines to ``sink``; keep redacted artifacts."""
+    from ansible_runner import Runner
+
+    started = time.monotonic()
+    private = Path(tempfile.mkdtemp(prefix="tn-ansible-"))
+    events: list[Mapping[str, Any]] = []
+    lines: list[str] = []
+    lock = threading.Lock()
+
+    def on_event(event: Mapping[str, Any]) -> bool:
+        clean: Mapping[str, Any] = redactor.value(dict(event))
+        text = _ANSI.sub("", str(clean.get("stdout") or ""))
+        new = [line.rstrip("\r") for line in text.splitlines()]
+        with lock:
+            events.append(clean)
+            lines.extend(new)
+        if sink is not None:
+            for line in new:
+                try:
+                    sink(line)
+                except Exception:  # noqa: S112 - a broken log reader must not break the run
+                    continue
+        return False  # never let ansible-runner write the raw event to disk
+
+    try:
+        for sub in ("pdd", "local", "cp", "pc"):
+            (private / sub).mkdir(mode=0o700)
+        notes = private / "notes.jsonl"
+        extra_file = _write_private(private / "extravars.json", json.dumps(dict(invocation.extra_vars)))
+        vault_file = (
+            _write_private(private / "vault-pass", invocation.vault_password)
+            if invocation.vault_password is not None
+            else None
+        )
+        config = _configure(
+            invocation,
+            private=private,
+            notes=notes,
+            extra_vars=extra_file if invocation.extra_vars else None,
+            vault_file=vault_file,
+        )
+        deadline = started + invocation.timeout
+        stopped: list[str] = []
+
+        def should_stop() -> bool:
+            # Polled by ansible-runner about twice a second. On cancel or timeout, kill
+            # the whole tree first: ansible-runner alone would leave detached workers.
+            if stopped:
+                return True
+            if cancel.is_set() or time.monotonic() > deadline:
+                stopped.append("canceled" if cancel.is_set() else "timeout")
+                reaping.stop_run(f"TRUENORTH_ANSIBLE_NOTES={notes}")
+                return True
+            return False
+
+        runner = Runner(config, event_handler=on_event, cancel_callback=should_stop)
+        try:
+            status, rc = runner.run()
+        except Exception as exc:
+            raise protocol.EngineError(redactor(f"ansible-runner failed: {exc}")) from None
+        if stopped:
+            status = stopped[0]
+        note_items = _read_notes(notes, redactor)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    outcome = Outcome(
+        rc=int(rc if rc is not None else -1),
+        status=str(status),
+        events=tuple(events),
+        notes=note_items,
+        stdout="\n".join(lines),
+        seconds=time.monotonic() - started,
+    )
+    _keep_artifacts(outcome, invocation, redactor)
+    return outcome
+
+
+def _configure(
+    invocation: Invocation,
+    *,
+    private: Path,
+    notes: Path,
+    extra_vars: Path | None,
+    vault_file: Path | None,
+) -> Any:
+    """An ansible-runner config with truenorth's argv and a filtered environment."""
+    from ansible_runner import RunnerConfig
+
+    config = RunnerConfig(
+        private_data_dir=str(private / "pdd"),
+        project_dir=str(invocation.stack_dir),
+        playbook=str(invocation.playbook),
+        envvars=child_environment(private, notes=notes),
+        quiet=True,
+        suppress_output_file=True,
+        suppress_ansible_output=True,
+        ident="run",
+        settings={"pexpect_timeout": 0.5, "pexpect_use_poll": True, "suppress_ansible_output": True},
+    )
+    config.prepare()
+    # ansible-runner seeded config.env with the whole controller environment: keep only
+    # what Ansible needs, so that no controller secret reaches the playbook.
+    ours = child_environment(private, notes=notes)
+    inherited = {key: os.environ[key] for key in _INHERITED if key in os.environ}
+    config.env = inherited | {
+        key: str(value)
+        for key, value in config.env.items()
+        if key.startswith(_RUNNER_PREFIXES) or key in ours
+    }
+    config.env["ORIGINAL_STDOUT_CALLBACK"] = "default"
+    config.command = _argv(invocation, extra_vars=extra_vars, vault_file=vault_file)
+    return config
+
+
+def _write_private(path: Path, text: str) -> Path:
+    """Write ``text`` to a new 0600 file (never following an existing link)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
+
+
+def _read_notes(path: Path, redactor: redaction.Redactor) -> tuple[Mapping[str, Any], ...]:
+    if not path.exists():
+        return ()
+    notes: list[Mapping[str, Any]] = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict):
+            notes.append(redactor.value(item))
+    return tuple(notes)
+
+
+def _keep_artifacts(outcome: Outcome, invocation: Invocation, redactor: redaction.Redactor) -> None:
+    """Write the redacted artifacts of the run into its artifacts folder."""
+    folder = invocation.artifacts_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "stdout.txt").write_text(outcome.stdout + "\n", encoding="utf-8")
+    with (folder / "job_events.jsonl").open("w", encoding="utf-8") as handle:
+        for event in outcome.events:
+            handle.write(json.dumps(event, sort_keys=True, default=str) + "\n")
+    with (folder / "notes.jsonl").open("w", encoding="utf-8") as handle:
+        for note in outcome.notes:
+            handle.write(json.dumps(note, sort_keys=True) + "\n")
+    (folder / "status").write_text(outcome.status + "\n", encoding="utf-8")
+    (folder / "rc").write_text(f"{outcome.rc}\n", encoding="utf-8")
+    command = {
+        "argv": [redactor(part) for part in _argv(invocation, extra_vars=None, vault_file=None)],
+        "check": invocation.check,
+        "vault_password_file": invocation.vault_password is not None,
+    }
+    (folder / "command.json").write_text(json.dumps(command, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,197 @@
+"""The pure readers replayed on job events recorded from real runs (``tests/data/ansible``).
+
+``check_semantics`` is a check-mode run of two local hosts covering every outcome the
+plan must tell apart; ``apply_partial`` is a real run where one host converges, one
+fails a task and one is unreachable. ``record.py`` next to them re-records both.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.engines.ansible.conftest import DATA
+from truenorth.core import plans, redaction, runs
+from truenorth.engines.ansible import checks, diffs, events, recaps
+from truenorth.engines.ansible.plugins import truenorth_notes
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _check_report(redactor: redaction.Redactor | None = None) -> checks.CheckReport:
+    folder = DATA / "check_semantics"
+    recorded = _lines(folder / "job_events.jsonl")
+    notes = [note for note in map(events.parse_note, _lines(folder / "notes.jsonl")) if note is not None]
+    recap = events.find_recap(recorded)
+    assert recap is not None
+    return checks.read_check(
+        events.task_outcomes(recorded), notes, hosts=recap.hosts, redactor=redactor or redaction.Redactor()
+    )
+
+
+def _actions(report: checks.CheckReport, host: str) -> dict[str, tuple[plans.Action, str]]:
+    return {c.task or "": (c.action, c.reason) for c in report.changes if c.host == host}
+
+
+def test_check_mode_outcomes_become_update_noop_and_unknown() -> None:
+    report = _check_report()
+    web1 = _actions(report, "web1")
+    assert web1 == {
+        "config file": (plans.Action.UPDATE, ""),
+        "already there": (plans.Action.NOOP, ""),
+        "run a command": (
+            plans.Action.UNKNOWN,
+            "check mode skipped this task: Command would have run if not in check mode",
+        ),
+        "only when the command changed something": (
+            plans.Action.UNKNOWN,
+            "skipped on a condition that reads a result check mode could not predict",
+        ),
+        "never on this host": (plans.Action.NOOP, "skipped: condition is false"),
+        "loop over nothing": (plans.Action.NOOP, "skipped: no items"),
+        "secret file": (plans.Action.UPDATE, "changes hidden by no_log"),
+        "directories": (plans.Action.UPDATE, ""),
+        "tolerated failure": (plans.Action.NOOP, "skipped: condition is false"),
+        "hard failure on one host": (plans.Action.NOOP, "skipped: condition is false"),
+        "after the failure": (plans.Action.UPDATE, ""),
+    }
+    web2 = _actions(report, "web2")
+    assert web2["tolerated failure"] == (
+        plans.Action.UNKNOWN,
+        "failed in check mode (errors ignored): expected on web2",
+    )
+    assert web2["hard failure on one host"] == (plans.Action.UNKNOWN, "failed in check mode: web2 is broken")
+    assert "after the failure" not in web2, "a failed host runs nothing more"
+    assert report.failed_hosts == ("web2",)
+    assert report.failures == ("web2: hard failure on one host: web2 is broken",)
+    assert not report.nothing_checked
+    assert report.changed_hosts == ("web1", "web2")
+
+
+def test_changes_carry_host_task_address_and_readable_diffs() -> None:
+    report = _check_report()
+    config = next(c for c in report.changes if c.address == "web1: config file")
+    assert (config.host, config.task, config.resource_type) == ("web1", "config file", "ansible_task")
+    assert config.diff.splitlines() == [
+        "--- before",
+        "+++ after: /recorded/hosts/web1/app.conf",
+        "@@ -0,0 +1 @@",
+        "+host = web1",
+    ]
+    loop = next(c for c in report.changes if c.address == "web1: directories")
+    assert '-  "state": "absent"' in loop.diff and '+  "state": "directory"' in loop.diff
+    assert "/recorded/hosts/web1/logs" in loop.diff and "/recorded/hosts/web1/cache" in loop.diff
+    hidden = next(c for c in report.changes if c.address == "web1: secret file")
+    assert hidden.diff == ""
+
+
+def test_summary_counts_hosts_changed_and_unknown() -> None:
+    report = _check_report()
+    summary = plans.summarize(report.changes, hosts_unreachable=report.unreachable_hosts)
+    assert summary.change == 7
+    assert summary.unknown == 6
+    assert (summary.hosts_changed, summary.hosts_unknown, summary.hosts_unreachable) == (2, 0, 0)
+    assert summary.has_changes
+
+
+def test_known_secrets_are_masked_in_diffs_addresses_and_reasons() -> None:
+    report = _check_report(redaction.Redactor(["web2 is broken", "host = web1"]))
+    text = json.dumps([c.to_dict() for c in report.changes]) + "\n".join(report.failures)
+    assert "web2 is broken" not in text and "host = web1" not in text
+    assert "+***" in next(c for c in report.changes if c.address == "web1: config file").diff
+
+
+def test_duplicate_task_names_get_distinct_addresses() -> None:
+    outcome = events.TaskOutcome(host="h", task="same", task_uuid="u", kind=events.ResultKind.OK)
+    report = checks.read_check([outcome, outcome], [], redactor=redaction.Redactor())
+    assert [c.address for c in report.changes] == ["h: same", "h: same #2"]
+
+
+def test_every_host_failing_means_nothing_was_checked() -> None:
+    failed = [
+        events.TaskOutcome(host=h, task="t", task_uuid="u", kind=events.ResultKind.FAILED, message="boom")
+        for h in ("a", "b")
+    ]
+    gone = events.TaskOutcome(host="c", task="t", task_uuid="u", kind=events.ResultKind.UNREACHABLE)
+    report = checks.read_check([*failed, gone], [], redactor=redaction.Redactor())
+    assert report.nothing_checked
+    assert report.unreachable_hosts == ("c",)
+
+
+def test_a_hidden_result_without_its_note_is_unknown() -> None:
+    outcome = events.parse_outcome(
+        {
+            "event": "runner_on_ok",
+            "counter": 1,
+            "event_data": {"host": "h", "task": "t", "task_uuid": "u", "res": {"censored": "hidden"}},
+        }
+    )
+    assert outcome is not None and outcome.hidden
+    report = checks.read_check([outcome], [], redactor=redaction.Redactor())
+    assert report.changes[0].action is plans.Action.UNKNOWN
+
+
+def test_apply_recap_gives_per_host_results_and_a_partial_run() -> None:
+    recorded = _lines(DATA / "apply_partial" / "job_events.jsonl")
+    recap = events.find_recap(recorded)
+    assert recap is not None
+    hosts = recaps.host_results(recap)
+    assert [(h.host, h.status, h.changed, h.failed, h.unreachable) for h in hosts] == [
+        ("gone", runs.HostStatus.UNREACHABLE, 0, 0, 1),
+        ("web1", runs.HostStatus.CHANGED, 2, 0, 0),
+        ("web2", runs.HostStatus.FAILED, 0, 1, 0),
+    ]
+    assert recaps.run_status(hosts, rc=2, recap_seen=True) is runs.RunStatus.PARTIAL
+    text = recaps.describe_problems(events.task_outcomes(recorded), hosts, redactor=redaction.Redactor())
+    lines = text.splitlines()
+    assert lines[0].startswith("gone: unreachable at task 'config file': ")
+    assert "Connection refused" in lines[0]
+    assert lines[1].startswith("web2: failed at task 'config file': Destination directory")
+
+
+@pytest.mark.parametrize(
+    ("statuses", "rc", "expected"),
+    [
+        ([runs.HostStatus.OK, runs.HostStatus.CHANGED], 0, runs.RunStatus.SUCCEEDED),
+        ([runs.HostStatus.OK, runs.HostStatus.UNREACHABLE], 4, runs.RunStatus.PARTIAL),
+        ([runs.HostStatus.FAILED, runs.HostStatus.UNREACHABLE], 2, runs.RunStatus.FAILED),
+        ([runs.HostStatus.OK], 1, runs.RunStatus.FAILED),
+        ([], 0, runs.RunStatus.SUCCEEDED),
+    ],
+)
+def test_run_status_rules(statuses: list[runs.HostStatus], rc: int, expected: runs.RunStatus) -> None:
+    hosts = [runs.HostResult(host=f"h{i}", status=s) for i, s in enumerate(statuses)]
+    assert recaps.run_status(hosts, rc=rc, recap_seen=True) is expected
+    assert recaps.run_status(hosts, rc=0, recap_seen=False) is runs.RunStatus.FAILED
+
+
+def test_no_recap_means_a_playbook_level_error() -> None:
+    assert events.find_recap([{"event": "verbose", "stdout": "[ERROR]: boom"}]) is None
+
+
+def test_diff_rendering_of_prepared_binary_and_oversized_entries() -> None:
+    redactor = redaction.Redactor()
+    assert diffs.render([{"prepared": "apt: +nginx\n"}], redactor=redactor) == "apt: +nginx"
+    assert "binary" in diffs.render([{"dst_binary": True}], redactor=redactor)
+    assert "larger than 104448 bytes" in diffs.render([{"src_larger": 104448}], redactor=redactor)
+    same = diffs.render([{"before": "x\n", "after": "x\n"}], redactor=redactor)
+    assert same == ""
+    big = diffs.render([{"before": "", "after": "y\n" * 20_000}], redactor=redactor)
+    assert big.endswith(f"(diff cut at {diffs.MAX_DIFF_CHARS} characters)")
+
+
+def test_skip_kinds_as_the_callback_sees_them() -> None:
+    kind = truenorth_notes.skip_kind
+    assert kind({"skip_reason": "Conditional result was False"})[0] == "condition"
+    assert kind({"skipped_reason": "No items in the list"})[0] == "empty"
+    assert kind({"censored": "x", "skip_reason": "Conditional result was False"})[0] == "hidden"
+    assert kind({"msg": "remote module (x) does not support check mode"})[0] == "check_mode"
+    items = {"results": [{"skipped": True, "skip_reason": "Conditional result was False"}] * 2}
+    assert kind(items)[0] == "condition"
+    mixed = {"results": [{"skipped": True, "skip_reason": "Conditional result was False"}, {"skipped": True}]}
+    assert kind(mixed)[0] == "check_mode"
