@@ -26,8 +26,7 @@ stacks:
     depends_on: [network]
 """
 
-NETWORK_TF = (
-    """\
+NETWORK_TF = """\
 variable "token" {
   type      = string
   sensitive = true
@@ -54,7 +53,6 @@ output "token" {
   sensitive = true
 }
 """.replace("CANARY_VALUE", CANARY)
-)
 
 APP_TF = """\
 variable "truenorth_state_dir" {
