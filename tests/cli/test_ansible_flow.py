@@ -23,8 +23,7 @@ VAULT_CANARY = "tn-vault-canary-4d1e8b"
 NO_LOG_CANARY = "tn-nolog-canary-91c2aa"
 VAULT_PASSWORD = "tn-vault-password-0b7f"
 
-PLAYBOOK = (
-    """\
+PLAYBOOK = """\
 - hosts: all
   gather_facts: false
   vars_files:
@@ -44,11 +43,9 @@ PLAYBOOK = (
       no_log: true
       ansible.builtin.copy:
         dest: "{{ base_dir }}/token"
-        content: "{{ api_token }} %s\\n"
+        content: "{{ api_token }} NO_LOG_CANARY\\n"
         mode: "0600"
-"""
-    % NO_LOG_CANARY
-)
+""".replace("NO_LOG_CANARY", NO_LOG_CANARY)
 
 
 def vault_file() -> bytes:
