@@ -81,7 +81,9 @@ def bench_terraform(stacks: int, resources: int) -> dict[str, float]:
             for index in range(stacks):
                 folder = copy / "stacks" / f"s{index}"
                 total += run(["terraform", "init", "-input=false", "-no-color"], cwd=folder, env=env)
-                total += run(["terraform", "plan", "-input=false", "-no-color", "-out=p.tfplan"], cwd=folder, env=env)
+                total += run(
+                    ["terraform", "plan", "-input=false", "-no-color", "-out=p.tfplan"], cwd=folder, env=env
+                )
                 total += run(["terraform", "show", "-json", "p.tfplan"], cwd=folder, env=env)
             return total
 
@@ -108,7 +110,9 @@ def bench_terraform(stacks: int, resources: int) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--stacks", type=int, default=5)
     parser.add_argument("--resources", type=int, default=20)
     options = parser.parse_args()

@@ -1,13 +1,16 @@
-"""`make run`: build the demo GitOps repository from examples/ and drive truenorth on it.
+"""`make run`: build the demo GitOps repository from examples/ and serve it with truenorth.
 
-Creates (once) a real Git repository under the data dir from ``examples/demo``, then
-plans it, applies it and prints the status, exactly as a user would with the CLI.
+Creates (once) a real Git repository under the data dir from ``examples/demo``, an admin
+API token and a webhook secret (kept 0600 in the data dir, so later runs reuse them),
+then runs ``truenorth serve`` on 127.0.0.1 with embedded defaults (SQLite, a 10 s poll)
+and tells the user how to watch a commit converge. Ctrl-C stops it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -38,40 +41,62 @@ def build_demo_repo(target: Path) -> Path:
     spec.write_text(spec.read_text().replace("BASE_DIR", str(target.parent / "demo-hosts")))
     git(target, "init", "-q", "-b", "main")
     git(target, "add", "-A")
-    git(target, "commit", "-q", "-m", "Demo infrastructure: network and app stacks")
+    git(target, "commit", "-q", "-m", "Demo infrastructure: network, app and hosts stacks")
     return target
 
 
-def truenorth(*args: str) -> int:
-    exe = Path(sys.executable).parent / "truenorth"
-    print(f"\n$ truenorth {' '.join(args)}", flush=True)
-    return subprocess.run([str(exe), *args], check=False).returncode
+def private_value(path: Path) -> str:
+    """A random secret kept in ``path`` (created 0600 on first use)."""
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(24)
+    path.touch(mode=0o600)
+    path.write_text(value + "\n")
+    return value
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=Path(".truenorth"))
+    parser.add_argument("--listen", default=os.environ.get("TRUENORTH_LISTEN", "127.0.0.1:8080"))
     options = parser.parse_args()
     data_dir = options.data_dir.absolute()
     data_dir.mkdir(parents=True, exist_ok=True)
     repo = build_demo_repo(data_dir / "demo-repo")
-    common = ["--data-dir", str(data_dir)]
-    print(f"Demo GitOps repository: {repo}")
-    code = truenorth("validate", str(repo))
-    if code != 0:
-        return code
-    code = truenorth("plan", str(repo), *common)
-    if code not in (0, 2):
-        return code
-    code = truenorth("apply", str(repo), "--yes", *common)
-    if code != 0:
-        return code
-    truenorth("status", *common)
-    print(
-        "\nEdit a file in the demo repository, commit it, and run `make run` again to see the change planned\n"
-        f"and applied:  cd {repo} && $EDITOR stacks/app/main.tf && git commit -am 'scale app'"
+    token = os.environ.get("TRUENORTH_TOKEN") or private_value(data_dir / "demo-token")
+    webhook_secret = os.environ.get("TRUENORTH_WEBHOOK_SECRET") or private_value(
+        data_dir / "demo-webhook-secret"
     )
-    return 0
+    url = f"http://{options.listen}"
+    exe = Path(sys.executable).parent / "truenorth"
+    print(
+        f"""
+truenorth demo
+  GitOps repository : {repo}  (stacks: network, app [Terraform], hosts [Ansible])
+  API               : {url}/api/v1/stacks   (OpenAPI: {url}/api/v1/openapi.json, metrics: {url}/metrics)
+  API token (admin) : {token}
+
+Watch the stacks converge:
+  curl -s -H 'Authorization: Bearer {token}' {url}/api/v1/stacks
+  {exe} status --server {url} --token {token}
+
+Commit a change and watch it converge within one poll (10 s), or push a webhook for at once:
+  cd {repo}
+  sed -i 's/default = 2/default = 3/' stacks/app/main.tf && git commit -qam 'Scale the app to 3'
+
+Ctrl-C stops the controller.
+""",
+        flush=True,
+    )
+    env = {**os.environ, "TRUENORTH_TOKEN": token, "TRUENORTH_WEBHOOK_SECRET": webhook_secret}
+    argv = [
+        str(exe), "serve", "--repo", repo.as_uri(), "--branch", "main", "--listen", options.listen,
+        "--data-dir", str(data_dir), "--poll-interval", "10s",
+    ]  # fmt: skip
+    try:
+        return subprocess.run(argv, env=env, check=False).returncode
+    except KeyboardInterrupt:
+        return 0
 
 
 if __name__ == "__main__":

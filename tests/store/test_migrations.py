@@ -66,4 +66,4 @@ def test_a_database_from_a_newer_version_is_refused_clearly(store_url: str) -> N
 
 def test_head_constant_matches_the_migration_scripts() -> None:
     """The fast path (no alembic import when up to date) relies on HEAD being the real head."""
-    assert migrating.HEAD == migrating.head_revision()
+    assert migrating.head_revision() == migrating.HEAD

@@ -21,9 +21,9 @@ from rich.table import Table
 from rich.text import Text
 
 from truenorth import __version__
-from truenorth.cli import rendering
+from truenorth.cli import remote, rendering, serve
 from truenorth.controller import executing, layout, orchestrating, runtime, validating
-from truenorth.core import redaction, specs
+from truenorth.core import plans, redaction, specs
 from truenorth.engines import protocol
 from truenorth.git import errors as git_errors
 from truenorth.store import errors as store_errors
@@ -232,8 +232,20 @@ def history(
     output: OutputOption = OutputFormat.text,
     data_dir: DataDirOption = None,
     store: StoreOption = None,
+    server: remote.ServerOption = None,
+    token: remote.TokenOption = None,
 ) -> None:
-    """List recorded runs, newest first."""
+    """List recorded runs, newest first (from a running controller with --server)."""
+    if server:
+        try:
+            found = remote.remote_history(server, token, stack, limit)
+        except remote.RemoteError as exc:
+            fail(str(exc))
+        if output is OutputFormat.json:
+            _print_json({"format_version": JSON_FORMAT_VERSION, "runs": found})
+        else:
+            remote.print_history(console, found)
+        return
     with _runtime(data_dir, store) as rt:
         records = rt.store.list_runs(stack=stack, limit=limit)
     if output is OutputFormat.json:
@@ -259,8 +271,20 @@ def status(
     output: OutputOption = OutputFormat.text,
     data_dir: DataDirOption = None,
     store: StoreOption = None,
+    server: remote.ServerOption = None,
+    token: remote.TokenOption = None,
 ) -> None:
-    """Show every known stack: sync state and applied revision."""
+    """Show every known stack: sync state and applied revision (from a controller with --server)."""
+    if server:
+        try:
+            found = remote.remote_status(server, token)
+        except remote.RemoteError as exc:
+            fail(str(exc))
+        if output is OutputFormat.json:
+            _print_json({"format_version": JSON_FORMAT_VERSION, "stacks": found})
+        else:
+            remote.print_status(console, found)
+        return
     with _runtime(data_dir, store) as rt:
         stacks = rt.store.list_stacks()
     if output is OutputFormat.json:
@@ -498,6 +522,11 @@ def _run_json(outcome: executing.Outcome) -> dict[str, Any]:
     }
 
 
+#: Summary fields shown in history; the stored record also holds private plan data
+#: (the saved plan's path, its fingerprint, engine metadata).
+_SHOWN_SUMMARY_KEYS = frozenset([*plans.PlanSummary().to_dict(), "has_changes", "unreachable_hosts"])
+
+
 def _record_json(record: Any) -> dict[str, Any]:
     return {
         "id": record.id,
@@ -508,7 +537,7 @@ def _record_json(record: Any) -> dict[str, Any]:
         "status": record.status,
         "started_at": record.started_at.isoformat(),
         "finished_at": record.finished_at.isoformat() if record.finished_at else None,
-        "summary": {k: v for k, v in (record.summary or {}).items() if k not in ("artifact", "fingerprint")},
+        "summary": {k: v for k, v in (record.summary or {}).items() if k in _SHOWN_SUMMARY_KEYS},
         "error": record.error or "",
         "actor": record.actor,
     }
@@ -552,6 +581,9 @@ def _status_style(value: str) -> str:
 def _print_json(document: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
 
+
+serve.register(app)
+remote.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -8,6 +8,7 @@ its status, plan summary, changes and error, also when the engine raises.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -251,6 +252,7 @@ def plan_from_record(
         artifact=summary.get("artifact"),
         fingerprint=str(summary.get("fingerprint", "")),
         unreachable_hosts=tuple(summary.get("unreachable_hosts", ())),
+        meta=dict(summary.get("meta") or {}),
     )
 
 
@@ -334,8 +336,21 @@ def _summary_record(plan: plans.Plan | None) -> dict[str, Any]:
         fingerprint=plan.fingerprint,
         artifact=plan.artifact,
         unreachable_hosts=list(plan.unreachable_hosts),
+        meta=_json_safe(plan.meta),
     )
     return record
+
+
+def _json_safe(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The plan's engine metadata, as far as it is plain JSON (an approved plan needs it back)."""
+    safe: dict[str, Any] = {}
+    for key, value in meta.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        safe[str(key)] = value
+    return safe
 
 
 def _update_stack_after_plan(

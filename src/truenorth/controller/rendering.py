@@ -20,7 +20,9 @@ __all__ = ["render_stack"]
 def render_stack(rt: runtime.Runtime, revision: sources.Revision, stack: specs.StackSpec) -> str:
     """The stack's rendered objects as a YAML stream; :class:`EngineError` on failure."""
     if stack.engine != "kubernetes":
-        raise protocol.EngineError(f"stack {stack.name!r} is a {stack.engine} stack; only kubernetes stacks render")
+        raise protocol.EngineError(
+            f"stack {stack.name!r} is a {stack.engine} stack; only kubernetes stacks render"
+        )
     from truenorth.engines import kubernetes
 
     with tempfile.TemporaryDirectory(prefix="truenorth-render-") as scratch:

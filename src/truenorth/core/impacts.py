@@ -60,9 +60,7 @@ def dependency_moves(
     """
     if planned_with is None:
         return ()
-    return tuple(
-        dep for dep in stack.depends_on if applied.get(dep) != planned_with.get(dep)
-    )
+    return tuple(dep for dep in stack.depends_on if applied.get(dep) != planned_with.get(dep))
 
 
 def impacted_stacks(

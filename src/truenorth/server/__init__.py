@@ -1,1 +1,11 @@
-"""The HTTP side of the controller: REST API, webhooks, metrics and the web UI."""
+"""The HTTP side of the controller: REST API, webhooks, health, metrics and logging.
+
+``app.create_app(controller, config)`` builds the FastAPI app that ``truenorth serve``
+runs with ``serving.run``. The server knows the controller only through the
+``ports.ControllerPort`` protocol. Webhook checks (``signatures``, ``pushes``) and body
+limits (``limits``) are pure and tested without a server; everything else is thin glue.
+"""
+
+from truenorth.server.app import API_PREFIX, create_app
+
+__all__ = ["API_PREFIX", "create_app"]

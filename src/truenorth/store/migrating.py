@@ -10,7 +10,6 @@ concurrent controllers starting at once migrate one after the other, on SQLite t
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -28,6 +27,7 @@ HEAD = "0001"
 
 class MigrationError(RuntimeError):
     """The database holds a schema revision this truenorth does not know."""
+
 
 #: The alembic script folder inside the package.
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

@@ -12,8 +12,8 @@ dir), so that a state never lands in the throw-away working copy.
 from __future__ import annotations
 
 import json
-import uuid
 import posixpath
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,12 +23,12 @@ from truenorth.core import redaction
 __all__ = [
     "MAX_STATE_BYTES",
     "backend_problem",
+    "empty_state",
     "identity",
     "local_state_path",
     "parse_state",
     "read_backend",
     "read_state_file",
-    "empty_state",
     "sensitive_outputs",
 ]
 

@@ -1,0 +1,146 @@
+"""``truenorth serve``: run the controller and its HTTP API in this process.
+
+With ``--config truenorth.toml`` everything comes from the file (see
+``truenorth.controller.config``); for a quick start ``--repo URL`` alone is enough. The
+admin API token comes from ``TRUENORTH_TOKEN`` and the webhook secret from
+``TRUENORTH_WEBHOOK_SECRET``; every other setting can be overridden by a
+``TRUENORTH_*`` variable. Without a token the API answers 401 to everything (``/healthz``,
+``/readyz``, ``/metrics`` still work); without a webhook secret webhooks are refused and
+changes arrive by polling. Both cases are logged as warnings at start. The HTTP deadlines
+for a request's headers and body (10 s each) can be changed with
+``TRUENORTH_HTTP_HEADER_TIMEOUT`` and ``TRUENORTH_HTTP_BODY_TIMEOUT``. SIGTERM or Ctrl-C stop
+the server gracefully: running requests finish, then the controller stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from truenorth.controller import config as controller_config
+from truenorth.controller import errors as controller_errors
+from truenorth.controller import service
+from truenorth.core import durations, redaction
+from truenorth.server import app as server_app
+from truenorth.server import limits, logs, serving
+from truenorth.store import errors as store_errors
+
+__all__ = ["register", "serve", "startup_warnings"]
+
+_log = logging.getLogger("truenorth.serve")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``serve`` command to ``app``."""
+    app.command("serve")(serve)
+
+
+def serve(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Controller configuration (TOML).", dir_okay=False)
+    ] = None,
+    repo: Annotated[
+        str | None, typer.Option("--repo", help="Track this repository (URL or path) as 'default'.")
+    ] = None,
+    branch: Annotated[str | None, typer.Option("--branch", help="Branch of --repo (default main).")] = None,
+    listen: Annotated[
+        str | None, typer.Option("--listen", help="HOST:PORT to serve on (default 127.0.0.1:8080).")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Where state lives (default ./.truenorth).")
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option("--store", help="Database URL (default: SQLite in the data dir).")
+    ] = None,
+    poll_interval: Annotated[
+        str | None,
+        typer.Option("--poll-interval", help="How often to check Git, e.g. 60s, 5m (default 60s)."),
+    ] = None,
+) -> None:
+    """Run the controller: reconcile continuously, serve the API, webhooks and /metrics."""
+    overrides = {
+        "repo": repo,
+        "branch": branch,
+        "listen": listen,
+        "data_dir": str(data_dir) if data_dir is not None else None,
+        "store_url": store,
+        "poll_interval": poll_interval,
+    }
+    try:
+        settings = controller_config.load_config(config, overrides=overrides)
+    except controller_config.ConfigError as exc:
+        _fail(f"configuration: {exc}")
+    if not settings.repositories:
+        _fail("nothing to reconcile: give --repo URL, or [[repositories]] in --config")
+    try:
+        body_timeout = _seconds("TRUENORTH_HTTP_BODY_TIMEOUT", limits.DEFAULT_BODY_TIMEOUT)
+        header_timeout = _seconds("TRUENORTH_HTTP_HEADER_TIMEOUT", serving.HEADER_TIMEOUT)
+    except durations.DurationError as exc:
+        _fail(str(exc))
+    redact = redaction.Redactor(settings.secret_values())
+    logs.configure(log_format=settings.log_format, secrets=settings.secret_values())
+    for warning in startup_warnings(settings):
+        _log.warning("%s", warning)
+    try:
+        sock = serving.bind(settings.listen)
+    except OSError as exc:
+        _fail(f"cannot listen on {settings.listen}: {exc.strerror or exc}")
+    try:
+        controller = service.Controller(settings)
+    except (controller_errors.ControllerError, store_errors.StoreError, OSError) as exc:
+        sock.close()
+        _fail(redact(f"cannot start the controller: {exc}"))
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    sys.stdout.write(
+        f"truenorth serving http://{shown}:{port} (API /api/v1, docs /api/v1/docs, metrics /metrics)\n"
+    )
+    sys.stdout.flush()
+    application = server_app.create_app(controller, settings, body_timeout=body_timeout)
+    if not serving.run(application, sock=sock, header_timeout=header_timeout):
+        raise typer.Exit(1)
+
+
+def startup_warnings(settings: controller_config.ControllerConfig) -> list[str]:
+    """What an operator should know about a configuration that runs but is limited."""
+    warnings = []
+    if not settings.tokens:
+        warnings.append(
+            "no API token configured (set TRUENORTH_TOKEN or [[tokens]]): every API call will get 401; "
+            "/healthz, /readyz and /metrics still answer"
+        )
+    if not settings.webhook_secret:
+        warnings.append(
+            "no webhook secret configured (set TRUENORTH_WEBHOOK_SECRET or [webhooks]): webhooks are "
+            "refused with 403 and changes are found by polling only"
+        )
+    host, _ = controller_config.parse_listen(settings.listen)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        warnings.append(f"listening on {host}: /metrics needs no token, put the API behind TLS")
+    return warnings
+
+
+def _seconds(variable: str, default: float) -> float:
+    """A duration from the environment (``10s``, ``1m``), or ``default``."""
+    text = os.environ.get(variable)
+    if not text:
+        return default
+    try:
+        return durations.parse_duration(text, maximum=3600)
+    except durations.DurationError as exc:
+        raise durations.DurationError(f"{variable}: {exc}") from None
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def _fail(message: str) -> NoReturn:
+    _say(f"Error: {redaction.redact_url_credentials(message)}")
+    raise typer.Exit(1)

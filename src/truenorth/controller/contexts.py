@@ -1,0 +1,114 @@
+"""The parts every controller task shares, gathered in one object.
+
+The reconcile loops, the stack operations and the facade's actions all need the same
+runtime (store, engines, mirror cache), clock, worker pools, stack locks, metrics and
+redactor. :class:`Context` holds them, plus two small shared facts: whether the store is
+failing right now (readiness) and what is running (so tests and shutdown can wait for
+quiet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from truenorth.controller import clocks, config, locks, metrics, runtime, workers
+from truenorth.core import redaction, specs
+
+__all__ = ["Activity", "Context", "StoreHealth"]
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+_SPEC_CACHE = 64
+
+
+class Activity:
+    """Wakes whoever waits on the controller's state, whenever something starts or ends.
+
+    Every engine and I/O call, park and action end calls :meth:`changed`; waiters re-check
+    their condition then (no polling).
+    """
+
+    def __init__(self) -> None:
+        self._changed = asyncio.Event()
+        self.actions = 0
+
+    def changed(self) -> None:
+        self._changed.set()
+
+    async def wait_until(self, condition: Callable[[], bool]) -> None:
+        """Return once ``condition()`` holds (checked after every change)."""
+        while not condition():
+            self._changed.clear()
+            await self._changed.wait()
+
+
+@dataclass
+class StoreHealth:
+    """Whether the last store access failed, and why (redacted)."""
+
+    failing: bool = False
+    error: str | None = None
+
+    def failed(self, message: str) -> None:
+        if not self.failing:
+            log.error("the store is failing: %s", message)
+        self.failing, self.error = True, message
+
+    def ok(self) -> None:
+        if self.failing:
+            log.info("the store works again")
+        self.failing, self.error = False, None
+
+
+@dataclass
+class Context:
+    """Shared services of one controller."""
+
+    rt: runtime.Runtime
+    settings: config.ControllerConfig
+    clock: clocks.Clock
+    metrics: metrics.Metrics
+    engine_pool: workers.WorkerPool
+    io_pool: workers.WorkerPool
+    locks: locks.StackLocks
+    redactor: redaction.Redactor
+    activity: Activity = field(default_factory=Activity)
+    store_health: StoreHealth = field(default_factory=StoreHealth)
+    #: full SHA -> {"sha", "author", "date", "subject"}
+    commits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: full SHA -> the validated spec of that revision (bounded, newest kept)
+    spec_cache: OrderedDict[str, specs.RepoSpec] = field(default_factory=OrderedDict)
+    #: Set once crash recovery has run; loops wait for it.
+    recovered: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def redact(self, text: str) -> str:
+        """``text`` without configured secrets or URL credentials."""
+        return self.redactor(text)
+
+    async def io(self, call: Callable[[], T]) -> T:
+        """Run a short blocking call (git, store) in the I/O pool."""
+        try:
+            return await self.io_pool.run(call, wait_on_cancel=False)
+        finally:
+            self.activity.changed()
+
+    async def engine(self, call: Callable[[threading.Event], T]) -> T:
+        """Run an engine operation in the bounded worker pool with its own cancel event."""
+        cancel = threading.Event()
+        try:
+            return await self.engine_pool.run(lambda: call(cancel), cancel=cancel)
+        finally:
+            self.activity.changed()
+
+    def remember_spec(self, sha: str, spec: specs.RepoSpec) -> None:
+        self.spec_cache[sha] = spec
+        self.spec_cache.move_to_end(sha)
+        while len(self.spec_cache) > _SPEC_CACHE:
+            self.spec_cache.popitem(last=False)

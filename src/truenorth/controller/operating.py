@@ -1,0 +1,462 @@
+"""Operations on one stack: reconcile, apply a stored plan, roll back, check drift.
+
+The reconcile loop and the facade's actions both come here, always holding the stack's
+lock (:mod:`.locks`). Each operation runs the engine through :mod:`.executing` in the
+bounded worker pool (so every run is recorded before the engine starts), then updates
+what the store and the loop know: sync state, health, pending plan, retry and drift
+bookkeeping.
+
+Never backwards: before anything is applied automatically, the stack's applied revision
+must be the new revision or one of its ancestors. A revision that is an ancestor of the
+applied one (the branch was moved back) is not even planned; a revision on another line
+of history (rewritten history) is planned but waits for a human to approve it. Only
+:func:`rollback` deploys an older revision, deliberately.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from truenorth.controller import contexts, errors, executing, repositories, sources, validating
+from truenorth.core import plans, runs, specs
+from truenorth.git import ancestry, commits
+from truenorth.git import errors as git_errors
+from truenorth.store import records
+
+__all__ = [
+    "DIVERGED",
+    "FORWARD",
+    "OLDER",
+    "Step",
+    "apply_stored_plan",
+    "check_drift",
+    "learn_commit",
+    "reconcile_stack",
+    "relation",
+    "revision_at",
+    "rollback",
+    "spec_at",
+]
+
+log = logging.getLogger(__name__)
+
+FORWARD = "forward"
+OLDER = "older"
+DIVERGED = "diverged"
+
+RunStarted = Callable[[int], None]
+_HEALTH_LINE = re.compile(r"^health: (Healthy|Suspended|Progressing|Missing|Degraded|Unknown)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one operation did: its run ids, whether it fully worked, whether it deployed."""
+
+    plan_run_id: int | None = None
+    apply_run_id: int | None = None
+    ok: bool = False
+    applied: bool = False
+
+
+# ---------------------------------------------------------------------- revisions
+
+
+async def revision_at(
+    ctx: contexts.Context, repo: repositories.RepositoryState, *, sha: str
+) -> sources.Revision:
+    """The read-only checkout of commit ``sha`` of ``repo`` (from its mirror)."""
+    url = repo.config.fetch_url()
+    cache = ctx.rt.sources.cache
+
+    def load() -> sources.Revision:
+        commit = cache.commit(url, sha)
+        checkout = cache.snapshot(url, commit.sha)
+        return sources.Revision(
+            url=repo.key,
+            display=repo.key,
+            ref=repo.config.branch,
+            sha=commit.sha,
+            commit=commit,
+            checkout=checkout,
+        )
+
+    revision = await ctx.io(load)
+    _remember(ctx, revision.commit)
+    return revision
+
+
+async def learn_commit(ctx: contexts.Context, repo: repositories.RepositoryState, *, sha: str) -> None:
+    """Read the details of commit ``sha`` (no checkout) for the views."""
+    url = repo.config.fetch_url()
+    _remember(ctx, await ctx.io(lambda: ctx.rt.sources.cache.commit(url, sha)))
+
+
+def _remember(ctx: contexts.Context, commit: commits.Commit) -> None:
+    ctx.commits[commit.sha] = {
+        "sha": commit.sha,
+        "author": commit.author_name,
+        "date": commit.date.isoformat(),
+        "subject": commit.subject,
+    }
+
+
+async def spec_at(ctx: contexts.Context, revision: sources.Revision) -> specs.RepoSpec:
+    """The validated spec of ``revision``; raises :class:`SpecError` for an invalid one."""
+    found = ctx.spec_cache.get(revision.sha)
+    if found is None:
+        found = await ctx.io(lambda: validating.validate_checkout(revision.checkout))
+        ctx.remember_spec(revision.sha, found)
+    return found
+
+
+async def relation(
+    ctx: contexts.Context, repo: repositories.RepositoryState, *, applied: str | None, target: str
+) -> str:
+    """:data:`FORWARD` when ``target`` is ``applied``, descends from it or nothing is applied;
+    :data:`OLDER` when ``target`` is an ancestor of ``applied``; else :data:`DIVERGED`."""
+    if applied is None or applied == target:
+        return FORWARD
+    url = repo.config.fetch_url()
+    cache = ctx.rt.sources.cache
+
+    def ask() -> str:
+        try:
+            if ancestry.is_ancestor(cache, url, ancestor=applied, descendant=target):
+                return FORWARD
+            if ancestry.is_ancestor(cache, url, ancestor=target, descendant=applied):
+                return OLDER
+        except git_errors.GitError as exc:
+            log.warning("cannot compare %s with %s in %s: %s", target[:12], applied[:12], repo.name, exc)
+        return DIVERGED
+
+    return await ctx.io(ask)
+
+
+# ---------------------------------------------------------------------- engine runs
+
+
+async def _plan(
+    ctx: contexts.Context,
+    stack: specs.StackSpec,
+    *,
+    revision: sources.Revision,
+    kind: runs.RunKind = runs.RunKind.PLAN,
+    actor: str | None = None,
+    reason: str | None = None,
+    on_start: RunStarted | None = None,
+) -> executing.Outcome:
+    outcome = await ctx.engine(
+        lambda cancel: executing.plan_stack(
+            ctx.rt, revision, stack, kind=kind, actor=actor, reason=reason, cancel=cancel, on_start=on_start
+        )
+    )
+    ctx.metrics.run_recorded(engine=stack.engine, kind=kind.value, result=outcome.result.status.value)
+    if outcome.plan is not None:
+        health = _plan_health(outcome.plan)
+        if health is not None:
+            await _upsert(ctx, revision.display, name=stack.name, health=health)
+    return outcome
+
+
+async def _apply(
+    ctx: contexts.Context,
+    stack: specs.StackSpec,
+    *,
+    revision: sources.Revision,
+    plan: plans.Plan,
+    plan_run_id: int | None,
+    actor: str | None = None,
+    reason: str | None = None,
+    on_start: RunStarted | None = None,
+) -> executing.Outcome:
+    outcome = await ctx.engine(
+        lambda cancel: executing.apply_stack(
+            ctx.rt,
+            revision,
+            stack,
+            plan,
+            plan_run_id=plan_run_id,
+            actor=actor,
+            reason=reason,
+            cancel=cancel,
+            on_start=on_start,
+        )
+    )
+    result = outcome.result
+    ctx.metrics.run_recorded(engine=stack.engine, kind=runs.RunKind.APPLY.value, result=result.status.value)
+    await _upsert(ctx, revision.display, name=stack.name, health=_apply_health(result))
+    return outcome
+
+
+def _plan_health(plan: plans.Plan) -> str | None:
+    """The live health an engine reported while planning (Kubernetes), if any."""
+    found = plan.meta.get("health")
+    if isinstance(found, Mapping) and isinstance(found.get("status"), str):
+        return str(found["status"])
+    return None
+
+
+def _apply_health(result: runs.RunResult) -> str:
+    """Health after an apply: the engine's own verdict if it printed one, else by outcome."""
+    match = _HEALTH_LINE.findall(result.output)
+    if match:
+        return str(match[-1])
+    if result.status is runs.RunStatus.SUCCEEDED:
+        return "Healthy"
+    if result.status in (runs.RunStatus.FAILED, runs.RunStatus.PARTIAL):
+        return "Degraded"
+    return "Unknown"
+
+
+async def _upsert(ctx: contexts.Context, key: str, *, name: str, **fields: Any) -> records.StackRecord:
+    return await ctx.io(lambda: ctx.rt.store.upsert_stack(repository=key, name=name, **fields))
+
+
+async def _stack_record(ctx: contexts.Context, key: str, *, name: str) -> records.StackRecord | None:
+    return await ctx.io(lambda: ctx.rt.store.get_stack(repository=key, name=name))
+
+
+# ---------------------------------------------------------------------- operations
+
+
+async def reconcile_stack(
+    ctx: contexts.Context,
+    repo: repositories.RepositoryState,
+    *,
+    stack: specs.StackSpec,
+    revision: sources.Revision,
+    applied: Mapping[str, str | None],
+    actor: str | None = None,
+    on_start: RunStarted | None = None,
+) -> Step:
+    """Plan ``stack`` at ``revision``; apply it when ``auto_apply`` and safe, else hold it for approval."""
+    track = repo.track(stack.name)
+    record = await _stack_record(ctx, repo.key, name=stack.name)
+    current = record.applied_revision if record else None
+    direction = await relation(ctx, repo, applied=current, target=revision.sha)
+    if direction == OLDER:
+        assert current is not None
+        message = (
+            f"not applied: revision {revision.sha[:12]} is older than the applied revision "
+            f"{current[:12]} (the branch was moved back, by a force-push?); use rollback to go back on purpose"
+        )
+        log.warning("repository %s, stack %s: %s", repo.name, stack.name, message)
+        skipped = await ctx.io(lambda: executing.record_skipped(ctx.rt, revision, stack, reason=message))
+        if on_start is not None:
+            on_start(skipped.run_id)
+        ctx.metrics.run_recorded(engine=stack.engine, kind="apply", result="skipped")
+        await _upsert(
+            ctx, repo.key, name=stack.name, engine=stack.engine, sync_state="out-of-sync", error=message
+        )
+        track.succeeded()
+        return Step(apply_run_id=skipped.run_id)
+    planned = await _plan(ctx, stack, revision=revision, actor=actor, on_start=on_start)
+    track.planned_with = {dep: applied.get(dep) for dep in stack.depends_on}
+    now = ctx.clock.now()
+    plan = planned.plan
+    if plan is None:
+        _failed(ctx, repo, stack=stack, sha=revision.sha, what="plan", error=planned.result.error)
+        return Step(plan_run_id=planned.run_id)
+    track.checked(now=now, interval=stack.drift_interval)
+    if not plan.has_changes:
+        track.succeeded()
+        return Step(plan_run_id=planned.run_id, ok=True)
+    if stack.auto_apply and direction == FORWARD:
+        outcome = await _apply(
+            ctx, stack, revision=revision, plan=plan, plan_run_id=planned.run_id, actor=actor
+        )
+        status = outcome.result.status
+        deployed = status in (runs.RunStatus.SUCCEEDED, runs.RunStatus.PARTIAL)
+        if deployed:
+            track.drift = False
+            track.checked(now=ctx.clock.now(), interval=stack.drift_interval)
+        if status is runs.RunStatus.SUCCEEDED:
+            track.succeeded()
+        else:
+            _failed(ctx, repo, stack=stack, sha=revision.sha, what="apply", error=outcome.result.error)
+        return Step(
+            plan_run_id=planned.run_id,
+            apply_run_id=outcome.run_id,
+            ok=status is runs.RunStatus.SUCCEEDED,
+            applied=deployed,
+        )
+    fields: dict[str, Any] = {"sync_state": "pending-approval"}
+    if direction == DIVERGED:
+        fields["error"] = (
+            f"waiting for approval: revision {revision.sha[:12]} does not descend from the applied revision "
+            f"{str(current)[:12]} (history was rewritten?), so it is never applied automatically"
+        )
+    await _upsert(ctx, repo.key, name=stack.name, **fields)
+    track.succeeded()
+    return Step(plan_run_id=planned.run_id, ok=True)
+
+
+def _failed(
+    ctx: contexts.Context,
+    repo: repositories.RepositoryState,
+    *,
+    stack: specs.StackSpec,
+    sha: str,
+    what: str,
+    error: str,
+) -> None:
+    track = repo.track(stack.name)
+    retry_at = track.failed_attempt(revision=sha, now=ctx.clock.now(), retry=ctx.settings.retry)
+    if retry_at is None:
+        log.warning(
+            "repository %s, stack %s: %s of %s failed %d times; not retried for this revision: %s",
+            repo.name, stack.name, what, sha[:12], track.attempts, ctx.redact(error),
+        )  # fmt: skip
+    else:
+        log.warning(
+            "repository %s, stack %s: %s of %s failed (try %d of %d), retrying in %.0fs: %s",
+            repo.name, stack.name, what, sha[:12], track.attempts, ctx.settings.retry.tries,
+            retry_at - ctx.clock.now(), ctx.redact(error),
+        )  # fmt: skip
+
+
+async def apply_stored_plan(
+    ctx: contexts.Context,
+    repo: repositories.RepositoryState,
+    *,
+    name: str,
+    run: records.RunRecord,
+    actor: str,
+    on_start: RunStarted | None = None,
+) -> Step:
+    """Apply the plan recorded as ``run`` (approval or sync); the engine refuses it if stale."""
+    revision = await revision_at(ctx, repo, sha=run.revision)
+    stack = (await spec_at(ctx, revision)).stack(name)
+    record = await _stack_record(ctx, repo.key, name=name)
+    current = record.applied_revision if record else None
+    if await relation(ctx, repo, applied=current, target=revision.sha) == OLDER:
+        assert current is not None
+        raise errors.ControllerError(
+            errors.CONFLICT,
+            f"the stored plan is for revision {revision.sha[:12]}, older than the applied revision "
+            f"{current[:12]}; use rollback to go back on purpose",
+        )
+    plan = executing.plan_from_record(
+        stack=name, engine=stack.engine, revision=run.revision, summary=run.summary, changes=run.changes
+    )
+    outcome = await _apply(
+        ctx, stack, revision=revision, plan=plan, plan_run_id=run.id, actor=actor, on_start=on_start
+    )
+    track = repo.track(name)
+    status = outcome.result.status
+    if status in (runs.RunStatus.SUCCEEDED, runs.RunStatus.PARTIAL):
+        track.drift = False
+        track.checked(now=ctx.clock.now(), interval=stack.drift_interval)
+    if status is runs.RunStatus.SUCCEEDED:
+        track.succeeded()
+    else:  # a stale or failed plan: plan again so that a fresh one is shown
+        track.demand(
+            repo.revision.sha if repo.revision else revision.sha, because=("the stored plan failed",)
+        )
+    return Step(
+        apply_run_id=outcome.run_id,
+        ok=status is runs.RunStatus.SUCCEEDED,
+        applied=status in (runs.RunStatus.SUCCEEDED, runs.RunStatus.PARTIAL),
+    )
+
+
+async def rollback(
+    ctx: contexts.Context,
+    repo: repositories.RepositoryState,
+    *,
+    name: str,
+    sha: str,
+    actor: str,
+    reason: str,
+    on_start: RunStarted | None = None,
+) -> Step:
+    """Plan ``name`` at the earlier revision ``sha`` and apply it; both runs record actor and reason."""
+    revision = await revision_at(ctx, repo, sha=sha)
+    try:
+        stack = (await spec_at(ctx, revision)).stack(name)
+    except (KeyError, specs.SpecError):
+        raise errors.ControllerError(
+            errors.INVALID, f"revision {sha[:12]} does not declare a valid stack {name!r}"
+        ) from None
+    planned = await _plan(ctx, stack, revision=revision, actor=actor, reason=reason, on_start=on_start)
+    if planned.plan is None:
+        return Step(plan_run_id=planned.run_id)
+    outcome = await _apply(
+        ctx,
+        stack,
+        revision=revision,
+        plan=planned.plan,
+        plan_run_id=planned.run_id,
+        actor=actor,
+        reason=reason,
+    )
+    track = repo.track(name)
+    status = outcome.result.status
+    if status in (runs.RunStatus.SUCCEEDED, runs.RunStatus.PARTIAL):
+        track.drift = False
+        track.checked(now=ctx.clock.now(), interval=stack.drift_interval)
+    if repo.revision is not None and repo.revision.sha != revision.sha:
+        # Show what going forward again would change (held for approval).
+        track.demand(repo.revision.sha, because=("rolled back",), fresh=True)
+    return Step(
+        plan_run_id=planned.run_id,
+        apply_run_id=outcome.run_id,
+        ok=status is runs.RunStatus.SUCCEEDED,
+        applied=status in (runs.RunStatus.SUCCEEDED, runs.RunStatus.PARTIAL),
+    )
+
+
+async def check_drift(ctx: contexts.Context, repo: repositories.RepositoryState, *, name: str) -> Step:
+    """Plan at the deployed revision; changes mean drift. ``self_heal`` re-applies that revision."""
+    track = repo.track(name)
+    deployed = await ctx.io(lambda: ctx.rt.store.deployed_revision(repository=repo.key, stack=name))
+    if deployed is None:
+        track.next_drift = None
+        return Step(ok=True)
+    revision = await revision_at(ctx, repo, sha=deployed)
+    stack = (await spec_at(ctx, revision)).stack(name)
+    before = await _stack_record(ctx, repo.key, name=name)
+    checked = await _plan(ctx, stack, revision=revision, kind=runs.RunKind.DRIFT, reason="drift check")
+    track.checked(now=ctx.clock.now(), interval=stack.drift_interval)
+    previous = before.sync_state if before else "unknown"
+    if checked.plan is None:
+        message = f"drift check failed: {checked.result.error}"
+        kept = previous if previous != "applying" else "unknown"
+        await _upsert(ctx, repo.key, name=name, sync_state=kept, error=message)
+        return Step(plan_run_id=checked.run_id)
+    drifted_before, track.drift = track.drift, checked.plan.has_changes
+    if not track.drift:
+        # No drift says nothing about a newer revision waiting, a failure or a refusal:
+        # keep what the state said, unless it was only this drift that made it out of sync.
+        cleared_drift = previous == "out-of-sync" and drifted_before
+        if before is not None and previous not in ("synced", "unknown", "applying") and not cleared_drift:
+            await _upsert(ctx, repo.key, name=name, sync_state=previous, error=before.error or None)
+        return Step(plan_run_id=checked.run_id, ok=True)
+    log.warning(
+        "repository %s, stack %s: drift found at %s (run %d)", repo.name, name, deployed[:12], checked.run_id
+    )
+    await _upsert(ctx, repo.key, name=name, sync_state="out-of-sync")
+    if not stack.self_heal:
+        return Step(plan_run_id=checked.run_id, ok=True)
+    reason = f"self-heal: drift found by run {checked.run_id}"
+    planned = await _plan(ctx, stack, revision=revision, reason=reason)
+    if planned.plan is None or not planned.plan.has_changes:
+        return Step(plan_run_id=planned.run_id, ok=planned.plan is not None)
+    outcome = await _apply(
+        ctx, stack, revision=revision, plan=planned.plan, plan_run_id=planned.run_id, reason=reason
+    )
+    status = outcome.result.status
+    if status in (runs.RunStatus.SUCCEEDED, runs.RunStatus.PARTIAL):
+        track.drift = False
+    if repo.revision is not None and (before is not None and before.pending_plan_id is not None):
+        track.demand(repo.revision.sha, because=("self-heal replaced the pending plan",))
+    return Step(
+        plan_run_id=planned.run_id,
+        apply_run_id=outcome.run_id,
+        ok=status is runs.RunStatus.SUCCEEDED,
+        applied=status in (runs.RunStatus.SUCCEEDED, runs.RunStatus.PARTIAL),
+    )

@@ -1,0 +1,400 @@
+"""The reconcile loop of one repository: check the branch, fetch when it moved, converge.
+
+One asyncio task per tracked repository. Each pass:
+
+1. when due (start-up, every ``poll_interval``, a push webhook, an action): one cheap
+   ``git ls-remote`` of the branch, and one fetch only when the remote SHA differs from
+   the last one fetched. A burst of pushes sets one event, which a pass drains: it
+   coalesces into one fetch. Git failures leave everything as it is, show as the
+   repository's source error and back off (capped); the next success clears the error.
+   While the source is in error nothing else happens: no plan, apply or self-heal.
+2. a new revision is checked out and validated. An invalid one is recorded and shown,
+   and nothing of it is planned; the last valid revision stays in force.
+3. the stacks it impacts (:mod:`truenorth.core.impacts`) are planned in dependency
+   order, applied when ``auto_apply`` (:func:`.operating.reconcile_stack`), held for
+   approval otherwise; a stack whose dependency was applied in this pass is planned
+   after that apply; dependents of a failed stack are skipped and the skip recorded.
+4. drift checks that are due run, for stacks no operation holds.
+
+Then it sleeps until the next poll, retry or drift check, or until woken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from truenorth.controller import contexts, executing, operating, repositories, sources
+from truenorth.core import impacts, specs
+from truenorth.git import errors as git_errors
+from truenorth.store import errors as store_errors
+
+__all__ = ["RepositoryLoop"]
+
+log = logging.getLogger(__name__)
+
+
+class RepositoryLoop:
+    """Runs the passes of one repository until cancelled."""
+
+    def __init__(
+        self,
+        ctx: contexts.Context,
+        repo: repositories.RepositoryState,
+        *,
+        others: Callable[[], Iterable[repositories.RepositoryState]] = lambda: (),
+    ) -> None:
+        self.ctx = ctx
+        self.repo = repo
+        self._others = others
+        #: While parked: the clock time the loop wakes at by itself (None: not parked).
+        self.parked_until: float | None = None
+        #: Stacks waiting for a dependency (they are due when it is).
+        self._blocked: set[str] = set()
+
+    def parked(self) -> bool:
+        """True while the loop waits with nothing due (for tests and quiet shutdown)."""
+        return (
+            self.parked_until is not None
+            and not self.repo.wake.is_set()
+            and self.ctx.clock.now() < self.parked_until
+        )
+
+    async def run(self) -> None:
+        await self.ctx.recovered.wait()
+        while True:
+            self.repo.wake.clear()
+            self.repo.busy = True
+            self.ctx.activity.changed()
+            started = time.perf_counter()
+            try:
+                await self.pass_once()
+            except store_errors.StoreError as exc:
+                self.ctx.store_health.failed(self.ctx.redact(str(exc)))
+                self.ctx.metrics.store_errors.inc()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reconcile pass of repository %s failed", self.repo.name)
+            finally:
+                self.repo.busy = False
+            self.ctx.metrics.reconcile_duration.labels(repository=self.repo.name).observe(
+                time.perf_counter() - started
+            )
+            await self._park(self._next_wake())
+
+    async def _park(self, until: float) -> None:
+        wake = asyncio.ensure_future(self.repo.wake.wait())
+        timer = asyncio.ensure_future(self.ctx.clock.sleep(max(0.0, until - self.ctx.clock.now())))
+        try:
+            await asyncio.sleep(0)  # let both start waiting before anyone is told we are parked
+            self.parked_until = until
+            self.ctx.activity.changed()
+            await asyncio.wait({wake, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (wake, timer):
+                task.cancel()
+            self.parked_until = None
+
+    def _next_wake(self) -> float:
+        """The earliest of: the next remote check, a retry or drift check that can run."""
+        repo, ctx = self.repo, self.ctx
+        times = [repo.next_check]
+        if ctx.store_health.failing:
+            times.append(ctx.clock.now() + ctx.settings.retry.initial)
+        elif repo.revision is not None and repo.spec is not None and repo.source_error is None:
+            for name in repo.spec.names:
+                track = repo.tracks.get(name)
+                if track is None:
+                    continue
+                if track.needs:
+                    if not track.gave_up and name not in self._blocked:
+                        times.append(track.next_try)
+                elif track.next_drift is not None:
+                    times.append(track.next_drift)
+        return min(times)
+
+    # ------------------------------------------------------------------ one pass
+
+    async def pass_once(self) -> None:
+        """Check the source if due, then converge the stacks and check drift."""
+        repo, ctx = self.repo, self.ctx
+        if repo.check_requested or ctx.clock.now() >= repo.next_check:
+            repo.check_requested = False
+            await self._check_source()
+        if ctx.store_health.failing:
+            await ctx.io(lambda: ctx.rt.store.count_runs(stack=executing.REPOSITORY_STACK))
+            ctx.store_health.ok()
+        sha = repo.fetched_sha
+        if sha is not None and sha not in (repo.invalid_sha, repo.revision.sha if repo.revision else None):
+            await self._load(sha)
+        repo.checked = True  # checked and, when it could be fetched, its stacks known (readiness)
+        if repo.revision is None or repo.spec is None or repo.source_error is not None:
+            return  # a source in error changes nothing: no apply, no self-heal (Argo CD)
+        await self._converge(repo.revision, repo.spec)
+        await self._check_drift(repo.spec)
+
+    async def _check_source(self) -> None:
+        repo, ctx = self.repo, self.ctx
+        url, branch = repo.config.fetch_url(), repo.config.branch
+        cache = ctx.rt.sources.cache
+        now = ctx.clock.now()
+        try:
+            remote = await ctx.io(lambda: cache.ls_remote(url, branch))
+            if remote is None:
+                raise git_errors.GitError(f"the remote has no branch {branch!r}")
+            repo.remote_sha = remote
+            if remote != repo.fetched_sha:
+                started = time.perf_counter()
+                await ctx.io(lambda: cache.fetch(url))
+                ctx.metrics.git_fetch_duration.labels(repository=repo.name).observe(
+                    time.perf_counter() - started
+                )
+                repo.fetched_sha = await ctx.io(lambda: cache.resolve(url, f"refs/heads/{branch}"))
+                repo.last_fetch_at = datetime.now(UTC)
+                log.info("repository %s: fetched %s at %s", repo.name, branch, repo.fetched_sha[:12])
+        except git_errors.GitError as exc:
+            self._source_failed(exc.message, now=now)
+            return
+        finally:
+            repo.last_check_at = datetime.now(UTC)
+        if repo.source_error is not None:
+            log.info("repository %s: the source works again", repo.name)
+        repo.source_error = None
+        repo.backoff.reset()
+        repo.next_check = now + repo.config.poll_interval
+
+    def _source_failed(self, message: str, *, now: float) -> None:
+        repo = self.repo
+        delay = repo.backoff.failed()
+        repo.source_error = self.ctx.redact(message)
+        repo.next_check = now + delay
+        self.ctx.metrics.git_errors.labels(repository=repo.name).inc()
+        log.warning(
+            "repository %s: git failed (%d in a row), next try in %.0fs: %s",
+            repo.name, repo.backoff.failures, delay, repo.source_error,
+        )  # fmt: skip
+
+    async def _load(self, sha: str) -> None:
+        """Check out and validate ``sha``; make it the repository's revision if valid."""
+        repo, ctx = self.repo, self.ctx
+        try:
+            revision = await operating.revision_at(ctx, repo, sha=sha)
+            spec = await operating.spec_at(ctx, revision)
+            self._check_names(spec)
+        except (git_errors.PathEscapeError, specs.SpecError) as exc:
+            await self._invalid(sha, str(exc))
+            return
+        except git_errors.GitError as exc:
+            self._source_failed(exc.message, now=ctx.clock.now())
+            return
+        old_revision, old_spec = repo.revision, repo.spec
+        changed: tuple[str, ...] | None = None
+        moved_back = False
+        if old_revision is not None:
+            url = repo.config.fetch_url()
+            cache = ctx.rt.sources.cache
+            try:
+                changed = await ctx.io(lambda: cache.changed_paths(url, old_revision.sha, sha))
+            except git_errors.GitError:
+                changed = None
+            moved_back = (
+                await operating.relation(ctx, repo, applied=old_revision.sha, target=sha) != operating.FORWARD
+            )
+        records = await ctx.io(lambda: ctx.rt.store.list_stacks(repository=repo.key))
+        applied = {record.name: record.applied_revision for record in records}
+        found = impacts.impacted_stacks(
+            old=old_spec,
+            new=spec,
+            changed_paths=changed,
+            applied=applied,
+            planned_with={
+                name: t.planned_with for name, t in repo.tracks.items() if t.planned_with is not None
+            },
+        )
+        # Nothing above may fail once the revision is taken: every impact must be kept.
+        repo.revision, repo.spec, repo.invalid_sha = revision, spec, None
+        for gone in set(repo.tracks) - set(spec.names):
+            del repo.tracks[gone]  # left the spec: no plans, no drift checks (nothing is destroyed)
+        repo.revision_error = None
+        if moved_back and old_revision is not None:
+            repo.revision_error = ctx.redact(
+                f"branch {repo.config.branch} moved from {old_revision.sha[:12]} to {sha[:12]}, which does "
+                "not contain it (force-push?): stacks applied at newer revisions are not changed"
+            )
+            log.warning("repository %s: %s", repo.name, repo.revision_error)
+        for impact in found:
+            repo.track(impact.stack).demand(sha, because=impact.reasons)
+        for track in repo.tracks.values():
+            if track.needs and track.gave_up:  # a new commit gets fresh tries (Argo CD)
+                track.demand(sha, because=(*track.because, "new revision"))
+        log.info(
+            "repository %s: revision %s (%s); stacks to plan: %s",
+            repo.name, sha[:12], revision.commit.subject[:80],
+            ", ".join(f"{i.stack} ({'; '.join(i.reasons)})" for i in found) or "none",
+        )  # fmt: skip
+
+    def _check_names(self, spec: specs.RepoSpec) -> None:
+        """Stack names are unique across repositories: they share the state directory."""
+        taken = {
+            name: other.name
+            for other in self._others()
+            if other is not self.repo and other.spec is not None
+            for name in other.spec.names
+        }
+        clashes = [
+            specs.SpecIssue(
+                spec.file, "stacks", f"stack {name!r} is also declared by repository {taken[name]!r}"
+            )
+            for name in spec.names
+            if name in taken
+        ]
+        if clashes:
+            raise specs.SpecError(clashes)
+
+    async def _invalid(self, sha: str, message: str) -> None:
+        """Record an invalid revision once and show it; the last valid revision stays in force."""
+        repo, ctx = self.repo, self.ctx
+        text = ctx.redact(message)
+        await ctx.io(
+            lambda: executing.record_revision_failure(ctx.rt, repository=repo.key, revision=sha, error=text)
+        )
+        repo.invalid_sha = sha
+        repo.revision_error = f"revision {sha[:12]} is invalid and was not applied: {text}"
+        log.warning("repository %s: %s", repo.name, repo.revision_error)
+
+    # ------------------------------------------------------------------ converge
+
+    async def _converge(self, revision: sources.Revision, spec: specs.RepoSpec) -> None:
+        """Work through the stacks that need it, independent ones at the same time.
+
+        A stack is decided once everything it depends on is decided in this pass, so it
+        sees the revisions its dependencies were just applied at; the worker pool bounds
+        how many run at once.
+        """
+        repo, ctx = self.repo, self.ctx
+        records = await ctx.io(lambda: ctx.rt.store.list_stacks(repository=repo.key))
+        applied = {record.name: record.applied_revision for record in records}
+        await self._learn_commits({sha for sha in applied.values() if sha is not None})
+        graph = {stack.name: stack.depends_on for stack in spec.stacks}
+        self._blocked = set()
+        undecided = list(spec.order())
+        running: dict[str, asyncio.Task[operating.Step]] = {}
+        try:
+            while undecided or running:
+                waiting = {stack.name for stack in undecided} | set(running)
+                for stack in list(undecided):
+                    upstream = _upstream(graph, stack.name)
+                    if upstream & waiting:
+                        continue
+                    undecided.remove(stack)
+                    waiting.discard(stack.name)
+                    if await self._ready(stack, revision, upstream=upstream, applied=applied):
+                        running[stack.name] = asyncio.create_task(
+                            self._reconcile(stack, revision=revision, applied=applied)
+                        )
+                        waiting.add(stack.name)
+                if not running:
+                    continue
+                finished, _ = await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+                for name, task in list(running.items()):
+                    if task in finished:
+                        del running[name]
+                        if task.result().applied:
+                            applied[name] = revision.sha
+        finally:
+            for task in running.values():
+                task.cancel()
+            await asyncio.gather(*running.values(), return_exceptions=True)
+
+    async def _learn_commits(self, shas: set[str]) -> None:
+        """Author and subject of applied revisions the views do not know yet (after a restart)."""
+        missing = sorted(sha for sha in shas if sha not in self.ctx.commits)
+        for sha in missing:
+            try:
+                await operating.learn_commit(self.ctx, self.repo, sha=sha)
+            except git_errors.GitError as exc:
+                log.info("repository %s: no commit details for %s: %s", self.repo.name, sha[:12], exc)
+
+    async def _ready(
+        self,
+        stack: specs.StackSpec,
+        revision: sources.Revision,
+        *,
+        upstream: set[str],
+        applied: dict[str, str | None],
+    ) -> bool:
+        """Whether ``stack`` is to be planned now; records a skip when a dependency failed."""
+        repo, ctx = self.repo, self.ctx
+        track = repo.track(stack.name)
+        moved = impacts.dependency_moves(stack, applied=applied, planned_with=track.planned_with)
+        if moved and not track.needs:
+            track.demand(revision.sha, because=tuple(f"dependency {dep} was applied" for dep in moved))
+        if not track.needs:
+            return False
+        failed = sorted(dep for dep in upstream if repo.track(dep).failed)
+        if failed or any(repo.track(dep).needs for dep in upstream):
+            self._blocked.add(stack.name)  # due when its dependency is; never before
+            if failed and track.skip_recorded != revision.sha:
+                reason = f"not applied: dependency {', '.join(failed)} failed"
+                outcome = await ctx.io(
+                    functools.partial(executing.record_skipped, ctx.rt, revision, stack, reason=reason)
+                )
+                track.skip_recorded = revision.sha
+                ctx.metrics.run_recorded(engine=stack.engine, kind="apply", result="skipped")
+                log.info(
+                    "repository %s, stack %s: skipped (run %d): %s",
+                    repo.name,
+                    stack.name,
+                    outcome.run_id,
+                    reason,
+                )
+            return False
+        return track.due(ctx.clock.now())
+
+    async def _reconcile(
+        self, stack: specs.StackSpec, *, revision: sources.Revision, applied: dict[str, str | None]
+    ) -> operating.Step:
+        repo, ctx = self.repo, self.ctx
+        track = repo.track(stack.name)
+        with await ctx.locks.acquire((repo.name, stack.name), purpose="reconcile"):
+            if not track.needs:  # an action did it while we waited
+                return operating.Step(ok=True)
+            step = await operating.reconcile_stack(ctx, repo, stack=stack, revision=revision, applied=applied)
+        if step.ok:
+            track.skip_recorded = None
+        return step
+
+    async def _check_drift(self, spec: specs.RepoSpec) -> None:
+        repo, ctx = self.repo, self.ctx
+        for stack in spec.order():
+            track = repo.track(stack.name)
+            if track.next_drift is None or track.needs or ctx.clock.now() < track.next_drift:
+                continue
+            lease = ctx.locks.try_acquire((repo.name, stack.name), purpose="drift check")
+            if lease is None:
+                continue  # an operation runs on it: the check waits for the next pass
+            with lease:
+                try:
+                    await operating.check_drift(ctx, repo, name=stack.name)
+                except (git_errors.GitError, specs.SpecError, KeyError) as exc:
+                    track.checked(now=ctx.clock.now(), interval=stack.drift_interval)
+                    log.warning(
+                        "repository %s, stack %s: drift check skipped: %s", repo.name, stack.name, exc
+                    )
+
+
+def _upstream(graph: dict[str, tuple[str, ...]], name: str) -> set[str]:
+    """Every stack ``name`` depends on, directly or through others."""
+    found: set[str] = set()
+    todo = list(graph.get(name, ()))
+    while todo:
+        dep = todo.pop()
+        if dep not in found:
+            found.add(dep)
+            todo.extend(graph.get(dep, ()))
+    return found

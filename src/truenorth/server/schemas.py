@@ -1,0 +1,188 @@
+"""The API's JSON shapes, as Pydantic models: they are the OpenAPI document.
+
+Every response of ``/api/v1`` is one of these models, so ``/api/v1/openapi.json``
+describes exactly what clients get. They hold only what is safe to show: no token, no
+webhook secret, no Git credential, no plan artifact path or fingerprint. Times are ISO
+8601 in UTC; revisions are full 40-character SHAs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "Accepted",
+    "Commit",
+    "Error",
+    "LogLine",
+    "PlanOut",
+    "Repository",
+    "RepositoryList",
+    "RollbackRequest",
+    "Run",
+    "RunDetail",
+    "RunLog",
+    "RunPage",
+    "RunRef",
+    "Stack",
+    "StackPage",
+    "WebhookResult",
+]
+
+
+class Error(BaseModel):
+    """Every error answer: a human-readable reason."""
+
+    detail: str
+
+
+class Repository(BaseModel):
+    """A tracked repository and the state of its source."""
+
+    name: str
+    url: str = Field(description="Credential-free URL.")
+    branch: str
+    revision: str | None = Field(description="Newest full SHA seen on the branch.")
+    valid_revision: str | None = Field(
+        default=None, description="Newest revision whose truenorth.yaml is valid."
+    )
+    source_error: str | None
+    last_fetch_at: datetime | None
+    last_check_at: datetime | None
+
+
+class RepositoryList(BaseModel):
+    items: list[Repository]
+
+
+class Commit(BaseModel):
+    sha: str
+    author: str | None = None
+    date: str | None = None
+    subject: str | None = None
+
+
+class RunRef(BaseModel):
+    """A stack's most recent run, in brief."""
+
+    id: int
+    kind: str
+    status: str
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class Stack(BaseModel):
+    """One stack: what is deployed, what Git wants, and how it is doing."""
+
+    repository: str
+    name: str
+    engine: str
+    sync_state: str = Field(
+        description="synced | out-of-sync | pending-approval | applying | failed | unknown"
+    )
+    health: str = Field(description="Healthy | Progressing | Degraded | Suspended | Missing | Unknown")
+    drift: bool
+    auto_apply: bool
+    self_heal: bool
+    depends_on: list[str]
+    applied_revision: str | None
+    applied_commit: Commit | None
+    applied_at: datetime | None = None
+    desired_revision: str | None
+    last_run: RunRef | None
+    pending_plan_run_id: int | None
+    busy: bool = False
+    error: str | None
+
+
+class StackPage(BaseModel):
+    items: list[Stack]
+    total: int
+    limit: int
+    offset: int
+
+
+class Run(BaseModel):
+    """One plan, apply or drift check."""
+
+    id: int
+    stack: str
+    repository: str
+    revision: str
+    kind: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    summary: dict[str, Any]
+    error: str
+    actor: str | None
+    reason: str | None
+    plan_id: int | None
+
+
+class RunDetail(Run):
+    """A run with its changes, per-host results and final output."""
+
+    changes: list[Any]
+    hosts: list[Any]
+    output: str
+
+
+class RunPage(BaseModel):
+    items: list[Run]
+    total: int
+    limit: int
+    offset: int
+
+
+class PlanOut(BaseModel):
+    """A stack's current plan: what applying it would change."""
+
+    run_id: int
+    stack: str
+    repository: str
+    revision: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    summary: dict[str, Any]
+    changes: list[Any]
+    error: str
+
+
+class LogLine(BaseModel):
+    seq: int
+    line: str
+
+
+class RunLog(BaseModel):
+    run_id: int
+    lines: list[LogLine]
+    next_after: int = Field(description="Pass as ?after= to read on.")
+    finished: bool
+
+
+class Accepted(BaseModel):
+    """An action was queued; follow it at ``/api/v1/runs/{run_id}``."""
+
+    run_id: int
+
+
+class RollbackRequest(BaseModel):
+    revision: str = Field(
+        pattern=r"^[0-9a-fA-F]{7,64}$", description="An earlier applied revision of the stack."
+    )
+    reason: str = Field(min_length=1, max_length=2000, description="Why: recorded with the run.")
+
+
+class WebhookResult(BaseModel):
+    """What a webhook did."""
+
+    event: str
+    triggered: list[str] = Field(default_factory=list, description="Repositories whose reconcile started.")
+    duplicate: bool = False
+    ignored: bool = False

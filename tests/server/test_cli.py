@@ -1,0 +1,107 @@
+"""The CLI side: ``serve`` refusing bad set-ups, and the API client's error messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from truenorth.cli import remote, serve
+from truenorth.controller.config import ControllerConfig, RepositoryConfig, TokenConfig
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    app = typer.Typer()
+    serve.register(app)
+    remote.register(app)
+    return app
+
+
+def test_serve_refuses_a_broken_config(app: typer.Typer, tmp_path: Path) -> None:
+    config = tmp_path / "truenorth.toml"
+    config.write_text('[[tokens]]\nname = "x"\nrole = "admin"\ntoken = "inline-secret-value"\n')
+    result = CliRunner().invoke(app, ["serve", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "never inline" in result.stderr and "inline-secret-value" not in result.stderr
+
+
+def test_serve_needs_a_repository(app: typer.Typer, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1 and "nothing to reconcile" in result.stderr
+
+
+def test_serve_refuses_a_bad_http_timeout(app: typer.Typer, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["serve", "--repo", str(tmp_path)], env={"TRUENORTH_HTTP_BODY_TIMEOUT": "-1s"}
+    )
+    assert result.exit_code == 1 and "TRUENORTH_HTTP_BODY_TIMEOUT" in result.stderr
+
+
+def test_startup_warnings() -> None:
+    bare = ControllerConfig(
+        repositories=(RepositoryConfig(name="r", url="file:///x"),), listen="0.0.0.0:8080"
+    )
+    warnings = serve.startup_warnings(bare)
+    assert any("no API token" in w for w in warnings)
+    assert any("no webhook secret" in w for w in warnings)
+    assert any("0.0.0.0" in w for w in warnings)
+    full = ControllerConfig(
+        repositories=bare.repositories,
+        tokens=(TokenConfig(name="a", role="admin", token="x" * 20),),
+        webhook_secret="s" * 20,
+    )
+    assert serve.startup_warnings(full) == []
+
+
+def test_actions_without_a_server_say_what_they_need(app: typer.Typer) -> None:
+    for args in (
+        ["sync", "net"],
+        ["approve", "net"],
+        ["rollback", "net", "--revision", "a" * 40, "--reason", "x"],
+    ):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1
+        assert "needs --server" in result.stderr
+
+
+def test_client_errors_are_readable_and_never_show_the_token() -> None:
+    token = "tn-client-token-1234567890"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.headers["authorization"] == f"Bearer {token}"
+        if request.url.raw_path.endswith(b"/stacks/a%2Fb/sync"):
+            return httpx.Response(202, json={"run_id": 3})
+        if request.url.path.endswith("/forbidden"):
+            return httpx.Response(403, json={"detail": "this action needs the operator role"})
+        if request.url.path.endswith("/echo"):
+            return httpx.Response(401, json={"detail": f"bad token {token}"})
+        return httpx.Response(502, text="<html>bad gateway</html>")
+
+    with remote.ApiClient("http://tn.example", token, transport=httpx.MockTransport(handler)) as client:
+        assert client.post("/stacks/a%2Fb/sync") == {"run_id": 3}
+        with pytest.raises(remote.RemoteError, match="403: this action needs the operator role") as forbidden:
+            client.get("/forbidden")
+        assert "role does not allow" in str(forbidden.value)
+        with pytest.raises(remote.RemoteError) as echoed:
+            client.get("/echo")
+        assert token not in str(echoed.value) and "--token" in str(echoed.value)
+        with pytest.raises(remote.RemoteError, match="502"):
+            client.get("/other")
+
+
+def test_client_refuses_a_non_http_server_and_reports_unreachable() -> None:
+    with pytest.raises(remote.RemoteError, match="http"):
+        remote.ApiClient("ftp://x", None)
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    with (
+        remote.ApiClient("http://127.0.0.1:1", None, transport=httpx.MockTransport(refuse)) as client,
+        pytest.raises(remote.RemoteError, match="cannot reach the server"),
+    ):
+        client.get("/stacks")
