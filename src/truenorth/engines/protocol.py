@@ -12,12 +12,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from truenorth.core import plans, redaction, runs, specs
 
-__all__ = ["Engine", "EngineError", "OutputSink", "StackContext"]
+__all__ = ["Engine", "EngineError", "OutputSink", "StackContext", "apply_result"]
 
 #: Receives redacted output lines as the engine produces them (live run logs).
 OutputSink = Callable[[str], None]
@@ -81,3 +82,28 @@ class Engine(Protocol):
     def version(self) -> str | None:
         """The tool's version, or None when it is not installed (``truenorth doctor``)."""
         ...
+
+
+def apply_result(
+    ctx: StackContext,
+    plan: plans.Plan,
+    *,
+    started: datetime,
+    status: runs.RunStatus,
+    output: str = "",
+    error: str = "",
+    hosts: tuple[runs.HostResult, ...] = (),
+) -> runs.RunResult:
+    """The result of applying ``plan`` to ``ctx``'s stack, finished now; text redacted."""
+    return runs.RunResult(
+        stack=ctx.stack.name,
+        kind=runs.RunKind.APPLY,
+        status=status,
+        revision=ctx.revision,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        plan=plan,
+        output=ctx.redactor(output),
+        error=ctx.redactor(error),
+        hosts=hosts,
+    )

@@ -53,17 +53,8 @@ class AnsibleEngine:
         """Run the playbook for real (the plan's revision); never raises for engine failures."""
         started = datetime.now(UTC)
         status, error, output, hosts = self._apply(ctx, plan)
-        return runs.RunResult(
-            stack=ctx.stack.name,
-            kind=runs.RunKind.APPLY,
-            status=status,
-            revision=ctx.revision,
-            started_at=started,
-            finished_at=datetime.now(UTC),
-            plan=plan,
-            output=output,
-            error=ctx.redactor(error),
-            hosts=hosts,
+        return protocol.apply_result(
+            ctx, plan, started=started, status=status, output=output, error=error, hosts=hosts
         )
 
     def version(self) -> str | None:

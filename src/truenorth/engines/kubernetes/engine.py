@@ -287,17 +287,7 @@ def _result(
     error: str = "",
     output: str = "",
 ) -> runs.RunResult:
-    return runs.RunResult(
-        stack=ctx.stack.name,
-        kind=runs.RunKind.APPLY,
-        status=status,
-        revision=ctx.revision,
-        started_at=started,
-        finished_at=_now(),
-        plan=plan,
-        output=ctx.redactor(output),
-        error=ctx.redactor(error),
-    )
+    return protocol.apply_result(ctx, plan, started=started, status=status, output=output, error=error)
 
 
 def _now() -> datetime:

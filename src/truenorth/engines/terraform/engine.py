@@ -83,17 +83,7 @@ class TerraformEngine:
                 ctx.redactor(f"stack {ctx.stack.name!r}: apply failed: {exc}"),
             )
         _write_artifact(ctx, "terraform-apply.txt", output + (f"\n{error}\n" if error else ""))
-        return runs.RunResult(
-            stack=ctx.stack.name,
-            kind=runs.RunKind.APPLY,
-            status=status,
-            revision=ctx.revision,
-            started_at=started,
-            finished_at=datetime.now(UTC),
-            plan=plan,
-            output=output,
-            error=error,
-        )
+        return protocol.apply_result(ctx, plan, started=started, status=status, output=output, error=error)
 
     def version(self) -> str | None:
         """The version of the ``terraform`` binary, or None when missing or unusable."""
