@@ -181,3 +181,18 @@ def test_remove_snapshot(repo: GitRepo, cache: MirrorCache) -> None:
 def test_snapshot_of_unknown_commit(repo: GitRepo, cache: MirrorCache) -> None:
     with pytest.raises(GitError, match="unknown ref"):
         cache.snapshot(repo.url, "0" * 40)
+
+
+def test_snapshot_over_the_size_limits_is_refused(repo: GitRepo, tmp_path: Path) -> None:
+    sha = repo.commit("big", {"data/blob.bin": b"x" * 4096, **{f"many/{n}.txt": "n" for n in range(30)}})
+    small = MirrorCache(tmp_path / "small-bytes", max_snapshot_bytes=2048)
+    with pytest.raises(GitError, match="more than 2048 bytes \\(limit\\)"):
+        small.snapshot(repo.url, sha)
+    assert list((small.root / "snapshots").iterdir()) == []
+    few = MirrorCache(tmp_path / "few-files", max_snapshot_files=10)
+    with pytest.raises(GitError, match="more than 10 files \\(limit\\)"):
+        few.snapshot(repo.url, sha)
+    assert (
+        MirrorCache(tmp_path / "default").snapshot(repo.url, sha).joinpath("data/blob.bin").stat().st_size
+        == 4096
+    )

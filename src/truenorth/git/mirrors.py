@@ -33,11 +33,21 @@ _COMMIT_FORMAT = "%H%x00%an%x00%ae%x00%aI%x00%s"
 
 
 class MirrorCache:
-    """Bare mirrors and commit snapshots under ``root``; ``timeout`` bounds each git call."""
+    """Bare mirrors and commit snapshots under ``root``; ``timeout`` bounds each git call,
+    ``max_snapshot_bytes`` and ``max_snapshot_files`` the content of one snapshot."""
 
-    def __init__(self, root: Path, *, timeout: float = commands.DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        timeout: float = commands.DEFAULT_TIMEOUT,
+        max_snapshot_bytes: int = trees.MAX_TOTAL_BYTES,
+        max_snapshot_files: int = trees.MAX_FILES,
+    ) -> None:
         self.root = root.absolute()
         self.timeout = timeout
+        self.max_snapshot_bytes = max_snapshot_bytes
+        self.max_snapshot_files = max_snapshot_files
         self._mirrors = self.root / "mirrors"
         self._snapshots = self.root / "snapshots"
         self._scratch = self.root / "tmp"
@@ -172,7 +182,7 @@ class MirrorCache:
                 ["archive", "--format=tar", f"--output={archive}", "--end-of-options", full],
                 cwd=self.mirror_path(source),
             )
-            trees.extract(archive, work)
+            trees.extract(archive, work, max_bytes=self.max_snapshot_bytes, max_files=self.max_snapshot_files)
             trees.seal(work)
             try:
                 os.rename(work, dest)

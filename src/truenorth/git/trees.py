@@ -17,7 +17,13 @@ from pathlib import Path
 
 from truenorth.git import confinement, errors
 
-__all__ = ["extract", "remove", "seal"]
+__all__ = ["MAX_FILES", "MAX_TOTAL_BYTES", "extract", "remove", "seal"]
+
+#: A commit with more content than this is refused whole (security case 3): a GitOps
+#: repository holds configuration, not data, and a snapshot must not fill the disk.
+MAX_TOTAL_BYTES = 1024 * 1024 * 1024
+#: ... or with more entries (files, folders, links) than this.
+MAX_FILES = 200_000
 
 _ESCAPES = (
     tarfile.AbsolutePathError,
@@ -27,15 +33,23 @@ _ESCAPES = (
 )
 
 
-def extract(archive: Path, dest: Path) -> None:
+def extract(
+    archive: Path,
+    dest: Path,
+    *,
+    max_bytes: int = MAX_TOTAL_BYTES,
+    max_files: int = MAX_FILES,
+) -> None:
     """Unpack the tar file ``archive`` into the existing directory ``dest``.
 
     Raises :class:`PathEscapeError` naming the first member or symlink that leads
     outside ``dest``, and :class:`GitError` for any other refused or broken member.
-    The caller removes ``dest`` on error.
+    The caller removes ``dest`` on error. A commit over ``max_bytes`` of content or
+    ``max_files`` entries is refused before anything is written.
     """
     try:
         with tarfile.open(archive, mode="r:") as tar:
+            _check_size(tar, max_bytes=max_bytes, max_files=max_files)
             tar.extractall(dest, filter="data")
     except _ESCAPES as exc:
         name = exc.tarinfo.name
@@ -50,6 +64,16 @@ def extract(archive: Path, dest: Path) -> None:
             f"symlink {links[0]!r} points outside the repository; snapshot refused"
             + (f" (and {len(links) - 1} more)" if len(links) > 1 else "")
         )
+
+
+def _check_size(tar: tarfile.TarFile, *, max_bytes: int, max_files: int) -> None:
+    total = 0
+    for files, member in enumerate(tar, start=1):
+        total += max(member.size, 0)
+        if files > max_files:
+            raise errors.GitError(f"the commit has more than {max_files} files (limit); snapshot refused")
+        if total > max_bytes:
+            raise errors.GitError(f"the commit holds more than {max_bytes} bytes (limit); snapshot refused")
 
 
 def seal(root: Path) -> None:
