@@ -179,3 +179,28 @@ def test_missing_terraform_binary_fails_that_stack_clearly(
     assert "terraform" in stacks[0]["error"] and (
         "not installed" in stacks[0]["error"] or "not found" in stacks[0]["error"]
     )
+
+
+def test_drift_through_remote_state_is_reported(tf_repo: GitRepo, invoke: Invoke, data_dir: Path) -> None:
+    assert (
+        json.loads(invoke("drift", tf_repo.url, "-o", "json").stdout)["stacks"][0]["status"] == "not-applied"
+    )
+    assert invoke("apply", tf_repo.url, "--yes").exit_code == 0
+    clean = invoke("drift", tf_repo.url)
+    assert clean.exit_code == 0, clean.stdout + clean.stderr
+    assert "No drift" in clean.stdout
+
+    # Outside truenorth: the network's state (read by app through terraform_remote_state) changes.
+    state_file = data_dir / "state" / "network" / "terraform.tfstate"
+    state = json.loads(state_file.read_text())
+    state["outputs"]["cidr"]["value"] = "172.16.0.0/12"
+    state["serial"] += 1
+    state_file.write_text(json.dumps(state))
+
+    drifted = invoke("drift", tf_repo.url, "--stack", "app", "-o", "json")
+    assert drifted.exit_code == 2, drifted.stdout + drifted.stderr
+    (report,) = json.loads(drifted.stdout)["stacks"]
+    assert report["drift"] is True and report["revision"] == tf_repo.head()
+    assert {c["address"]: c["action"] for c in report["changes"]}["terraform_data.service"] == "update"
+    history = json.loads(invoke("history", "--stack", "app", "-o", "json").stdout)["runs"]
+    assert history[0]["kind"] == "drift"

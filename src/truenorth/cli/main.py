@@ -23,7 +23,7 @@ from rich.text import Text
 from truenorth import __version__
 from truenorth.cli import remote, rendering, serve
 from truenorth.controller import executing, layout, orchestrating, runtime, validating
-from truenorth.core import plans, redaction, specs
+from truenorth.core import plans, redaction, runs, specs
 from truenorth.engines import protocol
 from truenorth.git import errors as git_errors
 from truenorth.store import errors as store_errors
@@ -203,6 +203,72 @@ def apply(
         raise typer.Exit(EXIT_ERROR)
     cancelled = not applied and any(o.plan and o.plan.has_changes for o in planned)
     raise typer.Exit(EXIT_ERROR if cancelled else EXIT_OK)
+
+
+@app.command()
+def drift(
+    repo: Annotated[str, typer.Argument(help="Local repository path or Git URL.")],
+    stack: StackOption = None,
+    output: OutputOption = OutputFormat.text,
+    data_dir: DataDirOption = None,
+    store: StoreOption = None,
+) -> None:
+    """Check applied stacks for drift: plan each at its deployed revision. Exit 2: drift found."""
+    text = output is OutputFormat.text
+    reports: list[dict[str, Any]] = []
+    with _runtime(data_dir, store) as rt:
+        head, _spec, selected = _prepare(rt, repo, ref=None, stacks=stack or [], output=output)
+        for item in selected:
+            deployed = rt.store.deployed_revision(repository=head.display, stack=item.name)
+            if deployed is None:
+                reports.append({"name": item.name, "status": "not-applied", "revision": None, "drift": None})
+                continue
+            try:
+                revision = rt.sources.checkout(repo, ref=deployed, fetch=False)
+                at_deploy = validating.validate_checkout(revision.checkout).stack(item.name)
+            except (git_errors.GitError, specs.SpecError, KeyError) as exc:
+                reports.append(
+                    {"name": item.name, "status": "failed", "revision": deployed, "error": str(exc)}
+                )
+                continue
+            outcome = executing.plan_stack(rt, revision, at_deploy, kind=runs.RunKind.DRIFT)
+            entry: dict[str, Any] = {"name": item.name, "revision": deployed, "run_id": outcome.run_id}
+            if outcome.plan is None:
+                entry.update(status="failed", error=outcome.result.error, drift=None)
+            else:
+                entry.update(
+                    status="checked",
+                    drift=outcome.plan.has_changes,
+                    summary=outcome.plan.summary.to_dict(),
+                    changes=[c.to_dict() for c in outcome.plan.changed],
+                )
+            reports.append(entry)
+            if text:
+                _show_drift(item.name, deployed, outcome)
+    if output is OutputFormat.json:
+        _print_json({"format_version": JSON_FORMAT_VERSION, "repository": head.display, "stacks": reports})
+    elif text:
+        for entry in reports:
+            if entry["status"] == "not-applied":
+                console.print(Text(f"{entry['name']}: never applied; nothing to compare", style="dim"))
+            elif entry["status"] == "failed" and "run_id" not in entry:
+                console.print(Text(f"{entry['name']}: drift check failed: {entry['error']}", style="red"))
+    if any(entry["status"] == "failed" for entry in reports):
+        raise typer.Exit(EXIT_ERROR)
+    raise typer.Exit(EXIT_CHANGES if any(entry.get("drift") for entry in reports) else EXIT_OK)
+
+
+def _show_drift(name: str, deployed: str, outcome: executing.Outcome) -> None:
+    console.print(Text(f"\n── {name} @ {deployed[:12]} (deployed) ──", style="bold cyan"))
+    if outcome.plan is None:
+        console.print(Text(f"  Drift check failed: {outcome.result.error}", style="red"))
+    elif not outcome.plan.has_changes:
+        console.print(Text("  No drift: the live state matches the deployed revision.", style="green"))
+    else:
+        console.print(
+            Text("  Drift: the live state no longer matches the deployed revision.", style="yellow")
+        )
+        rendering.print_plan(console, outcome.plan)
 
 
 @app.command()

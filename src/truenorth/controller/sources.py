@@ -35,10 +35,15 @@ class Sources:
     def __init__(self, root: Path, *, timeout: float = 120.0) -> None:
         self.cache = mirrors.MirrorCache(root, timeout=timeout)
 
-    def checkout(self, repo: str, *, ref: str | None = None) -> Revision:
-        """Fetch ``repo`` once and check out ``ref`` (default: its default branch)."""
+    def checkout(self, repo: str, *, ref: str | None = None, fetch: bool = True) -> Revision:
+        """Fetch ``repo`` once and check out ``ref`` (default: its default branch).
+
+        ``fetch=False`` reuses the mirror as it is (a second revision of a repository
+        already fetched in this operation: one fetch per repository).
+        """
         url = urls.to_url(repo)
-        self.cache.fetch(url)
+        if fetch:
+            self.cache.fetch(url)
         wanted = ref or self.cache.default_branch(url)
         sha = self.cache.resolve(url, wanted)
         return Revision(
