@@ -99,7 +99,12 @@ def invoke(data_dir: Path) -> Invoke:
 
     def run(*args: str, with_data_dir: bool = True, input: str | None = None) -> Result:
         argv = list(args)
-        if with_data_dir and args and args[0] in ("plan", "apply", "history", "status", "render", "drift"):
+        if (
+            with_data_dir
+            and args
+            and args[0]
+            in ("plan", "apply", "history", "status", "render", "drift", "sync", "approve", "rollback")
+        ):
             argv += ["--data-dir", str(data_dir)]
         outcome = runner.invoke(main.app, argv, input=input, catch_exceptions=False)
         return Result(outcome.exit_code, outcome.stdout, outcome.stderr)

@@ -204,3 +204,35 @@ def test_drift_through_remote_state_is_reported(tf_repo: GitRepo, invoke: Invoke
     assert {c["address"]: c["action"] for c in report["changes"]}["terraform_data.service"] == "update"
     history = json.loads(invoke("history", "--stack", "app", "-o", "json").stdout)["runs"]
     assert history[0]["kind"] == "drift"
+
+
+def test_local_sync_approve_and_rollback(tf_repo: GitRepo, invoke: Invoke, data_dir: Path) -> None:
+    missing = invoke("sync", "network", "--repo", tf_repo.url)
+    assert missing.exit_code == 1 and "no stored plan" in missing.stderr
+    first = tf_repo.head()
+    assert invoke("plan", tf_repo.url).exit_code == 2
+    synced = invoke("sync", "network", "--repo", tf_repo.url)
+    assert synced.exit_code == 0, synced.stdout + synced.stderr
+    approved = invoke("approve", "app", "--repo", tf_repo.url)
+    assert approved.exit_code == 0, approved.stdout + approved.stderr
+    stacks = {s["name"]: s for s in json.loads(invoke("status", "-o", "json").stdout)["stacks"]}
+    assert stacks["network"]["applied_revision"] == first and stacks["app"]["applied_revision"] == first
+    again = invoke("sync", "network", "--repo", tf_repo.url)
+    assert again.exit_code == 1 and "no stored plan" in again.stderr
+
+    network_tf = tf_repo.path / "stacks/network/main.tf"
+    second = tf_repo.commit(
+        "wider", {"stacks/network/main.tf": network_tf.read_text().replace("10.0.0.0/16", "10.9.0.0/16")}
+    )
+    assert invoke("apply", tf_repo.url, "--yes").exit_code == 0
+    unknown = tf_repo.commit("never applied", {"notes.txt": "x"})
+    refused = invoke("rollback", "network", "--revision", unknown, "--reason", "try", "--repo", tf_repo.url)
+    assert refused.exit_code == 1 and "never applied" in refused.stderr
+    rolled = invoke("rollback", "network", "--revision", first, "--reason", "bad cidr", "--repo", tf_repo.url)
+    assert rolled.exit_code == 0, rolled.stdout + rolled.stderr
+    state = json.loads((data_dir / "state" / "network" / "terraform.tfstate").read_text())
+    assert state["outputs"]["cidr"]["value"] == "10.0.0.0/16"
+    latest = json.loads(invoke("history", "--stack", "network", "-o", "json").stdout)["runs"][0]
+    assert (latest["kind"], latest["status"], latest["revision"]) == ("apply", "succeeded", first)
+    assert latest["reason"] == "rollback: bad cidr" and latest["actor"].startswith("local:")
+    assert second != first

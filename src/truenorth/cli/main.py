@@ -606,6 +606,7 @@ def _record_json(record: Any) -> dict[str, Any]:
         "summary": {k: v for k, v in (record.summary or {}).items() if k in _SHOWN_SUMMARY_KEYS},
         "error": record.error or "",
         "actor": record.actor,
+        "reason": record.reason,
     }
 
 

@@ -11,9 +11,11 @@ from a server instead of the local store; :func:`print_status` and
 
 from __future__ import annotations
 
+import getpass
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 from urllib.parse import quote
 
@@ -23,7 +25,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from truenorth.controller import approving, layout, runtime
 from truenorth.core import redaction
+from truenorth.git import errors as git_errors
+from truenorth.store import errors as store_errors
 
 __all__ = [
     "ApiClient",
@@ -178,6 +183,19 @@ RepositoryOption = Annotated[
     str | None, typer.Option("--repository", help="Repository name, when stack names repeat.")
 ]
 WaitOption = Annotated[bool, typer.Option("--wait", help="Follow the run's log until it ends.")]
+LocalRepoOption = Annotated[
+    str | None,
+    typer.Option(
+        "--repo", help="Without --server: act on this repository (path or URL) in the local data dir."
+    ),
+]
+LocalDataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Without --server: the local data dir (env TRUENORTH_DATA_DIR)."),
+]
+LocalStoreOption = Annotated[
+    str | None, typer.Option("--store", envvar="TRUENORTH_STORE_URL", help="Without --server: database URL.")
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -190,8 +208,14 @@ def register(app: typer.Typer) -> None:
         token: TokenOption = None,
         repository: RepositoryOption = None,
         wait: WaitOption = False,
+        repo: LocalRepoOption = None,
+        data_dir: LocalDataDirOption = None,
+        store: LocalStoreOption = None,
     ) -> None:
-        """Apply a stack's stored plan on a running controller (operator role)."""
+        """Apply a stack's stored plan: on a running controller (operator role), or locally with --repo."""
+        if not server and repo:
+            _local("sync", stack, repo=repo, data_dir=data_dir, store=store)
+            return
         _act("sync", stack, server=server, token=token, repository=repository, wait=wait)
 
     @app.command("approve")
@@ -201,8 +225,14 @@ def register(app: typer.Typer) -> None:
         token: TokenOption = None,
         repository: RepositoryOption = None,
         wait: WaitOption = False,
+        repo: LocalRepoOption = None,
+        data_dir: LocalDataDirOption = None,
+        store: LocalStoreOption = None,
     ) -> None:
-        """Approve and apply a plan held for approval (operator role)."""
+        """Approve and apply a plan held for approval (operator role), or locally with --repo."""
+        if not server and repo:
+            _local("approve", stack, repo=repo, data_dir=data_dir, store=store)
+            return
         _act("approve", stack, server=server, token=token, repository=repository, wait=wait)
 
     @app.command("rollback")
@@ -214,10 +244,18 @@ def register(app: typer.Typer) -> None:
         token: TokenOption = None,
         repository: RepositoryOption = None,
         wait: WaitOption = False,
+        repo: LocalRepoOption = None,
+        data_dir: LocalDataDirOption = None,
+        store: LocalStoreOption = None,
     ) -> None:
         """Deploy an earlier applied revision of a stack (admin role); who and why are recorded."""
         if not reason.strip():
             _fail("--reason must not be empty")
+        if not server and repo:
+            _local(
+                "rollback", stack, repo=repo, data_dir=data_dir, store=store, revision=revision, reason=reason
+            )
+            return
         _act(
             "rollback",
             stack,
@@ -241,8 +279,8 @@ def _act(
 ) -> None:
     if not server:
         _fail(
-            f"`truenorth {action}` needs --server URL (a running controller, `truenorth serve`); "
-            "locally, use `truenorth apply`"
+            f"`truenorth {action}` needs --server URL (a running controller, `truenorth serve`) "
+            "or --repo REPO (the local data dir)"
         )
     token = token or os.environ.get("TRUENORTH_TOKEN")
     try:
@@ -260,6 +298,39 @@ def _act(
                     raise typer.Exit(1)
     except RemoteError as exc:
         _fail(str(exc))
+
+
+def _local(
+    action: str,
+    stack: str,
+    *,
+    repo: str,
+    data_dir: Path | None,
+    store: str | None,
+    revision: str = "",
+    reason: str = "",
+) -> None:
+    """Do ``action`` on the local data dir, as ``truenorth plan``/``apply`` would."""
+    actor = f"local:{getpass.getuser()}"
+    try:
+        rt = runtime.open_runtime(layout.data_dir_from_env(data_dir), store_url=store)
+    except (store_errors.StoreError, OSError) as exc:
+        _fail(f"cannot open the local data dir: {exc}")
+    try:
+        if action == "rollback":
+            outcome = approving.roll_back(rt, repo, stack, revision=revision, actor=actor, reason=reason)
+        else:
+            outcome = approving.apply_stored_plan(rt, repo, stack, actor=actor)
+    except (approving.ActionError, git_errors.GitError) as exc:
+        _fail(str(exc))
+    finally:
+        rt.close()
+    result = outcome.result
+    _console.print(Text(f"{action} of {stack}: run {outcome.run_id} {result.status.value}"))
+    if result.error:
+        _err.print(Text(result.error))
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 def _follow(client: ApiClient, run_id: int, *, interval: float = 0.5) -> str:
