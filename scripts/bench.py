@@ -8,8 +8,8 @@ here is a pass/fail test; the numbers go in issue notes and docs.
   (what a pipeline runs) vs. `truenorth plan` of the repository (fetch, snapshot,
   validate, plan every stack, record runs). Then a second `truenorth plan` (warm: mirror
   and provider init cached) vs. the same raw loop again.
-- ansible (when the engine is installed): `ansible-playbook --check --diff` vs.
-  `truenorth plan` of one Ansible stack on localhost.
+- ansible: `ansible-playbook --check --diff` vs. `truenorth plan` of the same playbook
+  as one Ansible stack, on N local hosts (best of 3 each).
 """
 
 from __future__ import annotations
@@ -109,18 +109,76 @@ def bench_terraform(stacks: int, resources: int) -> dict[str, float]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+PLAYBOOK = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: folder
+      ansible.builtin.file:
+        path: "{{ base_dir }}/{{ inventory_hostname }}"
+        state: directory
+        mode: "0755"
+    - name: files
+      ansible.builtin.copy:
+        dest: "{{ base_dir }}/{{ inventory_hostname }}/file-{{ item }}.conf"
+        content: "host={{ inventory_hostname }} item={{ item }}\\n"
+        mode: "0644"
+      loop: "{{ range(10) | list }}"
+"""
+
+
+def bench_ansible(hosts: int) -> dict[str, float]:
+    """`ansible-playbook --check --diff` vs `truenorth plan` on the same local hosts."""
+    work = Path(tempfile.mkdtemp(prefix="tn-bench-ansible-"))
+    try:
+        repo = work / "repo"
+        stack = repo / "ansible"
+        stack.mkdir(parents=True)
+        (stack / "site.yml").write_text(PLAYBOOK)
+        inventory = ["all:", "  vars:", "    ansible_connection: local",
+                     "    ansible_python_interpreter: " + sys.executable, "  hosts:"]  # fmt: skip
+        inventory += [f"    h{index}: {{}}" for index in range(hosts)]
+        (stack / "inventory.yml").write_text("\n".join(inventory) + "\n")
+        base = work / "hosts"
+        (repo / "truenorth.yaml").write_text(
+            "stacks:\n  - {name: hosts, engine: ansible, path: ansible, inventory: inventory.yml,"
+            f" extra_vars: {{base_dir: {base}}}}}\n"
+        )
+        git(repo, "init", "-q", "-b", "main")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "bench")
+        env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "ANSIBLE_NOCOLOR": "1"}
+        raw_argv = [str(BIN / "ansible-playbook"), "-i", "inventory.yml", "--check", "--diff",
+                    "-e", f"base_dir={base}", "site.yml"]  # fmt: skip
+        raw = [run(raw_argv, cwd=stack, env=env) for _ in range(3)]
+        cli = [str(BIN / "truenorth"), "plan", str(repo), "--data-dir", str(work / "data"), "-o", "json"]
+        ours = [run(cli, cwd=work) for _ in range(3)]
+        raw_best, ours_best = min(raw), min(ours)
+        return {
+            "hosts": hosts,
+            "tasks_per_host": 11,
+            "ansible_playbook_check_s": round(raw_best, 3),
+            "truenorth_plan_s": round(ours_best, 3),
+            "ratio": round(ours_best / raw_best, 2),
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--stacks", type=int, default=5)
     parser.add_argument("--resources", type=int, default=20)
+    parser.add_argument("--hosts", type=int, default=5)
     options = parser.parse_args()
     results: dict[str, object] = {}
     if shutil.which("terraform"):
         results["terraform"] = bench_terraform(options.stacks, options.resources)
     else:
         results["terraform"] = "skipped: terraform is not on PATH"
+    results["ansible"] = bench_ansible(options.hosts)
     results["peak_child_rss_mib"] = round(peak_child_rss_mib(), 1)
     print(json.dumps(results, indent=2))
     return 0
