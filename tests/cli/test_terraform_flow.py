@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -236,3 +237,58 @@ def test_local_sync_approve_and_rollback(tf_repo: GitRepo, invoke: Invoke, data_
     assert (latest["kind"], latest["status"], latest["revision"]) == ("apply", "succeeded", first)
     assert latest["reason"] == "rollback: bad cidr" and latest["actor"].startswith("local:")
     assert second != first
+
+
+def _run_in_terminal(argv: list[str], answer: str) -> tuple[int, str]:
+    """Run ``argv`` on a real pseudo-terminal, type ``answer`` at the prompt, return (code, screen)."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: become the CLI
+        os.execv(argv[0], argv)
+    screen = b""
+    answered = False
+    while True:
+        ready, _, _ = select.select([fd], [], [], 120)
+        if not ready:
+            os.kill(pid, 9)
+            break
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        screen += chunk
+        if not answered and b"Enter a value" in screen:
+            os.write(fd, answer.encode() + b"\r")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", screen.decode(errors="replace"))  # colours off
+    return os.waitstatus_to_exitcode(status), text.replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize(("answer", "applied"), [("no", False), ("yes", True)])
+def test_apply_asks_on_a_terminal(tf_repo: GitRepo, data_dir: Path, answer: str, applied: bool) -> None:
+    exe = str(Path(sys.executable).parent / "truenorth")
+    code, screen = _run_in_terminal([exe, "apply", tf_repo.url, "--data-dir", str(data_dir)], answer)
+    assert "Do you want to apply these changes?" in screen
+    assert "terraform_data.vpc will be created" in screen
+    state = data_dir / "state" / "network" / "terraform.tfstate"
+    resources = json.loads(state.read_text())["resources"] if state.exists() else []
+    if applied:
+        assert code == 0, screen
+        assert "Apply complete" in screen and resources
+    else:
+        assert code == 1, screen
+        assert "Apply cancelled" in screen and not resources
+
+
+def test_apply_without_a_terminal_and_without_yes_applies_nothing(
+    tf_repo: GitRepo, invoke: Invoke, data_dir: Path
+) -> None:
+    result = invoke("apply", tf_repo.url)
+    assert result.exit_code == 1
+    assert "Pass --yes" in result.stderr
+    assert not json.loads((data_dir / "state" / "network" / "terraform.tfstate").read_text())["resources"]
