@@ -46,3 +46,20 @@ def test_round_trip() -> None:
     assert plans.Change.from_dict(item.to_dict()) == item
     summary = plans.PlanSummary(add=1, hosts_unreachable=2)
     assert plans.PlanSummary.from_dict(summary.to_dict()) == summary
+
+
+def test_unknowns_are_not_drift() -> None:
+    only_unknown = plans.Plan(
+        stack="s",
+        engine="ansible",
+        revision="r",
+        changes=(change(A.UNKNOWN, "h1"), change(A.NOOP, "h2")),
+        summary=plans.summarize([change(A.UNKNOWN, "h1"), change(A.NOOP, "h2")]),
+    )
+    assert only_unknown.has_changes and not only_unknown.has_drift
+    updated = [change(A.UPDATE, "h1"), change(A.UNKNOWN, "h2")]
+    assert plans.Plan(
+        stack="s", engine="ansible", revision="r", changes=tuple(updated), summary=plans.summarize(updated)
+    ).has_drift
+    output_only = [plans.Change(address="output.x", action=A.UPDATE, resource_type=plans.OUTPUT_TYPE)]
+    assert plans.summarize(output_only).has_definite_changes

@@ -238,7 +238,7 @@ def drift(
             else:
                 entry.update(
                     status="checked",
-                    drift=outcome.plan.has_changes,
+                    drift=outcome.plan.has_drift,
                     summary=outcome.plan.summary.to_dict(),
                     changes=[c.to_dict() for c in outcome.plan.changed],
                 )
@@ -262,8 +262,9 @@ def _show_drift(name: str, deployed: str, outcome: executing.Outcome) -> None:
     console.print(Text(f"\n── {name} @ {deployed[:12]} (deployed) ──", style="bold cyan"))
     if outcome.plan is None:
         console.print(Text(f"  Drift check failed: {outcome.result.error}", style="red"))
-    elif not outcome.plan.has_changes:
-        console.print(Text("  No drift: the live state matches the deployed revision.", style="green"))
+    elif not outcome.plan.has_drift:
+        note = " (some changes cannot be predicted; see the plan)" if outcome.plan.has_changes else ""
+        console.print(Text(f"  No drift: the live state matches the deployed revision.{note}", style="green"))
     else:
         console.print(
             Text("  Drift: the live state no longer matches the deployed revision.", style="yellow")

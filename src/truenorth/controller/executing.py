@@ -367,7 +367,7 @@ def _update_stack_after_plan(
     if plan is None:
         fields.update(sync_state="failed", error=error or None)
     elif kind is runs.RunKind.DRIFT:
-        fields.update(sync_state="out-of-sync" if plan.has_changes else "synced", error=None)
+        fields.update(sync_state="out-of-sync" if plan.has_drift else "synced", error=None)
     else:
         fields.update(
             sync_state="out-of-sync" if plan.has_changes else "synced",

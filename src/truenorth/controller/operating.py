@@ -428,7 +428,7 @@ async def check_drift(ctx: contexts.Context, repo: repositories.RepositoryState,
         kept = previous if previous != "applying" else "unknown"
         await _upsert(ctx, repo.key, name=name, sync_state=kept, error=message)
         return Step(plan_run_id=checked.run_id)
-    drifted_before, track.drift = track.drift, checked.plan.has_changes
+    drifted_before, track.drift = track.drift, checked.plan.has_drift
     if not track.drift:
         # No drift says nothing about a newer revision waiting, a failure or a refusal:
         # keep what the state said, unless it was only this drift that made it out of sync.

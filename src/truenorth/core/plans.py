@@ -118,6 +118,15 @@ class PlanSummary:
             self.add or self.change or self.destroy or self.unknown or self.outputs or self.hosts_unreachable
         )
 
+    @property
+    def has_definite_changes(self) -> bool:
+        """True when the engine predicts a change for sure (unknowns and unreachable hosts aside).
+
+        Drift is judged on this: a task check mode can never predict (``command``) must not
+        report drift, and self-heal, on every check.
+        """
+        return bool(self.add or self.change or self.destroy or self.outputs)
+
     def headline(self) -> str:
         """``N to add, N to change, N to destroy`` plus the non-zero extras."""
         text = f"{self.add} to add, {self.change} to change, {self.destroy} to destroy"
@@ -224,6 +233,11 @@ class Plan:
     def has_changes(self) -> bool:
         """True when applying the plan would (or might) alter anything."""
         return self.summary.has_changes
+
+    @property
+    def has_drift(self) -> bool:
+        """For a drift check: the live state differs for sure from the deployed revision."""
+        return self.summary.has_definite_changes
 
     @property
     def changed(self) -> tuple[Change, ...]:
