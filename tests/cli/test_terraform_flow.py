@@ -292,3 +292,36 @@ def test_apply_without_a_terminal_and_without_yes_applies_nothing(
     assert result.exit_code == 1
     assert "Pass --yes" in result.stderr
     assert not json.loads((data_dir / "state" / "network" / "terraform.tfstate").read_text())["resources"]
+
+
+def test_secret_env_passes_a_referenced_secret_to_terraform(
+    tmp_path: Path, invoke: Invoke, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "tn-secret-env-canary-55e1"
+    repo = GitRepo(tmp_path / "secret-repo")
+    repo.commit(
+        "a stack fed by a secret reference",
+        {
+            "truenorth.yaml": "stacks:\n  - name: db\n    engine: terraform\n    path: db\n"
+            "    secret_env: {TF_VAR_password: db-password}\n",
+            "db/main.tf": 'variable "password" {\n  type      = string\n  sensitive = true\n}\n'
+            'resource "terraform_data" "user" {\n  input = { password = var.password }\n}\n',
+        },
+    )
+    unresolved = invoke("plan", repo.url, "-o", "json")
+    assert unresolved.exit_code == 1
+    assert (
+        "'db-password' (for TF_VAR_password) is not provided"
+        in json.loads(unresolved.stdout)["stacks"][0]["error"]
+    )
+
+    monkeypatch.setenv("TRUENORTH_SECRET_DB_PASSWORD", secret)
+    planned = invoke("plan", repo.url, "-o", "json")
+    assert planned.exit_code == 2, planned.stdout
+    applied = invoke("apply", repo.url, "--yes")
+    assert applied.exit_code == 0, applied.stdout + applied.stderr
+    # Terraform received it: its own state (the one place it rests in clear) holds it.
+    assert secret in (data_dir / "state" / "db" / "terraform.tfstate").read_text()
+    assert secret not in planned.stdout + applied.stdout + applied.stderr
+    assert secret not in database_rows(data_dir)
+    assert all(secret.encode() not in p.read_bytes() for p in (data_dir / "runs").rglob("*") if p.is_file())

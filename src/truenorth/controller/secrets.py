@@ -49,6 +49,11 @@ class SecretResolver:
     def for_stack(self, stack: specs.StackSpec) -> dict[str, str]:
         """The secrets a stack's engine needs, keyed as the engine expects them."""
         found: dict[str, str] = {}
+        if isinstance(stack.options, specs.TerraformOptions):
+            for name, reference in stack.options.secret_env.items():
+                value = self.lookup(reference)
+                if value is not None:
+                    found[f"env:{name}"] = value
         if isinstance(stack.options, specs.AnsibleOptions) and stack.options.vault_password:
             value = self.lookup(stack.options.vault_password)
             if value is not None:

@@ -52,6 +52,8 @@ WORKSPACE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,89}$"
 REFERENCE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"
 LIMIT_PATTERN = r"^[A-Za-z0-9_.:*!&,\[\]@-]{1,1024}$"
 VAR_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$"
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+_RESERVED_ENV = frozenset({"PATH", "HOME", "CHECKPOINT_DISABLE"})
 _NAME = re.compile(NAME_PATTERN)
 _ENCODED_TRAVERSAL = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
 
@@ -84,6 +86,11 @@ class TerraformOptions:
     var_files: tuple[str, ...] = ()
     workspace: str = "default"
     binary: str = "terraform"
+    #: Environment variables for Terraform whose values are secret *references*
+    #: (``TF_VAR_db_password: prod-db``, ``AWS_SECRET_ACCESS_KEY: aws``), resolved by
+    #: the controller: how sensitive inputs and provider credentials reach Terraform
+    #: without ever being in Git.
+    secret_env: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -227,6 +234,12 @@ _ENGINE_FIELDS: dict[str, tuple[_Field, ...]] = {
         _Field("var_files", "paths", "Variable files, relative to the repository root.", default=[]),
         _Field("workspace", "string", "Terraform workspace.", default="default", pattern=WORKSPACE_PATTERN),
         _Field("binary", "enum", "terraform or tofu.", default="terraform", choices=("terraform", "tofu")),
+        _Field(
+            "secret_env",
+            "secret_env",
+            "Environment variables (TF_VAR_x, provider credentials) whose values are secret references.",
+            default={},
+        ),
     ),
     "ansible": (
         _Field("playbook", "path", "Playbook, relative to the stack folder.", default="site.yml"),
@@ -315,6 +328,12 @@ def _field_schema(spec: _Field) -> dict[str, Any]:
         out.update(type="object", propertyNames={"pattern": VAR_NAME_PATTERN})
     elif spec.kind in ("names", "paths"):
         out.update(type="array", items={"type": "string"}, uniqueItems=True)
+    elif spec.kind == "secret_env":
+        out.update(
+            type="object",
+            propertyNames={"pattern": ENV_NAME_PATTERN},
+            additionalProperties={"type": "string", "pattern": REFERENCE_PATTERN},
+        )
     elif spec.kind == "ignore_differences":
         out.update(
             type="array",
@@ -498,6 +517,7 @@ def _parse_stack(raw: Any, *, where: str, report: _Reporter) -> StackSpec | None
             var_files=tuple(values["var_files"]),
             workspace=values["workspace"],
             binary=values["binary"],
+            secret_env=values["secret_env"],
         )
     elif engine == "ansible":
         options = AnsibleOptions(
@@ -582,6 +602,8 @@ def _check_field(spec: _Field, value: Any, *, where: str, report: Callable[[str,
         return [posixpath.normpath(v) if kind == "paths" and isinstance(v, str) else v for v in value]
     if kind == "ignore_differences":
         return _check_ignore_differences(value, where=where, report=report)
+    if kind == "secret_env":
+        return _check_secret_env(value, where=where, report=report)
     return _check_scalar(kind, value, where=where, report=report, spec=spec)
 
 
@@ -640,6 +662,26 @@ def _check_ignore_differences(
             report(here, "group, name and namespace must be strings")
             continue
         out.append(IgnoreDifference(kind=kind, json_pointers=tuple(pointers), **extras))
+    return out
+
+
+def _check_secret_env(value: Any, *, where: str, report: Callable[[str, str], None]) -> dict[str, str]:
+    if not isinstance(value, dict):
+        report(where, f"must be a mapping of ENV_NAME: secret-reference, not {_type_name(value)}")
+        return {}
+    out: dict[str, str] = {}
+    for name, reference in value.items():
+        if not isinstance(name, str) or not re.fullmatch(ENV_NAME_PATTERN, name):
+            report(where, f"bad environment variable name {str(name)!r}")
+        elif (name.startswith("TF_") and not name.startswith("TF_VAR_")) or name in _RESERVED_ENV:
+            report(f"{where}.{name}", "is set by truenorth and cannot be overridden")
+        elif not isinstance(reference, str) or not re.fullmatch(REFERENCE_PATTERN, reference):
+            report(
+                f"{where}.{name}",
+                "must name a secret reference (letters, digits, '-', '_', '.'), not a value",
+            )
+        else:
+            out[name] = reference
     return out
 
 

@@ -87,6 +87,7 @@ def prepare(
         plugin_cache_dir=plugin_cache,
         states_root=state_dir.parent,
     )
+    env.update(_secret_environment(ctx))
     try:
         workdirs.build(ctx.checkout, tree)
         cwd = tree / stack.path
@@ -113,6 +114,21 @@ def prepare(
         yield Prepared(invocation=invocation, backend=backend, var_files=var_files, init_ran=init_ran)
     finally:
         workdirs.remove(tree)
+
+
+def _secret_environment(ctx: protocol.StackContext) -> dict[str, str]:
+    """The stack's ``secret_env``: values the controller resolved from their references."""
+    found: dict[str, str] = {}
+    for name, reference in ctx.stack.terraform.secret_env.items():
+        value = ctx.secrets.get(f"env:{name}")
+        if value is None:
+            raise protocol.EngineError(
+                f"stack {ctx.stack.name!r}: secret reference {reference!r} (for {name}) is not provided; "
+                "give it in the controller's [secrets] or as TRUENORTH_SECRET_<REFERENCE>"
+            )
+        ctx.redactor.add(value)
+        found[name] = value
+    return found
 
 
 def _seed_state(path: Path | None) -> None:
