@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from truenorth.core import durations, ordering
+from truenorth.core import durations, ordering, yamls
 
 __all__ = [
     "ENGINES",
@@ -360,78 +360,20 @@ def _field_schema(spec: _Field) -> dict[str, Any]:
 # --------------------------------------------------------------------------- parsing
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """A safe loader that refuses documents with too many nodes (alias bombs included)."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._nodes = 0
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        self._nodes += 1
-        if self._nodes > MAX_YAML_NODES:
-            raise yaml.YAMLError(f"more than {MAX_YAML_NODES} YAML nodes (limit)")
-        return super().construct_object(node, deep=deep)
-
-
 def load_yaml_bounded(text: str, *, max_bytes: int = MAX_SPEC_BYTES) -> Any:
-    """Parse one YAML document within size and node limits; raise ``ValueError`` beyond them.
-
-    Aliases are counted every time they are expanded, so a "billion laughs" document
-    fails on the node limit instead of exhausting memory.
-    """
-    if len(text.encode("utf-8", "replace")) > max_bytes:
-        raise ValueError(f"larger than the {max_bytes} byte limit")
-    loader = _BoundedLoader(text)
+    """Parse one YAML document within the spec's size and node limits; ``ValueError`` beyond them."""
     try:
-        if not loader.check_node():
-            return None
-        node = loader.get_node()
-        if node is None:
-            return None
-        if loader.check_node():
-            raise ValueError("holds more than one YAML document (limit is 1)")
-        return _construct_counted(loader, node)
-    finally:
-        loader.dispose()
-
-
-def _construct_counted(loader: _BoundedLoader, node: yaml.Node) -> Any:
-    # Count nodes as if aliases were expanded: an alias bomb is small as a graph and
-    # huge as data, and data is what we would hand on.
-    expanded = _count_expanded(node, {}, limit=MAX_YAML_NODES)
-    if expanded > MAX_YAML_NODES:
-        raise ValueError(f"expands to more than {MAX_YAML_NODES} YAML nodes (limit); alias bomb?")
-    return loader.construct_document(node)
-
-
-def _count_expanded(node: yaml.Node, memo: dict[int, int], *, limit: int) -> int:
-    key = id(node)
-    if key in memo:
-        return memo[key]
-    memo[key] = limit + 1  # a recursive alias counts as over the limit
-    total = 1
-    if isinstance(node, yaml.SequenceNode):
-        for child in node.value:
-            total += _count_expanded(child, memo, limit=limit)
-            if total > limit:
-                break
-    elif isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            total += _count_expanded(key_node, memo, limit=limit)
-            total += _count_expanded(value_node, memo, limit=limit)
-            if total > limit:
-                break
-    memo[key] = total
-    return total
+        return yamls.load_bounded(text, max_bytes=max_bytes, max_nodes=MAX_YAML_NODES)
+    except yaml.YAMLError as exc:
+        raise ValueError(yamls.yaml_problem(exc)) from None
 
 
 def parse_spec(text: str, *, filename: str = SPEC_FILENAME) -> RepoSpec:
     """Parse and check the text of ``truenorth.yaml``; raise :class:`SpecError` listing every issue."""
     try:
         data = load_yaml_bounded(text)
-    except (yaml.YAMLError, ValueError) as exc:
-        raise SpecError([SpecIssue(filename, "", f"not valid YAML: {_yaml_message(exc)}")]) from None
+    except ValueError as exc:
+        raise SpecError([SpecIssue(filename, "", f"not valid YAML: {exc}")]) from None
     report = _Reporter(filename)
     issues = report.issues
 
@@ -718,8 +660,3 @@ def _type_name(value: Any) -> str:
         list: "a list",
         dict: "a mapping",
     }.get(type(value), type(value).__name__)
-
-
-def _yaml_message(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return " ".join(line.strip() for line in text)[:500]

@@ -17,14 +17,10 @@ from typing import Any
 
 import yaml
 
+from truenorth.core import yamls
 from truenorth.engines.kubernetes import masking
 
 __all__ = ["DocumentError", "Limits", "Reader", "to_yaml"]
-
-try:  # the C parser is ten times faster on big manifests
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.SafeLoader
 
 
 class DocumentError(ValueError):
@@ -90,7 +86,7 @@ class Reader:
             except json.JSONDecodeError as exc:
                 raise DocumentError(f"{source}: not valid JSON: {exc.msg} at line {exc.lineno}") from None
             return
-        loader = _Loader(text)
+        loader = yamls.SafeLoader(text)
         try:
             while True:
                 try:
@@ -100,9 +96,9 @@ class Reader:
                     if node is None:
                         return
                 except yaml.YAMLError as exc:
-                    raise DocumentError(f"{source}: not valid YAML: {_yaml_problem(exc)}") from None
+                    raise DocumentError(f"{source}: not valid YAML: {yamls.yaml_problem(exc)}") from None
                 self._count_document(source)
-                self.nodes += _expanded_size(node, limit=self.limits.max_nodes - self.nodes)
+                self.nodes += yamls.expanded_size(node, limit=self.limits.max_nodes - self.nodes)
                 if self.nodes > self.limits.max_nodes:
                     raise DocumentError(
                         f"{source}: the manifests expand to more than {self.limits.max_nodes} YAML nodes "
@@ -111,7 +107,7 @@ class Reader:
                 try:
                     yield loader.construct_document(node)
                 except yaml.YAMLError as exc:
-                    raise DocumentError(f"{source}: not valid YAML: {_yaml_problem(exc)}") from None
+                    raise DocumentError(f"{source}: not valid YAML: {yamls.yaml_problem(exc)}") from None
         finally:
             loader.dispose()
 
@@ -121,43 +117,6 @@ class Reader:
             raise DocumentError(
                 f"{source}: the stack has more than {self.limits.max_documents} documents (limit)"
             )
-
-
-def _expanded_size(root: yaml.Node, *, limit: int) -> int:
-    """How many nodes ``root`` has with every alias expanded, stopping just past ``limit``."""
-    memo: dict[int, int] = {}
-
-    def size(node: yaml.Node, depth: int) -> int:
-        key = id(node)
-        if key in memo:
-            return memo[key]
-        if depth > 500:
-            return limit + 1  # absurd nesting (or a recursive alias): over the limit
-        memo[key] = limit + 1  # a node that contains itself never ends
-        total = 1
-        if isinstance(node, yaml.SequenceNode):
-            for child in node.value:
-                total += size(child, depth + 1)
-                if total > limit:
-                    break
-        elif isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                total += size(key_node, depth + 1) + size(value_node, depth + 1)
-                if total > limit:
-                    break
-        memo[key] = total
-        return total
-
-    return size(root, 0)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """The problem and its position, without the snippet of input PyYAML quotes."""
-    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or type(exc).__name__
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    if mark is not None:
-        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
-    return str(problem)
 
 
 def to_yaml(objects: list[dict[str, Any]]) -> str:
