@@ -21,9 +21,9 @@ from rich.table import Table
 from rich.text import Text
 
 from truenorth import __version__
-from truenorth.cli import remote, rendering, serve
+from truenorth.cli import documents, remote, rendering, serve
 from truenorth.controller import executing, layout, orchestrating, runtime, validating
-from truenorth.core import plans, redaction, runs, specs
+from truenorth.core import redaction, runs, specs
 from truenorth.engines import protocol
 from truenorth.git import errors as git_errors
 from truenorth.store import errors as store_errors
@@ -33,7 +33,7 @@ __all__ = ["app", "main"]
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
-JSON_FORMAT_VERSION = "1"
+JSON_FORMAT_VERSION = documents.FORMAT_VERSION
 
 app = typer.Typer(
     name="truenorth",
@@ -147,7 +147,7 @@ def plan(
     failed = [o for o in outcomes if o.plan is None]
     planned = [o.plan for o in outcomes if o.plan is not None]
     if output is OutputFormat.json:
-        _print_json(_plan_document(revision, outcomes))
+        _print_json(documents.plan_document(revision, outcomes))
     else:
         rendering.print_totals(console, planned, failed=len(failed))
     if failed:
@@ -187,8 +187,8 @@ def apply(
     plan_failed = any(o.plan is None for o in planned)
     apply_failed = any(not o.result.ok for o in applied)
     if output is OutputFormat.json:
-        document = _plan_document(revision, planned)
-        document["applies"] = [_run_json(o) for o in applied]
+        document = documents.plan_document(revision, planned)
+        document["applies"] = [documents.run_json(o) for o in applied]
         _print_json(document)
     elif not plan_failed and not applied and any(o.plan and o.plan.has_changes for o in planned):
         console.print(Text("Apply cancelled; nothing was changed.", style="yellow"))
@@ -316,7 +316,9 @@ def history(
     with _runtime(data_dir, store) as rt:
         records = rt.store.list_runs(stack=stack, limit=limit)
     if output is OutputFormat.json:
-        _print_json({"format_version": JSON_FORMAT_VERSION, "runs": [_record_json(r) for r in records]})
+        _print_json(
+            {"format_version": JSON_FORMAT_VERSION, "runs": [documents.record_json(r) for r in records]}
+        )
         return
     table = Table("id", "stack", "kind", "status", "revision", "started", "summary", "error")
     for record in records:
@@ -355,7 +357,9 @@ def status(
     with _runtime(data_dir, store) as rt:
         stacks = rt.store.list_stacks()
     if output is OutputFormat.json:
-        _print_json({"format_version": JSON_FORMAT_VERSION, "stacks": [_stack_json(s) for s in stacks]})
+        _print_json(
+            {"format_version": JSON_FORMAT_VERSION, "stacks": [documents.stack_json(s) for s in stacks]}
+        )
         return
     if not stacks:
         console.print("No stacks recorded yet. Run `truenorth plan REPO` or `truenorth apply REPO`.")
@@ -532,96 +536,6 @@ def _confirm(outcomes: list[executing.Outcome], *, yes: bool, text: bool) -> boo
     )
     answer = typer.prompt("Enter a value", default="", show_default=False)
     return bool(answer.strip() == "yes")
-
-
-def _plan_document(revision: Any, outcomes: list[executing.Outcome]) -> dict[str, Any]:
-    stacks = []
-    for outcome in outcomes:
-        entry: dict[str, Any] = {"name": outcome.result.stack, "run_id": outcome.run_id}
-        if outcome.plan is None:
-            entry.update(
-                status="failed", error=outcome.result.error, has_changes=None, summary=None, changes=[]
-            )
-        else:
-            data = outcome.plan.to_dict()
-            entry.update(
-                status="planned",
-                engine=data["engine"],
-                error="",
-                has_changes=data["has_changes"],
-                summary=data["summary"],
-                changes=data["changes"],
-                unreachable_hosts=data["unreachable_hosts"],
-            )
-        stacks.append(entry)
-    plans_ = [o.plan for o in outcomes if o.plan is not None]
-    return {
-        "format_version": JSON_FORMAT_VERSION,
-        "repository": revision.display,
-        "ref": revision.ref,
-        "revision": revision.sha,
-        "commit": {
-            "sha": revision.commit.sha,
-            "author": revision.commit.author_name,
-            "date": revision.commit.date.isoformat(),
-            "subject": revision.commit.subject,
-        },
-        "stacks": stacks,
-        "summary": {
-            "add": sum(p.summary.add for p in plans_),
-            "change": sum(p.summary.change for p in plans_),
-            "destroy": sum(p.summary.destroy for p in plans_),
-            "stacks_with_changes": sum(1 for p in plans_ if p.has_changes),
-            "stacks_failed": sum(1 for o in outcomes if o.plan is None),
-        },
-    }
-
-
-def _run_json(outcome: executing.Outcome) -> dict[str, Any]:
-    result = outcome.result
-    return {
-        "run_id": outcome.run_id,
-        "stack": result.stack,
-        "status": result.status.value,
-        "revision": result.revision,
-        "error": result.error,
-        "hosts": [host.to_dict() for host in result.hosts],
-    }
-
-
-#: Summary fields shown in history; the stored record also holds private plan data
-#: (the saved plan's path, its fingerprint, engine metadata).
-_SHOWN_SUMMARY_KEYS = frozenset([*plans.PlanSummary().to_dict(), "has_changes", "unreachable_hosts"])
-
-
-def _record_json(record: Any) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "stack": record.stack,
-        "repository": record.repository,
-        "revision": record.revision,
-        "kind": record.kind,
-        "status": record.status,
-        "started_at": record.started_at.isoformat(),
-        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
-        "summary": {k: v for k, v in (record.summary or {}).items() if k in _SHOWN_SUMMARY_KEYS},
-        "error": record.error or "",
-        "actor": record.actor,
-        "reason": record.reason,
-    }
-
-
-def _stack_json(item: Any) -> dict[str, Any]:
-    return {
-        "repository": item.repository,
-        "name": item.name,
-        "engine": item.engine,
-        "sync_state": item.sync_state,
-        "health": item.health,
-        "applied_revision": item.applied_revision,
-        "applied_at": item.applied_at.isoformat() if item.applied_at else None,
-        "error": item.error,
-    }
 
 
 def _summary_text(summary: dict[str, Any] | None) -> str:
