@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from truenorth.core import specs
+from truenorth.core import specfields, specs
 
 DATA = Path(__file__).parent.parent / "data" / "specs"
 
@@ -68,10 +68,10 @@ def test_unknown_stack_selection_in_order() -> None:
 
 
 def test_json_schema_is_json_and_lists_every_engine() -> None:
-    schema = specs.json_schema()
+    schema = specfields.json_schema()
     json.dumps(schema)
     variants = schema["properties"]["stacks"]["items"]["oneOf"]
-    assert {v["properties"]["engine"]["const"] for v in variants} == set(specs.ENGINES)
+    assert {v["properties"]["engine"]["const"] for v in variants} == set(specfields.ENGINES)
     terraform = next(v for v in variants if v["properties"]["engine"]["const"] == "terraform")
     assert {"vars", "var_files", "workspace", "binary", "depends_on"} <= set(terraform["properties"])
     assert terraform["additionalProperties"] is False

@@ -23,7 +23,7 @@ from rich.text import Text
 from truenorth import __version__
 from truenorth.cli import documents, remote, rendering, serve
 from truenorth.controller import executing, layout, orchestrating, runtime, validating
-from truenorth.core import redaction, runs, specs
+from truenorth.core import redaction, runs, specfields, specs
 from truenorth.engines import protocol
 from truenorth.git import errors as git_errors
 from truenorth.store import errors as store_errors
@@ -92,7 +92,7 @@ def version() -> None:
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of truenorth.yaml."""
-    sys.stdout.write(json.dumps(specs.json_schema(), indent=2) + "\n")
+    sys.stdout.write(json.dumps(specfields.json_schema(), indent=2) + "\n")
 
 
 @app.command()

@@ -19,10 +19,9 @@ from typing import Any
 
 import yaml
 
-from truenorth.core import durations, ordering, yamls
+from truenorth.core import durations, ordering, specfields, yamls
 
 __all__ = [
-    "ENGINES",
     "SPEC_FILENAME",
     "AnsibleOptions",
     "IgnoreDifference",
@@ -33,13 +32,11 @@ __all__ = [
     "StackSpec",
     "TerraformOptions",
     "check_relative_path",
-    "json_schema",
     "load_yaml_bounded",
     "parse_spec",
 ]
 
 SPEC_FILENAME = "truenorth.yaml"
-ENGINES = ("terraform", "ansible", "kubernetes")
 DEFAULT_DRIFT_INTERVAL = 600.0
 
 #: Bounds for the spec file itself (case 3): size, YAML nodes and alias expansions.
@@ -47,14 +44,8 @@ MAX_SPEC_BYTES = 1024 * 1024
 MAX_YAML_NODES = 200_000
 MAX_YAML_DOCUMENTS = 1
 
-NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$"
-WORKSPACE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,89}$"
-REFERENCE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"
-LIMIT_PATTERN = r"^[A-Za-z0-9_.:*!&,\[\]@-]{1,1024}$"
-VAR_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$"
-ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 _RESERVED_ENV = frozenset({"PATH", "HOME", "CHECKPOINT_DISABLE"})
-_NAME = re.compile(NAME_PATTERN)
+_NAME = re.compile(specfields.NAME_PATTERN)
 _ENCODED_TRAVERSAL = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
 
 
@@ -202,161 +193,6 @@ class RepoSpec:
         return tuple(self.stack(name) for name in names)
 
 
-# --------------------------------------------------------------------------- fields
-
-
-@dataclass(frozen=True)
-class _Field:
-    key: str
-    kind: str
-    description: str
-    default: Any = None
-    required: bool = False
-    choices: tuple[str, ...] = ()
-    pattern: str | None = None
-
-
-_COMMON_FIELDS = (
-    _Field("name", "name", "Unique stack name (letters, digits, '-', '_', '.'; at most 63).", required=True),
-    _Field("engine", "enum", "The engine that plans and applies this stack.", required=True, choices=ENGINES),
-    _Field("path", "path", "The stack's folder, relative to the repository root.", required=True),
-    _Field("depends_on", "names", "Stacks that must be applied before this one.", default=[]),
-    _Field("auto_apply", "bool", "Apply new revisions without approval.", default=False),
-    _Field("self_heal", "bool", "Re-apply the deployed revision when drift is found.", default=False),
-    _Field("drift_interval", "duration", "How often to check for drift (Go-style duration).", default="10m"),
-)
-
-_ENGINE_FIELDS: dict[str, tuple[_Field, ...]] = {
-    "terraform": (
-        _Field(
-            "vars", "mapping", "Input variables passed with -var (JSON-encoded when not strings).", default={}
-        ),
-        _Field("var_files", "paths", "Variable files, relative to the repository root.", default=[]),
-        _Field("workspace", "string", "Terraform workspace.", default="default", pattern=WORKSPACE_PATTERN),
-        _Field("binary", "enum", "terraform or tofu.", default="terraform", choices=("terraform", "tofu")),
-        _Field(
-            "secret_env",
-            "secret_env",
-            "Environment variables (TF_VAR_x, provider credentials) whose values are secret references.",
-            default={},
-        ),
-    ),
-    "ansible": (
-        _Field("playbook", "path", "Playbook, relative to the stack folder.", default="site.yml"),
-        _Field("inventory", "path", "Inventory, relative to the stack folder.", default=None),
-        _Field("limit", "string", "Host pattern passed to --limit.", default=None, pattern=LIMIT_PATTERN),
-        _Field("extra_vars", "mapping", "Extra variables (-e).", default={}),
-        _Field(
-            "vault_password",
-            "string",
-            "Name of a vault password reference in the controller's configuration (never the password).",
-            default=None,
-            pattern=REFERENCE_PATTERN,
-        ),
-    ),
-    "kubernetes": (
-        _Field(
-            "target",
-            "string",
-            "Cluster name from the controller's configuration.",
-            default=None,
-            pattern=REFERENCE_PATTERN,
-        ),
-        _Field(
-            "namespace",
-            "string",
-            "Default namespace for namespaced objects.",
-            default=None,
-            pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
-        ),
-        _Field("prune", "bool", "Delete objects truenorth applied earlier that left Git.", default=True),
-        _Field("allow_empty", "bool", "Allow a revision that removes every object.", default=False),
-        _Field("wait", "bool", "Wait for health after apply.", default=True),
-        _Field("timeout", "duration", "How long to wait for health.", default="5m"),
-        _Field(
-            "ignore_differences", "ignore_differences", "JSON pointers to ignore per kind/name.", default=[]
-        ),
-    ),
-}
-
-
-def json_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of ``truenorth.yaml``."""
-    variants = []
-    for engine, fields in _ENGINE_FIELDS.items():
-        properties = {f.key: _field_schema(f) for f in _COMMON_FIELDS + fields}
-        properties["engine"] = {
-            "const": engine,
-            "description": "The engine that plans and applies this stack.",
-        }
-        variants.append(
-            {
-                "type": "object",
-                "title": f"{engine} stack",
-                "properties": properties,
-                "required": [f.key for f in _COMMON_FIELDS if f.required],
-                "additionalProperties": False,
-            }
-        )
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://truenorth.dev/schemas/truenorth.yaml.json",
-        "title": "truenorth repository spec",
-        "type": "object",
-        "properties": {
-            "version": {"const": 1, "description": "Spec format version."},
-            "stacks": {"type": "array", "items": {"oneOf": variants}},
-        },
-        "required": ["stacks"],
-        "additionalProperties": False,
-    }
-
-
-def _field_schema(spec: _Field) -> dict[str, Any]:
-    out: dict[str, Any] = {"description": spec.description}
-    if spec.kind == "name":
-        out.update(type="string", pattern=NAME_PATTERN)
-    elif spec.kind in ("string", "path"):
-        out["type"] = "string"
-    elif spec.kind == "enum":
-        out.update(type="string", enum=list(spec.choices))
-    elif spec.kind == "bool":
-        out["type"] = "boolean"
-    elif spec.kind == "duration":
-        out.update(type="string", pattern=r"^(\d+(ms|s|m|h|d))+$")
-    elif spec.kind == "mapping":
-        out.update(type="object", propertyNames={"pattern": VAR_NAME_PATTERN})
-    elif spec.kind in ("names", "paths"):
-        out.update(type="array", items={"type": "string"}, uniqueItems=True)
-    elif spec.kind == "secret_env":
-        out.update(
-            type="object",
-            propertyNames={"pattern": ENV_NAME_PATTERN},
-            additionalProperties={"type": "string", "pattern": REFERENCE_PATTERN},
-        )
-    elif spec.kind == "ignore_differences":
-        out.update(
-            type="array",
-            items={
-                "type": "object",
-                "properties": {
-                    "group": {"type": "string"},
-                    "kind": {"type": "string"},
-                    "name": {"type": "string"},
-                    "namespace": {"type": "string"},
-                    "json_pointers": {"type": "array", "items": {"type": "string", "pattern": "^/"}},
-                },
-                "required": ["kind", "json_pointers"],
-                "additionalProperties": False,
-            },
-        )
-    if spec.pattern and spec.kind == "string":
-        out["pattern"] = spec.pattern
-    if spec.default not in (None, [], {}):
-        out["default"] = spec.default
-    return out
-
-
 # --------------------------------------------------------------------------- parsing
 
 
@@ -429,15 +265,15 @@ def _parse_stack(raw: Any, *, where: str, report: _Reporter) -> StackSpec | None
         report(where, f"must be a mapping, not {_type_name(raw)}")
         return None
     engine = raw.get("engine")
-    engine_fields = _ENGINE_FIELDS.get(engine, ()) if isinstance(engine, str) else ()
-    allowed = {f.key: f for f in _COMMON_FIELDS + engine_fields}
+    engine_fields = specfields.ENGINE_FIELDS.get(engine, ()) if isinstance(engine, str) else ()
+    allowed = {f.key: f for f in specfields.COMMON_FIELDS + engine_fields}
     before = len(report.issues)
     for key in raw:
         if key not in allowed:
             if (
                 isinstance(engine, str)
-                and engine in ENGINES
-                and any(key in {f.key for f in fields} for fields in _ENGINE_FIELDS.values())
+                and engine in specfields.ENGINES
+                and any(key in {f.key for f in fields} for fields in specfields.ENGINE_FIELDS.values())
             ):
                 report(f"{where}.{key}", f"unknown key for engine {engine!r}")
             else:
@@ -450,7 +286,7 @@ def _parse_stack(raw: Any, *, where: str, report: _Reporter) -> StackSpec | None
             values[spec.key] = _default(spec)
             continue
         values[spec.key] = _check_field(spec, raw[spec.key], where=f"{where}.{spec.key}", report=report)
-    if len(report.issues) != before or not isinstance(engine, str) or engine not in ENGINES:
+    if len(report.issues) != before or not isinstance(engine, str) or engine not in specfields.ENGINES:
         return None
     options: EngineOptions
     if engine == "terraform":
@@ -503,7 +339,7 @@ class _Reporter:
         self.issues.append(SpecIssue(self.filename, where, message))
 
 
-def _default(spec: _Field) -> Any:
+def _default(spec: specfields.Field) -> Any:
     if spec.kind == "duration" and isinstance(spec.default, str):
         return durations.parse_duration(spec.default)
     if isinstance(spec.default, list):
@@ -513,7 +349,9 @@ def _default(spec: _Field) -> Any:
     return spec.default
 
 
-def _check_field(spec: _Field, value: Any, *, where: str, report: Callable[[str, str], None]) -> Any:
+def _check_field(
+    spec: specfields.Field, value: Any, *, where: str, report: Callable[[str, str], None]
+) -> Any:
     kind = spec.kind
     if kind == "bool":
         if not isinstance(value, bool):
@@ -530,7 +368,7 @@ def _check_field(spec: _Field, value: Any, *, where: str, report: Callable[[str,
             report(where, f"must be a mapping, not {_type_name(value)}")
             return {}
         for key in value:
-            if not isinstance(key, str) or not re.fullmatch(VAR_NAME_PATTERN, key):
+            if not isinstance(key, str) or not re.fullmatch(specfields.VAR_NAME_PATTERN, key):
                 report(where, f"bad variable name {str(key)!r}")
         return dict(value)
     if kind in ("names", "paths"):
@@ -550,7 +388,7 @@ def _check_field(spec: _Field, value: Any, *, where: str, report: Callable[[str,
 
 
 def _check_scalar(
-    kind: str, value: Any, *, where: str, report: Callable[[str, str], None], spec: _Field
+    kind: str, value: Any, *, where: str, report: Callable[[str, str], None], spec: specfields.Field
 ) -> Any:
     if not isinstance(value, str):
         report(where, f"must be a string, not {_type_name(value)}")
@@ -613,11 +451,11 @@ def _check_secret_env(value: Any, *, where: str, report: Callable[[str, str], No
         return {}
     out: dict[str, str] = {}
     for name, reference in value.items():
-        if not isinstance(name, str) or not re.fullmatch(ENV_NAME_PATTERN, name):
+        if not isinstance(name, str) or not re.fullmatch(specfields.ENV_NAME_PATTERN, name):
             report(where, f"bad environment variable name {str(name)!r}")
         elif (name.startswith("TF_") and not name.startswith("TF_VAR_")) or name in _RESERVED_ENV:
             report(f"{where}.{name}", "is set by truenorth and cannot be overridden")
-        elif not isinstance(reference, str) or not re.fullmatch(REFERENCE_PATTERN, reference):
+        elif not isinstance(reference, str) or not re.fullmatch(specfields.REFERENCE_PATTERN, reference):
             report(
                 f"{where}.{name}",
                 "must name a secret reference (letters, digits, '-', '_', '.'), not a value",
