@@ -195,3 +195,20 @@ def test_skip_kinds_as_the_callback_sees_them() -> None:
     assert kind(items)[0] == "condition"
     mixed = {"results": [{"skipped": True, "skip_reason": "Conditional result was False"}, {"skipped": True}]}
     assert kind(mixed)[0] == "check_mode"
+
+
+def test_a_censored_failure_keeps_only_its_result_line() -> None:
+    from truenorth.engines.ansible import running
+
+    event = {
+        "event": "runner_on_failed",
+        "stdout": "\x1b[0;31m[ERROR]: Task failed: Action failed: token tn-secret-in-message\x1b[0m\n"
+        "Origin: /x/site.yml:7:7\n"
+        '\x1b[0;31mfatal: [web1]: FAILED! => {"censored": "the output has been hidden"}\x1b[0m',
+        "event_data": {"res": {"censored": "the output has been hidden", "changed": False}},
+    }
+    shown = running.hide_no_log_text(event)["stdout"]
+    assert "tn-secret-in-message" not in shown and "Origin" not in shown
+    assert "fatal: [web1]: FAILED!" in shown and "(output hidden: no_log)" in shown
+    plain = {"stdout": "[ERROR]: Task failed: visible", "event_data": {"res": {"msg": "visible"}}}
+    assert running.hide_no_log_text(plain)["stdout"] == "[ERROR]: Task failed: visible"

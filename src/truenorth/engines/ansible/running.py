@@ -122,6 +122,28 @@ def _argv(invocation: Invocation, *, extra_vars: Path | None, vault_file: Path |
     return argv
 
 
+#: The one line of a result that is safe to show for a ``no_log`` task.
+_RESULT_LINE = re.compile(r"^\s*(fatal|failed|ok|changed|skipping|unreachable|included)\b.*?: \[")
+
+
+def hide_no_log_text(event: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop what ansible-core prints around a censored ``no_log`` result.
+
+    ansible-core 2.19 censors a ``no_log`` task's result (``res``) but still prints its
+    failure message in the event's ``stdout`` (``[ERROR]: Task failed: ... <msg>``);
+    for those events only the result line itself (``fatal: [host]: FAILED! =>
+    {"censored": ...}``) is kept.
+    """
+    copy = dict(event)
+    data = copy.get("event_data")
+    res = data.get("res") if isinstance(data, Mapping) else None
+    if isinstance(res, Mapping) and ("censored" in res or res.get("_ansible_no_log") is True):
+        lines = str(copy.get("stdout") or "").splitlines()
+        kept = [line for line in lines if _RESULT_LINE.match(_ANSI.sub("", line))]
+        copy["stdout"] = "\n".join([*kept, "(output hidden: no_log)"] if len(kept) < len(lines) else kept)
+    return copy
+
+
 def run_playbook(
     invocation: Invocation,
     *,
@@ -139,7 +161,7 @@ def run_playbook(
     lock = threading.Lock()
 
     def on_event(event: Mapping[str, Any]) -> bool:
-        clean: Mapping[str, Any] = redactor.value(dict(event))
+        clean: Mapping[str, Any] = redactor.value(hide_no_log_text(event))
         text = _ANSI.sub("", str(clean.get("stdout") or ""))
         new = [line.rstrip("\r") for line in text.splitlines()]
         with lock:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from truenorth.engines import protocol
-from truenorth.engines.terraform import configs, invoking, states, workdirs
+from truenorth.engines.terraform import configs, invoking, states, variables, workdirs
 from truenorth.git import confinement, errors
 
 __all__ = ["LOCK_FILE", "Prepared", "prepare"]
@@ -91,6 +91,11 @@ def prepare(
     try:
         workdirs.build(ctx.checkout, tree)
         cwd = tree / stack.path
+        ctx.redactor.add(
+            *variables.sensitive_inputs(
+                cwd, variables=options.vars, var_files=[real for _, real in var_files]
+            )
+        )
         invocation = invoking.Invocation(
             ctx=ctx,
             binary=binary,
