@@ -265,3 +265,11 @@ def test_no_endpoint_answers_with_a_secret(client: TestClient, controller: FakeC
 def test_unknown_route_is_json_404(client: TestClient) -> None:
     response = client.get("/api/v1/nothing", headers=V)
     assert response.status_code == 404 and response.json() == {"detail": "Not Found"}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/stacks", "/healthz", "/metrics", "/api/v1/nope", "/api/v1/docs"])
+def test_every_answer_forbids_sniffing_framing_and_caching(client: TestClient, path: str) -> None:
+    answer = client.get(path, headers=V)
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert answer.headers["cache-control"] == "no-store"

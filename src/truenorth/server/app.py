@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from truenorth import __version__
 from truenorth.controller import config as controller_config
 from truenorth.core import redaction
-from truenorth.server import api, auth, deliveries, limits, metrics, ports, receiving, signatures
+from truenorth.server import api, auth, deliveries, headers, limits, metrics, ports, receiving, signatures
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -105,6 +105,7 @@ def create_app(
                 webhooks(provider, "too_large" if status == 413 else "timeout")
 
     app.add_middleware(limits.BodyLimits, max_body=max_body, body_timeout=body_timeout, on_reject=rejected)
+    app.add_middleware(headers.SecurityHeaders)
     return app
 
 
