@@ -80,6 +80,8 @@ class Harness:
     cache: CountingCache | None = None
     #: Engines to use instead of the fake one (the real Terraform engine, say).
     engine_registry: registry.EngineRegistry | None = None
+    #: A database URL instead of SQLite in the data dir (PostgreSQL, say).
+    store_url: str | None = None
 
     def build(self) -> service.Controller:
         settings = config.ControllerConfig(
@@ -87,6 +89,7 @@ class Harness:
                 config.RepositoryConfig(name="infra", url=self.url or self.repo.url, poll_interval=POLL),
             ),
             data_dir=self.data_dir,
+            store_url=self.store_url,
             workers=self.workers,
             retry=self.retry,
         )
