@@ -18,6 +18,7 @@ import pytest
 
 from tests.cli.conftest import CANARY, Invoke
 from tests.support.gitrepos import GitRepo
+from tests.support.layouts import state_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("terraform-cli")]
 
@@ -138,7 +139,7 @@ def test_invalid_revision_applies_nothing_and_is_recorded(
     history = json.loads(invoke("history", "-o", "json").stdout)["runs"]
     assert [(r["stack"], r["status"]) for r in history] == [("*", "failed")]
     assert "cycle" in history[0]["error"]
-    assert not (data_dir / "state" / "a").exists()
+    assert not state_dir(data_dir, tf_repo.url, "a").exists()
 
 
 def test_unknown_stack_and_bad_refs(tf_repo: GitRepo, invoke: Invoke, tmp_path: Path) -> None:
@@ -192,7 +193,7 @@ def test_drift_through_remote_state_is_reported(tf_repo: GitRepo, invoke: Invoke
     assert "No drift" in clean.stdout
 
     # Outside truenorth: the network's state (read by app through terraform_remote_state) changes.
-    state_file = data_dir / "state" / "network" / "terraform.tfstate"
+    state_file = state_dir(data_dir, tf_repo.url, "network") / "terraform.tfstate"
     state = json.loads(state_file.read_text())
     state["outputs"]["cidr"]["value"] = "172.16.0.0/12"
     state["serial"] += 1
@@ -231,7 +232,7 @@ def test_local_sync_approve_and_rollback(tf_repo: GitRepo, invoke: Invoke, data_
     assert refused.exit_code == 1 and "never applied" in refused.stderr
     rolled = invoke("rollback", "network", "--revision", first, "--reason", "bad cidr", "--repo", tf_repo.url)
     assert rolled.exit_code == 0, rolled.stdout + rolled.stderr
-    state = json.loads((data_dir / "state" / "network" / "terraform.tfstate").read_text())
+    state = json.loads((state_dir(data_dir, tf_repo.url, "network") / "terraform.tfstate").read_text())
     assert state["outputs"]["cidr"]["value"] == "10.0.0.0/16"
     latest = json.loads(invoke("history", "--stack", "network", "-o", "json").stdout)["runs"][0]
     assert (latest["kind"], latest["status"], latest["revision"]) == ("apply", "succeeded", first)
@@ -275,7 +276,7 @@ def test_apply_asks_on_a_terminal(tf_repo: GitRepo, data_dir: Path, answer: str,
     code, screen = _run_in_terminal([exe, "apply", tf_repo.url, "--data-dir", str(data_dir)], answer)
     assert "Do you want to apply these changes?" in screen
     assert "terraform_data.vpc will be created" in screen
-    state = data_dir / "state" / "network" / "terraform.tfstate"
+    state = state_dir(data_dir, tf_repo.url, "network") / "terraform.tfstate"
     resources = json.loads(state.read_text())["resources"] if state.exists() else []
     if applied:
         assert code == 0, screen
@@ -291,7 +292,9 @@ def test_apply_without_a_terminal_and_without_yes_applies_nothing(
     result = invoke("apply", tf_repo.url)
     assert result.exit_code == 1
     assert "Pass --yes" in result.stderr
-    assert not json.loads((data_dir / "state" / "network" / "terraform.tfstate").read_text())["resources"]
+    assert not json.loads((state_dir(data_dir, tf_repo.url, "network") / "terraform.tfstate").read_text())[
+        "resources"
+    ]
 
 
 def test_secret_env_passes_a_referenced_secret_to_terraform(
@@ -321,7 +324,7 @@ def test_secret_env_passes_a_referenced_secret_to_terraform(
     applied = invoke("apply", repo.url, "--yes")
     assert applied.exit_code == 0, applied.stdout + applied.stderr
     # Terraform received it: its own state (the one place it rests in clear) holds it.
-    assert secret in (data_dir / "state" / "db" / "terraform.tfstate").read_text()
+    assert secret in (state_dir(data_dir, repo.url, "db") / "terraform.tfstate").read_text()
     assert secret not in planned.stdout + applied.stdout + applied.stderr
     assert secret not in database_rows(data_dir)
     assert all(secret.encode() not in p.read_bytes() for p in (data_dir / "runs").rglob("*") if p.is_file())

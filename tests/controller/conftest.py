@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.controller.engines import FakeEngine
+from tests.support import layouts
 from tests.support.gitrepos import GitRepo
 from truenorth.controller import clocks, config, registry, service
 from truenorth.git import mirrors
@@ -119,6 +120,10 @@ class Harness:
         if self.ctl is not None:
             await self.ctl.stop()
             self.ctl = None
+
+    def state(self, name: str) -> Path:
+        """The engine state folder of stack ``name`` in this harness's data dir."""
+        return layouts.state_dir(self.data_dir, self.url or self.repo.url, name)
 
     def view(self, name: str) -> service.StackView:
         assert self.ctl is not None

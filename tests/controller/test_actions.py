@@ -57,7 +57,7 @@ async def test_sync_without_a_stored_plan_is_a_conflict(harness: Harness) -> Non
 
 async def test_a_stale_stored_plan_is_refused_and_planned_again(harness: Harness) -> None:
     ctl = await harness.start()
-    state_dir = harness.data_dir / "state" / "manual"
+    state_dir = harness.state("manual")
     (state_dir / "fake-state.json").write_text('{"digest": "changed behind our back"}')
 
     run_id = await ctl.approve("manual", actor="alice")
@@ -122,7 +122,7 @@ async def test_rollback_to_an_earlier_applied_revision_records_who_and_why(harne
         ("plan", "succeeded", first, "carol", "v2 broke checkout"),
         ("apply", "succeeded", first, "carol", "v2 broke checkout"),
     ]
-    assert read_state(harness.data_dir / "state" / "manual")["revision"] == first
+    assert read_state(harness.state("manual"))["revision"] == first
     view = harness.view("manual")
     assert view.applied_revision == first
     # Going forward again is planned and waits for approval; nothing re-applies the newer revision.

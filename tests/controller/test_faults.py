@@ -33,7 +33,7 @@ async def test_a_force_push_to_an_older_commit_is_reported_not_applied(harness: 
     assert repository.revision == older
     assert repository.source_error is not None and "force-push" in repository.source_error
     # Nothing deployed went backwards: the state still holds the newer revision.
-    state = json.loads((harness.data_dir / "state" / "network" / STATE_FILE).read_text())
+    state = json.loads((harness.state("network") / STATE_FILE).read_text())
     assert state["revision"] == newer
 
 
@@ -158,7 +158,7 @@ async def test_drift_is_found_and_self_heal_reapplies_the_deployed_revision(harn
     ctl = await harness.start()
     deployed = harness.repo.head()
     for name in ("network", "app"):
-        path = harness.data_dir / "state" / name / STATE_FILE
+        path = harness.state(name) / STATE_FILE
         path.write_text(json.dumps({"digest": "edited outside truenorth"}))
 
     await harness.advance(300)
@@ -173,7 +173,7 @@ async def test_drift_is_found_and_self_heal_reapplies_the_deployed_revision(harn
     assert (
         healed.status == "succeeded" and healed.reason is not None and healed.reason.startswith("self-heal")
     )
-    assert json.loads((harness.data_dir / "state" / "app" / STATE_FILE).read_text())["revision"] == deployed
+    assert json.loads((harness.state("app") / STATE_FILE).read_text())["revision"] == deployed
     assert (
         ctl.registry.get_sample_value(
             "truenorth_runs_total", {"engine": "terraform", "kind": "drift", "result": "succeeded"}

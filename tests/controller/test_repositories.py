@@ -11,6 +11,7 @@ import pytest
 from tests.controller.engines import FakeEngine
 from tests.support.gitrepos import GitRepo
 from truenorth.controller import clocks, config, registry, service
+from truenorth.controller.errors import ControllerError
 
 ONE = "stacks:\n  - name: {name}\n    engine: terraform\n    path: s\n    auto_apply: true\n"
 
@@ -54,21 +55,25 @@ async def test_each_repository_is_reconciled_on_its_own(tmp_path: Path) -> None:
         await ctl.stop()
 
 
-async def test_a_stack_name_taken_by_another_repository_is_refused(tmp_path: Path) -> None:
+async def test_two_repositories_may_both_have_a_stack_of_one_name(tmp_path: Path) -> None:
     first, second = GitRepo(tmp_path / "a"), GitRepo(tmp_path / "b")
     first.commit("a", {"truenorth.yaml": ONE.format(name="same"), "s/x": "1"})
+    second.commit("b", {"truenorth.yaml": ONE.format(name="same"), "s/x": "2"})
     clock = clocks.FakeClock()
     ctl = controller(tmp_path, clock, ("a", first.url), ("b", second.url))
     try:
         await ctl.start()
         await settle(ctl)
-        second.commit("b", {"truenorth.yaml": ONE.format(name="same"), "s/x": "2"})
-        ctl.push_received(repository_urls=[second.url], ref="refs/heads/main")
-        await settle(ctl)
-        by_name = {r.name: r for r in ctl.repositories()}
-        assert by_name["b"].source_error is not None
-        assert "also declared by repository 'a'" in by_name["b"].source_error
-        assert [v.repository for v in ctl.stacks()] == ["a"]
+        assert all(r.source_error is None for r in ctl.repositories())
+        assert sorted(v.repository for v in ctl.stacks()) == ["a", "b"]
+        assert ctl.stack("same", repository="a").applied_revision == first.head()
+        assert ctl.stack("same", repository="b").applied_revision == second.head()
+        with pytest.raises(ControllerError) as caught:
+            ctl.stack("same")
+        assert caught.value.kind == "invalid"
+        # Each keeps its own engine state.
+        states = sorted((tmp_path / "data" / "state").glob("*/same"))
+        assert len(states) == 2
     finally:
         await ctl.stop()
 

@@ -70,7 +70,7 @@ async def test_terraform_stacks_converge_drift_is_healed(tmp_path: Path) -> None
         assert applied is not None and applied.status == "succeeded", applied
         assert harness.view("app").sync_state == "synced"
 
-        state_file = harness.data_dir / "state" / "network" / "terraform.tfstate"
+        state_file = harness.state("network") / "terraform.tfstate"
         assert vpc_cidr(state_file) == "10.0.0.0/16"
         edit_vpc_cidr(state_file, "10.99.0.0/16")
 
@@ -128,7 +128,7 @@ async def test_a_dependency_change_reaches_its_dependent_in_one_pass(tmp_path: P
         assert app_apply.status == "succeeded" and app_apply.revision == sha
         service = [c for c in app_apply.changes if c["address"] == "terraform_data.service"]
         assert service and service[0]["action"] in ("update", "replace")
-        state = json.loads((harness.data_dir / "state" / "app" / "terraform.tfstate").read_text())
+        state = json.loads((harness.state("app") / "terraform.tfstate").read_text())
         assert "10.1.0.0/16" in json.dumps(state["resources"])
     finally:
         await harness.stop()

@@ -98,7 +98,7 @@ def test_no_canary_in_the_cli_output(scenario: Scenario) -> None:
 
 def test_the_canaries_really_went_through_the_engines(scenario: Scenario) -> None:
     """Positive controls: the values were used, and masked where the engines printed them."""
-    state = scenario.data_dir / "state" / hostile.MAIN_STACK / "terraform.tfstate"
+    (state,) = (scenario.data_dir / "state").glob(f"*/{hostile.MAIN_STACK}/terraform.tfstate")
     assert A in state.read_text()
     assert (scenario.base_dir / "vault.conf").read_text() == f"token={C}\n"
     assert (scenario.base_dir / "nolog").read_text() == f"{B} {C}\n"

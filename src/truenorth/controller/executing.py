@@ -269,7 +269,7 @@ def _context(
     redactor = redaction.Redactor(secret_values.values())
     run_dir = rt.layout.run(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
-    state_dir = rt.layout.state(stack.name)
+    state_dir = rt.layout.state(stack.name, repository=revision.display)
     state_dir.mkdir(parents=True, exist_ok=True)
     writer = _LogWriter(rt, run_id)
 

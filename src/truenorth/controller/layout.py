@@ -4,20 +4,35 @@ One place decides the layout so that the CLI, the controller and the tests agree
 
     <data-dir>/truenorth.db          SQLite store (default)
     <data-dir>/git/                  mirrors and read-only snapshots per commit
-    <data-dir>/state/<stack>/        per-stack engine state (Terraform local state, saved plans)
+    <data-dir>/state/<repo>/<stack>/ per-stack engine state (Terraform local state, saved plans);
+                                     <repo> is the repository's name plus a hash of its URL
     <data-dir>/runs/<run-id>/        per-run inputs and redacted artifacts
     <data-dir>/cache/                caches shared by all stacks (Terraform plugins)
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DEFAULT_DATA_DIR", "DataLayout", "data_dir_from_env"]
+__all__ = ["DEFAULT_DATA_DIR", "DataLayout", "data_dir_from_env", "repository_dir"]
 
 DEFAULT_DATA_DIR = Path(".truenorth")
+
+
+def repository_dir(repository: str) -> str:
+    """A folder name for a repository key (its credential-free URL): readable and unique.
+
+    ``file:///srv/git/infra.git`` -> ``infra-1a2b3c4d``: the last path segment, made
+    path-safe, and the first 8 hex digits of the key's SHA-256.
+    """
+    tail = repository.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    tail = tail[:-4] if tail.endswith(".git") else tail
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", tail).strip(".-")[:40] or "repo"
+    return f"{name}-{hashlib.sha256(repository.encode()).hexdigest()[:8]}"
 
 
 def data_dir_from_env(explicit: Path | None = None) -> Path:
@@ -51,9 +66,13 @@ class DataLayout:
     def database(self) -> Path:
         return self.root / "truenorth.db"
 
-    def state(self, stack: str) -> Path:
-        """The persistent directory of one stack (stack names are validated path-safe)."""
-        return self.root / "state" / stack
+    def state(self, stack: str, *, repository: str) -> Path:
+        """The persistent directory of one stack of one repository (names are validated path-safe).
+
+        Stacks of one repository share a parent folder, so one stack can read another's
+        local Terraform state; two repositories may both have a stack called ``network``.
+        """
+        return self.root / "state" / repository_dir(repository) / stack
 
     def run(self, run_id: int) -> Path:
         """The directory of one recorded run."""

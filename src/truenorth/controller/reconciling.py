@@ -185,7 +185,6 @@ class RepositoryLoop:
         try:
             revision = await operating.revision_at(ctx, repo, sha=sha)
             spec = await operating.spec_at(ctx, revision)
-            self._check_names(spec)
         except (git_errors.PathEscapeError, specs.SpecError) as exc:
             await self._invalid(sha, str(exc))
             return
@@ -237,24 +236,6 @@ class RepositoryLoop:
             repo.name, sha[:12], revision.commit.subject[:80],
             ", ".join(f"{i.stack} ({'; '.join(i.reasons)})" for i in found) or "none",
         )  # fmt: skip
-
-    def _check_names(self, spec: specs.RepoSpec) -> None:
-        """Stack names are unique across repositories: they share the state directory."""
-        taken = {
-            name: other.name
-            for other in self._others()
-            if other is not self.repo and other.spec is not None
-            for name in other.spec.names
-        }
-        clashes = [
-            specs.SpecIssue(
-                spec.file, "stacks", f"stack {name!r} is also declared by repository {taken[name]!r}"
-            )
-            for name in spec.names
-            if name in taken
-        ]
-        if clashes:
-            raise specs.SpecError(clashes)
 
     async def _invalid(self, sha: str, message: str) -> None:
         """Record an invalid revision once and show it; the last valid revision stays in force."""

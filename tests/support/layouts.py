@@ -1,0 +1,15 @@
+"""Where a test finds a stack's engine state: the same rule the controller uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from truenorth.controller import layout
+from truenorth.git import urls
+
+__all__ = ["state_dir"]
+
+
+def state_dir(data_dir: Path, repository: str, stack: str) -> Path:
+    """``<data-dir>/state/<repo>/<stack>`` for ``repository`` (a path or URL, as given to truenorth)."""
+    return layout.DataLayout.at(data_dir).state(stack, repository=urls.redact(urls.to_url(repository)))
