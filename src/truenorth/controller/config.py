@@ -254,10 +254,12 @@ def load_config(
         raise ConfigError("webhooks: must be a table")
     webhook_secret = env.get("TRUENORTH_WEBHOOK_SECRET") or _secret_ref(webhooks, env, "webhooks.secret")
     retry_raw = raw.get("retry", {})
+    if not isinstance(retry_raw, dict):
+        raise ConfigError("retry: must be a table")
     retry = RetryConfig(
-        initial=_duration(retry_raw.get("initial", "5s"), "retry.initial"),
-        maximum=_duration(retry_raw.get("maximum", "3m"), "retry.maximum"),
-        tries=_int(retry_raw.get("tries", 5), "retry.tries", low=1, high=100),
+        initial=_duration(env.get("TRUENORTH_RETRY_INITIAL") or retry_raw.get("initial", "5s"), "retry.initial"),
+        maximum=_duration(env.get("TRUENORTH_RETRY_MAXIMUM") or retry_raw.get("maximum", "3m"), "retry.maximum"),
+        tries=_int(env.get("TRUENORTH_RETRY_TRIES") or retry_raw.get("tries", 5), "retry.tries", low=1, high=100),
     )
     clusters = {name: _cluster(name, item) for name, item in _table(raw, "clusters").items()}
     secret_files: dict[str, Path] = {}
@@ -282,7 +284,7 @@ def load_config(
         clusters=clusters,
         secret_files=secret_files,
         secret_envs=secret_envs,
-        operation_timeout=_duration(raw.get("operation_timeout", "1h"), "operation_timeout"),
+        operation_timeout=_duration(scalar("operation_timeout", "1h"), "operation_timeout"),
     )
 
 

@@ -1,0 +1,150 @@
+"""The controller's configuration: file, TRUENORTH_* overrides, flags, secrets by reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from truenorth.controller import config
+
+FILE = """\
+listen = "127.0.0.1:9000"
+workers = 3
+log_format = "json"
+store_url = "postgresql://truenorth@db/truenorth"
+store_password_env = "DB_PASSWORD"
+
+[retry]
+initial = "2s"
+maximum = "1m"
+tries = 7
+
+[[repositories]]
+name = "infra"
+url = "https://git.example.com/org/infra.git"
+branch = "prod"
+poll_interval = "30s"
+credentials_env = "INFRA_TOKEN"
+
+[webhooks]
+secret_file = "{secret_file}"
+
+[[tokens]]
+name = "ci"
+role = "operator"
+token_env = "CI_TOKEN"
+
+[clusters.prod]
+kubeconfig = "/etc/kube/prod"
+context = "prod-ctx"
+allowed_remote_hosts = ["github.com"]
+
+[secrets]
+prod-vault = {{ file = "/etc/vault-pass" }}
+db = {{ env = "DB_SECRET" }}
+"""
+
+ENV = {
+    "DB_PASSWORD": "p@ss/word",
+    "INFRA_TOKEN": "infra-token-123456",
+    "CI_TOKEN": "ci-token-0123456789abcdef",
+}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "truenorth.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_full_file(tmp_path: Path) -> None:
+    secret_file = tmp_path / "hook"
+    secret_file.write_text("hook-secret\n")
+    loaded = config.load_config(write(tmp_path, FILE.format(secret_file=secret_file)), environ=ENV)
+    assert (loaded.listen, loaded.workers, loaded.log_format) == ("127.0.0.1:9000", 3, "json")
+    assert loaded.store_url == "postgresql://truenorth:p%40ss%2Fword@db/truenorth"
+    assert loaded.retry == config.RetryConfig(initial=2, maximum=60, tries=7)
+    (repo,) = loaded.repositories
+    assert (repo.name, repo.branch, repo.poll_interval, repo.credentials) == (
+        "infra",
+        "prod",
+        30,
+        "infra-token-123456",
+    )
+    assert repo.fetch_url() == "https://x-access-token:infra-token-123456@git.example.com/org/infra.git"
+    assert "infra-token" not in repr(repo)
+    assert loaded.webhook_secret == "hook-secret"
+    assert [(t.name, t.role) for t in loaded.tokens] == [("ci", "operator")]
+    assert loaded.clusters["prod"].settings() == {
+        "kubeconfig": "/etc/kube/prod",
+        "context": "prod-ctx",
+        "allow_exec_credentials": "false",
+        "allow_insecure_tls": "false",
+        "allowed_remote_hosts": "github.com",
+    }
+    assert loaded.secret_files == {"prod-vault": Path("/etc/vault-pass")}
+    assert loaded.secret_envs == {"db": "DB_SECRET"}
+    assert set(loaded.secret_values()) == {"ci-token-0123456789abcdef", "infra-token-123456", "hook-secret"}
+
+
+def test_flags_win_over_variables_which_win_over_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, 'listen = "127.0.0.1:9000"\nworkers = 3\noperation_timeout = "2h"\n')
+    environ = {"TRUENORTH_LISTEN": "127.0.0.1:9100", "TRUENORTH_WORKERS": "5", "TRUENORTH_RETRY_TRIES": "9",
+               "TRUENORTH_OPERATION_TIMEOUT": "10m"}  # fmt: skip
+    loaded = config.load_config(path, environ=environ, overrides={"listen": "127.0.0.1:9200"})
+    assert (loaded.listen, loaded.workers, loaded.retry.tries, loaded.operation_timeout) == (
+        "127.0.0.1:9200",
+        5,
+        9,
+        600,
+    )
+
+
+def test_quick_start_with_flags_alone() -> None:
+    loaded = config.load_config(
+        environ={"TRUENORTH_TOKEN": "admin-token-0123456789", "TRUENORTH_WEBHOOK_SECRET": "s3cret"},
+        overrides={"repo": "file:///srv/infra", "branch": "dev", "poll_interval": "15s"},
+    )
+    (repo,) = loaded.repositories
+    assert (repo.name, repo.url, repo.branch, repo.poll_interval) == (
+        "default",
+        "file:///srv/infra",
+        "dev",
+        15,
+    )
+    assert [(t.role, t.token) for t in loaded.tokens] == [("admin", "admin-token-0123456789")]
+    assert loaded.webhook_secret == "s3cret"
+    assert loaded.listen == "127.0.0.1:8080"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("colour = 1\n", "unknown setting(s): colour"),
+        ('listen = "nowhere"\n', "is not HOST:PORT"),
+        ("workers = 0\n", "workers: must be between 1 and 64"),
+        ('log_format = "xml"\n', "log_format"),
+        ('[[repositories]]\nname = "a"\nurl = "https://u:tok@h/r.git"\n', "not in the URL"),
+        ('[[repositories]]\nname = "a b"\nurl = "https://h/r.git"\n', "name: missing or not a simple name"),
+        ('[[repositories]]\nname = "a"\nurl = "https://h/r.git"\npoll_interval = "-1s"\n', "negative"),
+        ('[[tokens]]\nrole = "root"\ntoken_env = "T"\n', "role: must be one of"),
+        ('[[tokens]]\nrole = "admin"\ntoken = "inline-secret-value"\n', "never inline"),
+        ('[[tokens]]\nrole = "admin"\ntoken_env = "UNSET_VARIABLE"\n', "UNSET_VARIABLE is not set"),
+        ('[webhooks]\nsecret = "inline"\n', "never inline"),
+        ('[secrets]\nx = "value"\n', "give file = PATH or env = NAME"),
+        ("[clusters.c]\ncontext = 'x'\n", "kubeconfig: missing"),
+        ("retry = 3\n", "retry: must be a table"),
+        ("this is not toml", "not valid TOML"),
+    ],
+)
+def test_bad_configuration_names_the_setting(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(config.ConfigError) as caught:
+        config.load_config(write(tmp_path, text), environ={})
+    assert message in str(caught.value)
+    assert "inline-secret-value" not in str(caught.value)
+
+
+def test_retry_delays_double_up_to_the_cap() -> None:
+    retry = config.RetryConfig()
+    assert [retry.delay(n) for n in range(1, 8)] == [5, 10, 20, 40, 80, 160, 180]
