@@ -73,6 +73,7 @@ def main() -> int:
         f"""
 truenorth demo
   GitOps repository : {repo}  (stacks: network, app [Terraform], hosts [Ansible])
+  Web UI            : {url}/#token={token}
   API               : {url}/api/v1/stacks   (OpenAPI: {url}/api/v1/openapi.json, metrics: {url}/metrics)
   API token (admin) : {token}
 

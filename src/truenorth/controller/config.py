@@ -257,9 +257,15 @@ def load_config(
     if not isinstance(retry_raw, dict):
         raise ConfigError("retry: must be a table")
     retry = RetryConfig(
-        initial=_duration(env.get("TRUENORTH_RETRY_INITIAL") or retry_raw.get("initial", "5s"), "retry.initial"),
-        maximum=_duration(env.get("TRUENORTH_RETRY_MAXIMUM") or retry_raw.get("maximum", "3m"), "retry.maximum"),
-        tries=_int(env.get("TRUENORTH_RETRY_TRIES") or retry_raw.get("tries", 5), "retry.tries", low=1, high=100),
+        initial=_duration(
+            env.get("TRUENORTH_RETRY_INITIAL") or retry_raw.get("initial", "5s"), "retry.initial"
+        ),
+        maximum=_duration(
+            env.get("TRUENORTH_RETRY_MAXIMUM") or retry_raw.get("maximum", "3m"), "retry.maximum"
+        ),
+        tries=_int(
+            env.get("TRUENORTH_RETRY_TRIES") or retry_raw.get("tries", 5), "retry.tries", low=1, high=100
+        ),
     )
     clusters = {name: _cluster(name, item) for name, item in _table(raw, "clusters").items()}
     secret_files: dict[str, Path] = {}

@@ -3,8 +3,10 @@
 :func:`create_app` wires the routes of :mod:`~truenorth.server.api` and
 :mod:`~truenorth.server.receiving` under ``/api/v1`` (OpenAPI at
 ``/api/v1/openapi.json``, docs at ``/api/v1/docs``), ``/healthz`` (the process answers),
-``/readyz`` (the controller is ready: 503 until then) and ``/metrics`` (Prometheus text;
-unauthenticated like Argo CD's metrics port: bind the listen address accordingly). The
+``/readyz`` (the controller is ready: 503 until then), ``/metrics`` (Prometheus text;
+unauthenticated like Argo CD's metrics port: bind the listen address accordingly) and
+the read-only web UI at ``/`` (:mod:`~truenorth.server.ui`; its data comes from the API
+with the user's token). The
 app's lifespan starts and stops the controller. Body size and time limits wrap the
 whole app. Errors are JSON ``{"detail": "..."}``; validation errors never echo the
 input, and every string in every JSON answer passes the secret redactor on its way out.
@@ -26,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from truenorth import __version__
 from truenorth.controller import config as controller_config
 from truenorth.core import redaction
-from truenorth.server import api, auth, deliveries, headers, limits, metrics, ports, receiving, signatures
+from truenorth.server import api, auth, deliveries, headers, limits, metrics, ports, receiving, signatures, ui
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -73,6 +75,7 @@ def create_app(
         ),
         prefix=API_PREFIX,
     )
+    app.include_router(ui.router())
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
