@@ -367,11 +367,11 @@ def status(
     table = Table("repository", "stack", "engine", "sync", "applied revision", "applied at", "error")
     for item in stacks:
         table.add_row(
-            Text(item.repository),
+            Text(_short_repository(item.repository)),
             Text(item.name),
             Text(item.engine or ""),
             Text(item.sync_state or "unknown", style=_status_style(item.sync_state or "")),
-            Text(item.applied_revision or "-"),
+            Text(item.applied_revision[:12] if item.applied_revision else "-"),
             Text(item.applied_at.strftime("%Y-%m-%d %H:%M:%S") if item.applied_at else "-"),
             Text((item.error or "").splitlines()[0][:60] if item.error else ""),
         )
@@ -536,6 +536,12 @@ def _confirm(outcomes: list[executing.Outcome], *, yes: bool, text: bool) -> boo
     )
     answer = typer.prompt("Enter a value", default="", show_default=False)
     return bool(answer.strip() == "yes")
+
+
+def _short_repository(url: str) -> str:
+    """``file:///srv/git/infra.git`` -> ``infra``: the table's column; JSON keeps the full URL."""
+    tail = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    return tail[:-4] if tail.endswith(".git") else tail or url
 
 
 def _summary_text(summary: dict[str, Any] | None) -> str:
