@@ -189,16 +189,19 @@ def record_skipped(
     reason: str,
 ) -> Outcome:
     """Record that ``stack`` was not applied because a dependency failed."""
-    run_id = rt.store.start_run(
+    now = _now()
+    run_id = rt.store.record_run(
         stack=stack.name,
         repository=revision.display,
         revision=revision.sha,
         kind=runs.RunKind.APPLY.value,
+        status=runs.RunStatus.SKIPPED.value,
+        error=reason,
         reason=reason,
         holder=rt.holder,
+        started_at=now,
+        finished_at=now,
     )
-    rt.store.finish_run(run_id, status=runs.RunStatus.SKIPPED.value, error=reason)
-    now = _now()
     result = runs.RunResult(
         stack=stack.name,
         kind=runs.RunKind.APPLY,
@@ -220,18 +223,16 @@ def record_revision_failure(
     actor: str | None = None,
 ) -> int:
     """Record that a whole revision was refused (invalid spec, unreachable source)."""
-    run_id = rt.store.start_run(
+    return rt.store.record_run(
         stack=REPOSITORY_STACK,
         repository=redaction.redact_url_credentials(repository),
         revision=revision,
         kind=runs.RunKind.PLAN.value,
+        status=runs.RunStatus.FAILED.value,
+        error=redaction.redact_url_credentials(error),
         actor=actor,
         holder=rt.holder,
     )
-    rt.store.finish_run(
-        run_id, status=runs.RunStatus.FAILED.value, error=redaction.redact_url_credentials(error)
-    )
-    return run_id
 
 
 def plan_from_record(
