@@ -4,6 +4,12 @@ Every external tool (terraform, tofu, kubectl) is started through :func:`run` wi
 argv list, never a shell string, in its own process group so that a timeout or a
 cancel kills the tool and everything it spawned (providers, plugins). Output lines are
 redacted before anyone sees them, including the live sink.
+
+One exception, asked for explicitly: a program whose standard output is *data* that
+truenorth goes on to use (``kubectl kustomize`` renders the manifests that are applied)
+gets it back verbatim (``stdout_is_data=True``). Masking is for what is shown; what is
+applied must be byte for byte what the repository holds. Such output never reaches the
+live sink, and its standard error is still redacted.
 """
 
 from __future__ import annotations
@@ -33,8 +39,9 @@ class ProgramMissing(FileNotFoundError):  # noqa: N818 (a condition, not an erro
 
 @dataclass(frozen=True)
 class ProcessResult:
-    """How a program ended. ``stdout``/``stderr`` are redacted; ``returncode`` is negative
-    when a signal killed it. ``timed_out`` and ``cancelled`` say why we stopped it."""
+    """How a program ended. ``stderr`` is redacted, and so is ``stdout`` unless the caller
+    asked for it as data (see :func:`run`); ``returncode`` is negative when a signal killed
+    it. ``timed_out`` and ``cancelled`` say why we stopped it."""
 
     argv: tuple[str, ...]
     returncode: int
@@ -43,6 +50,7 @@ class ProcessResult:
     timed_out: bool = False
     cancelled: bool = False
     seconds: float = 0.0
+    stdout_is_data: bool = False
 
     @property
     def ok(self) -> bool:
@@ -50,7 +58,7 @@ class ProcessResult:
         return self.returncode == 0 and not self.timed_out and not self.cancelled
 
     def describe_failure(self) -> str:
-        """A one-paragraph, redacted reason for a failure."""
+        """A one-paragraph, redacted reason for a failure (standard error first)."""
         name = Path(self.argv[0]).name
         if self.timed_out:
             return f"{name} timed out after {self.seconds:.0f}s and was stopped"
@@ -62,7 +70,8 @@ class ProcessResult:
             except ValueError:
                 sig = str(-self.returncode)
             return f"{name} was killed by signal {sig}"
-        tail = (self.stderr.strip() or self.stdout.strip())[-4000:]
+        shown_stdout = "" if self.stdout_is_data else self.stdout.strip()
+        tail = (self.stderr.strip() or shown_stdout)[-4000:]
         return f"{name} exited with code {self.returncode}" + (f":\n{tail}" if tail else "")
 
 
@@ -76,12 +85,17 @@ def run(
     cancel: threading.Event | None = None,
     sink: Callable[[str], None] | None = None,
     stdin: str | None = None,
+    stdout_is_data: bool = False,
 ) -> ProcessResult:
     """Run ``argv`` in ``cwd`` with exactly ``env``; return its redacted output.
 
     ``sink``, if given, is called with each redacted stdout line as it arrives.
-    Raises :class:`ProgramMissing` when the program cannot be found.
+    ``stdout_is_data`` returns standard output verbatim, for a caller that consumes it
+    (never shows it); the sink then gets nothing. Raises :class:`ProgramMissing` when the
+    program cannot be found.
     """
+    if stdout_is_data:
+        sink = None
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -141,11 +155,12 @@ def run(
     return ProcessResult(
         argv=tuple(argv),
         returncode=proc.returncode if proc.returncode is not None else -signal.SIGKILL,
-        stdout=redactor("".join(out_lines)),
+        stdout="".join(out_lines) if stdout_is_data else redactor("".join(out_lines)),
         stderr=redactor("".join(err_lines)),
         timed_out=timed_out,
         cancelled=cancelled,
         seconds=time.monotonic() - started,
+        stdout_is_data=stdout_is_data,
     )
 
 

@@ -130,8 +130,15 @@ def _kustomize(
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8"}
     argv = [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsRootOnly", "--", str(stack_dir)]
     try:
+        # The rendered manifests are what gets applied: verbatim, never masked.
         result = processes.run(
-            argv, cwd=stack_dir, env=env, timeout=timeout, redactor=ctx.redactor, cancel=ctx.cancel
+            argv,
+            cwd=stack_dir,
+            env=env,
+            timeout=timeout,
+            redactor=ctx.redactor,
+            cancel=ctx.cancel,
+            stdout_is_data=True,
         )
     except processes.ProgramMissing:
         raise kustomizations.SourceError(
