@@ -1,37 +1,59 @@
 # truenorth: the two quick-start commands are `make run` and `make test`.
 # Both set up everything they need (system packages, .venv, the package) first;
-# setting up is idempotent and quick when nothing changed.
+# setting up is idempotent and quick when nothing changed. `make run` installs only what
+# running needs; `make test` adds what the tests need (sshd, chromium, PostgreSQL,
+# bubblewrap); `make check` installs no system package at all.
 
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SYSSTAMP := $(VENV)/.system-deps
+DEVSTAMP := $(VENV)/.installed-dev
+RUNSTAMP := $(VENV)/.system-deps-run
+TESTSTAMP := $(VENV)/.system-deps-test
 DATA_DIR ?= .truenorth
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps run test check lint format bench clean
+.PHONY: setup setup-run run-deps test-deps run test test-unit check lint format bench clean
 
-setup: $(STAMP)
+# The package with its development tools (tests, linters).
+setup: $(DEVSTAMP)
 
-system-deps: $(SYSSTAMP)
+# The package alone: what running it needs.
+setup-run: $(STAMP)
 
-$(SYSSTAMP): scripts/install-system-deps.sh
-	bash scripts/install-system-deps.sh
+run-deps: $(RUNSTAMP)
+
+test-deps: $(TESTSTAMP)
+
+$(RUNSTAMP): scripts/install-system-deps.sh
+	bash scripts/install-system-deps.sh run
 	@mkdir -p $(VENV) && touch $@
 
-$(STAMP): pyproject.toml $(SYSSTAMP)
+$(TESTSTAMP): scripts/install-system-deps.sh
+	bash scripts/install-system-deps.sh test
+	@mkdir -p $(VENV) && touch $@
+
+$(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -q -e .
+	@touch $@
+
+$(DEVSTAMP): pyproject.toml $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@
 
-run: setup
+run: run-deps setup-run
 	$(BIN)/python scripts/demo.py --data-dir $(DATA_DIR)
 
-test: setup
+test: test-deps setup
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+# The fast tier: pure code only, 2 s per test at most.
+test-unit: setup
+	$(BIN)/python -m pytest -n 2 -m "not slow and not postgres and not ssh and not k8s_e2e" --timeout 2 $(PYTEST_ARGS)
 
 check: setup
 	$(BIN)/ruff check src tests scripts
@@ -43,7 +65,7 @@ format: setup
 	$(BIN)/ruff format src tests scripts
 	$(BIN)/ruff check --fix src tests scripts
 
-bench: setup
+bench: test-deps setup
 	$(BIN)/python scripts/bench.py
 
 clean:
