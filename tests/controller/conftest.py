@@ -44,6 +44,9 @@ FILES = {
 }
 
 POLL = 60.0
+#: How long settling may take before a test fails. Generous: it waits on events, and real
+#: engines (Terraform in test_terraform.py) run slowly on a machine busy with other work.
+DEADLINE = 180.0
 
 
 class CountingCache:
@@ -109,7 +112,7 @@ class Harness:
 
     async def settle(self) -> None:
         assert self.ctl is not None
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(DEADLINE):
             await self.ctl.wait_idle()
 
     async def advance(self, seconds: float) -> None:
@@ -136,7 +139,7 @@ class Harness:
     async def until(self, condition: Callable[[], bool]) -> None:
         """Wait for ``condition``, re-checked whenever the controller's activity changes."""
         assert self.ctl is not None
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(DEADLINE):
             await self.ctl.context.activity.wait_until(condition)
 
 

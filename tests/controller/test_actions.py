@@ -84,7 +84,7 @@ async def test_an_action_on_a_busy_stack_is_refused(harness: Harness) -> None:
     ctl = await harness.start()
     started = harness.engine.hold("manual")
     run_id = await ctl.approve("manual", actor="alice")
-    assert await asyncio.to_thread(started.wait, 10)
+    assert await asyncio.to_thread(started.wait, 60)
     run = ctl.store.get_run(run_id)
     assert run is not None and run.status == "running"
     assert harness.view("manual").sync_state == "applying"

@@ -148,3 +148,78 @@ def test_bad_configuration_names_the_setting(tmp_path: Path, text: str, message:
 def test_retry_delays_double_up_to_the_cap() -> None:
     retry = config.RetryConfig()
     assert [retry.delay(n) for n in range(1, 8)] == [5, 10, 20, 40, 80, 160, 180]
+
+
+def repositories(*entries: tuple[str, str, str]) -> str:
+    return "".join(
+        f'[[repositories]]\nname = "{name}"\nurl = "{url}"\nbranch = "{branch}"\n'
+        for name, url, branch in entries
+    )
+
+
+def test_two_branches_of_one_url_are_two_repositories(tmp_path: Path) -> None:
+    text = repositories(
+        ("prod", "https://git.example.com/org/infra.git", "main"),
+        ("staging", "https://git.example.com/org/infra.git", "staging"),
+    )
+    loaded = config.load_config(write(tmp_path, text), environ={})
+    assert [(r.name, r.branch) for r in loaded.repositories] == [("prod", "main"), ("staging", "staging")]
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        "https://git.example.com/org/infra.git",
+        "https://GIT.Example.com/org/infra",  # the host's case never tells repositories apart
+        "ssh://git@git.example.com/org/infra.git",
+        "git@git.example.com:org/infra.git",
+    ],
+)
+def test_the_same_url_and_branch_twice_is_refused(tmp_path: Path, other: str) -> None:
+    text = repositories(("one", "https://git.example.com/org/infra.git", "main"), ("two", other, "main"))
+    with pytest.raises(config.ConfigError) as caught:
+        config.load_config(write(tmp_path, text), environ={})
+    message = str(caught.value)
+    assert "'one' and 'two' both track branch 'main' of git.example.com/org/infra" in message
+
+
+def test_the_same_pair_is_refused_however_the_configuration_is_built() -> None:
+    with pytest.raises(config.ConfigError, match="both track branch 'main'"):
+        config.ControllerConfig(
+            repositories=(
+                config.RepositoryConfig(name="a", url="https://h/org/r.git"),
+                config.RepositoryConfig(name="b", url="https://h/org/r"),
+            )
+        )
+
+
+def test_paths_differing_in_case_are_two_repositories(tmp_path: Path) -> None:
+    text = repositories(
+        ("lower", "https://git.example.com/org/infra.git", "main"),
+        ("upper", "https://git.example.com/Org/Infra.git", "main"),
+    )
+    loaded = config.load_config(write(tmp_path, text), environ={})
+    assert [r.name for r in loaded.repositories] == ["lower", "upper"]
+
+
+@pytest.mark.parametrize(
+    ("branch", "message"),
+    [
+        ("refs/heads/main", "not a plain branch name"),
+        ("HEAD", "not a plain branch name"),
+        ("-x", "starts with '-'"),
+        ("a..b", "is not a branch, tag or commit name"),
+        ("has space", "whitespace"),
+    ],
+)
+def test_a_bad_branch_is_refused_with_its_setting(tmp_path: Path, branch: str, message: str) -> None:
+    text = repositories(("infra", "https://h/org/infra.git", branch))
+    with pytest.raises(config.ConfigError) as caught:
+        config.load_config(write(tmp_path, text), environ={})
+    assert "repositories[0].branch" in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_a_bad_branch_flag_is_refused() -> None:
+    with pytest.raises(config.ConfigError, match="branch: 'refs/heads/x' is not a plain branch name"):
+        config.load_config(environ={}, overrides={"repo": "https://h/r.git", "branch": "refs/heads/x"})

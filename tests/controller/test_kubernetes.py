@@ -50,7 +50,7 @@ spec:
 
 
 async def settle(ctl: service.Controller) -> None:
-    async with asyncio.timeout(60):
+    async with asyncio.timeout(180):  # generous: kubectl on a busy machine
         await ctl.wait_idle()
 
 

@@ -60,9 +60,9 @@ async def test_stop_cancels_a_running_apply_and_records_it(harness: Harness) -> 
     store_dir = harness.data_dir
     started = harness.engine.hold("manual")
     run_id = await ctl.approve("manual", actor="alice")
-    assert await asyncio.to_thread(started.wait, 10)
+    assert await asyncio.to_thread(started.wait, 60)
 
-    async with asyncio.timeout(20):
+    async with asyncio.timeout(60):
         await harness.stop()
 
     with database.Store.open(database.sqlite_url(store_dir)) as store:

@@ -121,7 +121,7 @@ async def test_operations_wait_for_a_free_worker(harness: Harness) -> None:
     ctl = await harness.start()
     held = harness.engine.hold("manual")
     await ctl.approve("manual", actor="alice")
-    assert await asyncio.to_thread(held.wait, 10)  # the approved apply holds the only worker
+    assert await asyncio.to_thread(held.wait, 60)  # the approved apply holds the only worker
     gauge = "truenorth_queue_depth"
     assert ctl.registry.get_sample_value(gauge) == 0.0
     planned = len(harness.engine.kinds("network"))
@@ -145,7 +145,7 @@ async def test_an_independent_stack_does_not_wait_for_a_slow_one(harness: Harnes
     held = harness.engine.hold("network")
     ctl = harness.build()
     await ctl.start()
-    assert await asyncio.to_thread(held.wait, 10)
+    assert await asyncio.to_thread(held.wait, 60)
     await harness.until(lambda: harness.view("manual").sync_state == "pending-approval")
     assert harness.view("network").sync_state == "applying"
     assert harness.engine.kinds("app") == []  # app depends on network: it waits

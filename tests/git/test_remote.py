@@ -28,7 +28,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_until_listening(port: int, proc: subprocess.Popen[bytes], *, deadline: float = 10.0) -> None:
+def wait_until_listening(port: int, proc: subprocess.Popen[bytes], *, deadline: float = 60.0) -> None:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         assert proc.poll() is None, "git daemon exited early"

@@ -82,10 +82,10 @@ def test_snapshot_holds_exactly_the_committed_tree(rich_repo: GitRepo, cache: Mi
 
 def test_snapshot_is_read_only(rich_repo: GitRepo, cache: MirrorCache) -> None:
     root = cache.snapshot(rich_repo.url, "main")
-    assert stat.S_IMODE(root.stat().st_mode) == 0o555
-    assert stat.S_IMODE((root / "stacks" / "app").stat().st_mode) == 0o555
-    assert stat.S_IMODE((root / "README.md").stat().st_mode) == 0o444
-    assert stat.S_IMODE((root / "bin" / "run.sh").stat().st_mode) == 0o555
+    assert stat.S_IMODE(root.stat().st_mode) == 0o500
+    assert stat.S_IMODE((root / "stacks" / "app").stat().st_mode) == 0o500
+    assert stat.S_IMODE((root / "README.md").stat().st_mode) == 0o400
+    assert stat.S_IMODE((root / "bin" / "run.sh").stat().st_mode) == 0o500
     for directory, _, filenames in os.walk(root):
         assert not os.stat(directory).st_mode & 0o222
         for name in filenames:

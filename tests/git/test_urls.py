@@ -33,26 +33,26 @@ def test_redact(text: str, expected: str) -> None:
     "url",
     [
         "git@github.com:Org/Repo.git",
-        "github.com:org/repo",
+        "GitHub.com:Org/Repo",
         "https://github.com/Org/Repo",
         "https://github.com/Org/Repo.git/",
-        "https://GitHub.COM:443/org/repo",
+        "https://GitHub.COM:443/Org/Repo",
         "https://user:token@github.com/Org/Repo.git",
         "http://github.com:80/Org/Repo",
         "ssh://git@github.com/Org/Repo.git",
-        "ssh://git@github.com:22/Org/Repo.git",
-        "git://github.com/org/repo.git",
+        "ssh://git@GITHUB.com:22/Org/Repo.git",
+        "git://github.com/Org/Repo.git",
         "https://github.com//Org//Repo",
     ],
 )
 def test_normalize_github_spellings(url: str) -> None:
-    assert urls.normalize(url) == "github.com/org/repo"
+    assert urls.normalize(url) == "github.com/Org/Repo"
 
 
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("https://git.example.com:8443/Group/Sub/Proj.git", "git.example.com:8443/group/sub/proj"),
+        ("https://git.example.com:8443/Group/Sub/Proj.git", "git.example.com:8443/Group/Sub/Proj"),
         ("ssh://git@git.example.com:2222/a/b.git", "git.example.com:2222/a/b"),
         ("https://[::1]:8443/x.git", "[::1]:8443/x"),
         ("https://host/a%20b.git", "host/a b"),
@@ -60,6 +60,25 @@ def test_normalize_github_spellings(url: str) -> None:
 )
 def test_normalize_keeps_what_tells_repositories_apart(url: str, expected: str) -> None:
     assert urls.normalize(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("https://host/org/infra.git", "https://host/Org/Infra.git"),
+        ("git@host:org/infra.git", "git@host:ORG/infra.git"),
+        ("ssh://git@host/org/infra", "https://host/org/INFRA"),
+    ],
+)
+def test_paths_that_differ_only_in_case_are_two_repositories(one: str, other: str) -> None:
+    """Git servers may serve both: lower-casing the path would share their mirror and records."""
+    assert urls.normalize(one) != urls.normalize(other)
+
+
+def test_host_case_never_tells_repositories_apart() -> None:
+    assert urls.normalize("https://GIT.Example.COM/Org/Infra") == urls.normalize(
+        "git@git.example.com:Org/Infra"
+    )
 
 
 def test_normalize_local_paths_and_file_urls(tmp_path: Path) -> None:

@@ -57,6 +57,8 @@ class FakeController:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     fail_with: ControllerError | None = None
     push_result: list[str] = field(default_factory=lambda: ["infra"])
+    #: The repository's source error (a refused truenorth.yaml, say).
+    source_error: str | None = None
 
     def __post_init__(self) -> None:
         self.metrics = Metrics()
@@ -88,7 +90,7 @@ class FakeController:
                 url="https://git.example.com/org/infra.git",
                 branch="main",
                 revision=SHA_A,
-                source_error=None,
+                source_error=self.source_error,
                 last_fetch_at=now,
                 last_check_at=now,
                 valid_revision=SHA_A,

@@ -36,7 +36,10 @@ sys.argv[0] = "truenorth"
 main.app()
 """
 
-DEFAULT_DEADLINE = 60.0
+#: Upper bound of every wait here. Generous: the waits poll for an event, so a long bound
+#: costs nothing when things work, and a machine busy with other work may need minutes to
+#: start Python and converge a real Terraform stack.
+DEFAULT_DEADLINE = 180.0
 
 
 def wait_for(

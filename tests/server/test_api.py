@@ -273,3 +273,24 @@ def test_every_answer_forbids_sniffing_framing_and_caching(client: TestClient, p
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert answer.headers["x-frame-options"] == "DENY"
     assert answer.headers["cache-control"] == "no-store"
+
+
+def test_a_refused_spec_shows_on_the_stacks_page_also_without_stacks(
+    client: TestClient, controller: FakeController
+) -> None:
+    error = "revision bbbbbbbbbbbb is invalid and was not applied: truenorth.yaml: stacks[0].engine: unknown"
+    controller.source_error = error
+    controller.stack_views = [replace(view, source_error=error) for view in controller.stack_views]
+    body = client.get("/api/v1/stacks", headers=V).json()
+    assert body["source_errors"] == [{"repository": "infra", "source_error": error}]
+    assert {item["source_error"] for item in body["items"]} == {error}
+    assert client.get("/api/v1/stacks/network", headers=V).json()["source_error"] == error
+
+    controller.stack_views = []  # the first revision was refused: no stack is known yet
+    body = client.get("/api/v1/stacks", headers=V).json()
+    assert (body["items"], body["total"]) == ([], 0)
+    assert body["source_errors"] == [{"repository": "infra", "source_error": error}]
+    assert client.get("/api/v1/stacks?repository=other", headers=V).json()["source_errors"] == []
+
+    controller.source_error = None
+    assert client.get("/api/v1/stacks", headers=V).json()["source_errors"] == []

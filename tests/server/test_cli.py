@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import typer
+from rich.console import Console
 from typer.testing import CliRunner
 
 from truenorth.cli import remote, serve
@@ -105,3 +107,46 @@ def test_client_refuses_a_non_http_server_and_reports_unreachable() -> None:
         pytest.raises(remote.RemoteError, match="cannot reach the server"),
     ):
         client.get("/stacks")
+
+
+ERROR = "stack network: terraform plan failed:\nError: Invalid reference\n  on main.tf line 3, in resource:\n   3:   x = nope"
+
+
+def _printed(render: Any) -> str:
+    console = Console(record=True, width=200, highlight=False)
+    render(console)
+    return console.export_text()
+
+
+def test_status_shows_errors_in_full_and_every_source_error() -> None:
+    refused = "revision bbbbbbbbbbbb is invalid and was not applied: truenorth.yaml: stacks[0]: unknown"
+    status = {
+        "stacks": [
+            {
+                "repository": "infra", "name": "network", "engine": "terraform", "sync_state": "failed",
+                "health": "Unknown", "drift": False, "applied_revision": None, "last_run": None,
+                "error": ERROR, "source_error": refused,
+            }
+        ],
+        "source_errors": [{"repository": "infra", "source_error": refused}],
+    }  # fmt: skip
+    text = _printed(lambda console: remote.print_status(console, status))
+    for line in ERROR.splitlines():
+        assert line.strip() in text
+    assert f"repository infra: {refused}" in text
+
+    text = _printed(lambda console: remote.print_status(console, {**status, "stacks": []}))
+    assert "The controller tracks no stacks yet." in text
+    assert f"repository infra: {refused}" in text
+
+
+def test_history_shows_errors_in_full() -> None:
+    runs = [
+        {
+            "id": 7, "stack": "network", "kind": "plan", "status": "failed", "revision": "a" * 40,
+            "started_at": "2024-05-15T10:00:00+00:00", "actor": None, "error": ERROR,
+        }
+    ]  # fmt: skip
+    text = _printed(lambda console: remote.print_history(console, runs))
+    for line in ERROR.splitlines():
+        assert line.strip() in text

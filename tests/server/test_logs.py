@@ -69,3 +69,25 @@ def test_broken_format_arguments_do_not_drop_the_record() -> None:
     logging.getLogger("x").info("two %s %s", SECRET)  # noqa: PLE1206 - on purpose
     assert "unformattable" in stream.getvalue()
     assert SECRET not in stream.getvalue()
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_records_are_bounded_and_terminal_safe(log_format: str) -> None:
+    stream = io.StringIO()
+    logs.configure(log_format=log_format, secrets=[SECRET], stream=stream)
+    subject = "\x1b]0;pwned\x07\x1b[2J\rfake line\u202etxt.exe" + "a" * (1024 * 1024) + SECRET
+    logging.getLogger("truenorth.test").info("fetched %s", subject)
+    path = "/" + "x" * 60_000 + "?token=" + SECRET
+    logging.getLogger("uvicorn.access").info(
+        '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", path, "1.1", 404
+    )
+    out = stream.getvalue()
+    assert SECRET not in out
+    assert not any(code in out for code in ("\x1b", "\r", "\u202e", "\x07"))
+    lines = out.splitlines()
+    assert len(lines) == 2 and len(out) < logs.MAX_MESSAGE + logs.MAX_REQUEST_TARGET + 1000
+    assert "\\x1b]0;pwned\\x07\\x1b[2J\\rfake line\\u202etxt.exe" in lines[0].replace("\\\\", "\\")
+    assert "more bytes)" in lines[0]
+    assert lines[1].endswith('HTTP/1.1" 404' if log_format == "text" else 'HTTP/1.1\\" 404"}')
+    assert "more bytes)" in lines[1]

@@ -178,7 +178,7 @@ def test_signed_push_webhook_applies_without_waiting_for_a_poll(tmp_path: Path, 
     response = httpx.post(f"{server.url}/api/v1/webhooks/github", content=raw, headers=headers, timeout=30)
     assert response.status_code == 202, response.text
     assert response.json()["triggered"] == ["default"]
-    view = server.wait_synced("network", new, token=ADMIN, deadline=60)
+    view = server.wait_synced("network", new, token=ADMIN)
     elapsed = time.monotonic() - started
 
     assert len(view["applied_revision"]) == 40
@@ -268,7 +268,7 @@ def test_sigkill_mid_apply_then_restart_marks_interrupted_and_converges(
     gate.unlink()
 
     restarted = servers.configured(repo, name="second")
-    view = restarted.wait_synced("network", new, token=ADMIN, deadline=90)
+    view = restarted.wait_synced("network", new, token=ADMIN)
     run = restarted.get_json(f"/api/v1/runs/{killed_run}", token=ADMIN)
     assert run["kind"] == "apply" and run["status"] == "interrupted"
     assert view["last_run"]["status"] == "succeeded"
@@ -325,7 +325,7 @@ def test_git_outage_keeps_state_applies_nothing_and_recovers(tmp_path: Path, ser
     assert len(runs(server, kind="apply")) == applies  # nothing applied during the outage
     away.rename(repo.path)
     # No webhook: the retry (1s doubling to 2s) finds it by itself.
-    server.wait_synced("network", new, token=VIEWER, deadline=60)
+    server.wait_synced("network", new, token=VIEWER)
     assert source_error() is None
 
 

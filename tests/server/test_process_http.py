@@ -41,7 +41,7 @@ def servers(tmp_path: Path) -> Iterator[Servers]:
     found.close()
 
 
-def exchange(server: ServerProcess, data: bytes, *, timeout: float = 15.0) -> tuple[bytes, float]:
+def exchange(server: ServerProcess, data: bytes, *, timeout: float = 60.0) -> tuple[bytes, float]:
     """Send raw bytes, read until the server closes; the answer and the seconds it took."""
     started = time.monotonic()
     with socket.create_connection(server.address, timeout=timeout) as conn:
@@ -108,10 +108,10 @@ def test_bad_webhooks_are_refused_and_the_server_carries_on(tmp_path: Path, serv
     # Slow body: half a body, then nothing, gets 408 after the body deadline.
     reply, took = exchange(server, head(path, "Content-Length: 100") + b'{"ref": ')
     assert reply.startswith(b"HTTP/1.1 408 "), reply[:100]
-    assert 0.9 < took < 10
+    assert 0.9 < took < 30
     # Slow headers: the connection is closed after the header deadline.
     reply, took = exchange(server, b"POST /api/v1/webhooks/github HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-    assert reply == b"" and 0.9 < took < 10
+    assert reply == b"" and 0.9 < took < 30
     # Oversized headers are refused.
     reply, _ = exchange(server, head(path, "X-Padding: " + "a" * 70_000))
     assert reply == b"" or reply.startswith(b"HTTP/1.1 4"), reply[:100]
@@ -303,7 +303,9 @@ def test_token_matrix_no_secrets_and_the_cli_against_the_server(tmp_path: Path, 
     )
     assert never.exit_code == 1 and "server answered 4" in never.stderr
 
-    stacks = remote.remote_status(server.url, VIEWER)
+    status = remote.remote_status(server.url, VIEWER)
+    assert status["source_errors"] == []
+    stacks = status["stacks"]
     assert [(s["name"], s["sync_state"], s["applied_revision"]) for s in stacks] == [
         ("network", "synced", sha)
     ]

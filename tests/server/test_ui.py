@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.server.conftest import ADMIN, SECRETS, WEBHOOK_SECRET, bearer
-from tests.server.processes import ServerProcess
+from tests.server.processes import ServerProcess, wait_for
 from tests.support.browser import PNG_SIGNATURE, Chromium
 from tests.support.gitrepos import GitRepo
 from truenorth.server.ui import CONTENT_SECURITY_POLICY
@@ -180,3 +180,44 @@ def test_browser_shows_stack_and_escapes_commit_subject(tmp_path: Path) -> None:
     data = shot.read_bytes()
     assert data[:8] == PNG_SIGNATURE and len(data) > 10_000
     print(f"web UI screenshot: {shot}")
+
+
+def test_browser_shows_a_refused_truenorth_yaml(tmp_path: Path) -> None:
+    # The repository's only revision is refused: no stack exists, and the page must still
+    # say why nothing happens (before, only /api/v1/repositories did).
+    chromium = Chromium(tmp_path / "chromium")
+    repo = GitRepo(tmp_path / "infra")
+    repo.commit("broken spec", {"truenorth.yaml": "stacks:\n  - name: network\n    engine: nope\n"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUENORTH_")}
+    env.update(TRUENORTH_TOKEN=ADMIN, TRUENORTH_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    args = [
+        "--repo", repo.url, "--listen", "127.0.0.1:0", "--poll-interval", "1h",
+        "--data-dir", str(tmp_path / "data"),
+    ]  # fmt: skip
+    server = ServerProcess(args, env=env, log=tmp_path / "server.log").start()
+    try:
+
+        def refused() -> dict[str, str] | None:
+            [found] = server.get_json("/api/v1/repositories", token=ADMIN)["items"]
+            return (
+                {"repository": found["name"], "source_error": found["source_error"]}
+                if found["source_error"]
+                else None
+            )
+
+        shown = wait_for(refused, what="the refused revision")
+        page = server.get_json("/api/v1/stacks", token=ADMIN)
+        dom = chromium.dump_dom(f"{server.url}/#token={ADMIN}")
+    finally:
+        server.terminate()
+
+    assert page["items"] == []
+    assert page["source_errors"] == [shown]
+    error = shown["source_error"]
+    assert "is invalid and was not applied" in error and "unknown value 'nope'" in error
+    assert '<ul id="source-errors">' in dom  # shown, not hidden
+    text = "".join(parse(dom).text)
+    assert f"Repository {shown['repository']}: " in text
+    for line in error.splitlines():
+        assert line in text
+    assert 'id="message" role="status" hidden' in dom

@@ -25,7 +25,7 @@ def test_open_creates_every_table_at_the_head_revision(store_url: str) -> None:
         assert indexes["ix_runs_repository_stack_kind_status"] == ["repository", "stack", "kind", "status"]
         assert {fk["referred_table"] for fk in inspector.get_foreign_keys("run_logs")} == {"runs"}
         with engine.connect() as conn:
-            assert migrating.current_revision(conn) == migrating.head_revision() == "0001"
+            assert migrating.current_revision(conn) == migrating.head_revision() == migrating.HEAD
     finally:
         engine.dispose()
 

@@ -246,6 +246,19 @@ def test_mark_interrupted_ends_runs_in_flight(store: Store, clock: Clock) -> Non
         store.finish_run(mine, status="succeeded")
 
 
+def test_mark_interrupted_only_the_runs_named(store: Store) -> None:
+    first = _start(store)
+    second = _start(store, stack="db")
+    done = _start(store, stack="net")
+    store.finish_run(done, status="succeeded")
+    assert store.mark_interrupted(run_ids=[]) == []
+    assert store.mark_interrupted(run_ids=[second, done]) == [second]  # a finished run stays
+    record = store.get_run(first)
+    assert record is not None and record.status == "running"
+    with pytest.raises(ValueError, match="run_ids must be a run id"):
+        store.mark_interrupted(run_ids=[0])
+
+
 def test_a_closed_store_refuses_work(store_url: str) -> None:
     opened = Store.open(store_url)
     opened.close()

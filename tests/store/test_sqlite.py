@@ -82,7 +82,8 @@ def test_a_writer_waits_for_the_lock_within_the_busy_timeout(
     url, holder = locked_db
     # Opening migrates in a write transaction: open first, then take the lock again.
     holder.execute("ROLLBACK")
-    opened = Store.open(url)
+    # A generous busy timeout: a busy machine may resume this thread late to release the lock.
+    opened = Store.open(url, busy_timeout=60)
     holder.execute("BEGIN IMMEDIATE")
     results: list[object] = []
     writer = threading.Thread(
@@ -93,7 +94,7 @@ def test_a_writer_waits_for_the_lock_within_the_busy_timeout(
         writer.join(timeout=0.5)
         assert writer.is_alive(), "the writer should be waiting for the lock, not finished or failed"
         holder.execute("COMMIT")
-        writer.join(timeout=10)
+        writer.join(timeout=60)
         assert not writer.is_alive()
         assert len(results) == 1 and isinstance(results[0], int)
         assert opened.get_run(results[0]) is not None

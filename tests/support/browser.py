@@ -31,7 +31,7 @@ def find_chromium() -> str:
 class Chromium:
     """Runs headless Chromium against a URL, with its profile under ``workdir``."""
 
-    def __init__(self, workdir: Path, *, budget_ms: int = 5000, timeout: float = 60.0) -> None:
+    def __init__(self, workdir: Path, *, budget_ms: int = 5000, timeout: float = 180.0) -> None:
         self.binary = find_chromium()
         self.workdir = workdir
         self.budget_ms = budget_ms

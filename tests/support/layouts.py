@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from truenorth.controller import layout
-from truenorth.git import urls
+from truenorth.controller import layout, sources
 
 __all__ = ["state_dir"]
 
 
-def state_dir(data_dir: Path, repository: str, stack: str) -> Path:
-    """``<data-dir>/state/<repo>/<stack>`` for ``repository`` (a path or URL, as given to truenorth)."""
-    return layout.DataLayout.at(data_dir).state(stack, repository=urls.redact(urls.to_url(repository)))
+def state_dir(data_dir: Path, repository: str, stack: str, *, branch: str = "main") -> Path:
+    """``<data-dir>/state/<repo>/<stack>`` for ``repository`` (a path or URL, as given to truenorth)
+    tracked on ``branch``."""
+    key = sources.repository_key(repository, branch)
+    return layout.DataLayout.at(data_dir).state(stack, repository=key)

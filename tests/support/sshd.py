@@ -40,7 +40,7 @@ import yaml
 __all__ = ["SshHost", "SshHosts", "ssh_hosts", "start_hosts"]
 
 SSHD = Path("/usr/sbin/sshd")
-READY_TIMEOUT = 15.0
+READY_TIMEOUT = 60.0  # generous: a busy machine starts sshd slowly; it is polled
 #: SSH client options that make a dead link show up within a few seconds.
 FAST_FAILURE = "-o ConnectTimeout=3 -o ConnectionAttempts=1 -o ServerAliveInterval=1 -o ServerAliveCountMax=2"
 

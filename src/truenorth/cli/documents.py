@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from truenorth.controller import executing
+from truenorth.controller import executing, sources
 from truenorth.core import plans
 
 __all__ = ["FORMAT_VERSION", "plan_document", "record_json", "run_json", "stack_json"]
@@ -44,6 +44,7 @@ def plan_document(revision: Any, outcomes: list[executing.Outcome]) -> dict[str,
     return {
         "format_version": FORMAT_VERSION,
         "repository": revision.display,
+        "branch": sources.branch_of(revision.key),
         "ref": revision.ref,
         "revision": revision.sha,
         "commit": {
@@ -76,10 +77,12 @@ def run_json(outcome: executing.Outcome) -> dict[str, Any]:
 
 
 def record_json(record: Any) -> dict[str, Any]:
+    repository, branch = sources.split_key(record.repository)
     return {
         "id": record.id,
         "stack": record.stack,
-        "repository": record.repository,
+        "repository": repository,
+        "branch": branch,
         "revision": record.revision,
         "kind": record.kind,
         "status": record.status,
@@ -93,8 +96,10 @@ def record_json(record: Any) -> dict[str, Any]:
 
 
 def stack_json(item: Any) -> dict[str, Any]:
+    repository, branch = sources.split_key(item.repository)
     return {
-        "repository": item.repository,
+        "repository": repository,
+        "branch": branch,
         "name": item.name,
         "engine": item.engine,
         "sync_state": item.sync_state,

@@ -1,13 +1,15 @@
 """``truenorth``: the command line entry point and its commands.
 
 Local commands work on a data dir (``--data-dir``, ``TRUENORTH_DATA_DIR``, default
-``./.truenorth``). Exit codes follow ``terraform plan -detailed-exitcode``: 0 nothing to
+``./.truenorth``); those that run engines there (``plan``, ``apply``, ``drift``) refuse
+while a controller (``truenorth serve``) holds it, and write its files private (umask 077). Exit codes follow ``terraform plan -detailed-exitcode``: 0 nothing to
 change, 2 changes present, 1 an error. ``-o json`` output is stable and documented in
 ``docs/output-json.md``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import shutil
@@ -16,13 +18,12 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from truenorth import __version__
 from truenorth.cli import documents, remote, rendering, serve
-from truenorth.controller import executing, layout, orchestrating, runtime, validating
+from truenorth.controller import executing, layout, orchestrating, ownership, runtime, sources, validating
 from truenorth.core import redaction, runs, specfields, specs
 from truenorth.engines import protocol
 from truenorth.git import errors as git_errors
@@ -42,8 +43,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+console = rendering.console()
+err_console = rendering.console(stderr=True)
 
 
 class OutputFormat(enum.StrEnum):
@@ -67,7 +68,12 @@ StoreOption = Annotated[
 ]
 OutputOption = Annotated[OutputFormat, typer.Option("-o", "--output", help="text or json.")]
 RefOption = Annotated[
-    str | None, typer.Option("--ref", help="Branch, tag or commit (default: the default branch).")
+    str | None,
+    typer.Option(
+        "--ref",
+        help="Branch, tag or commit (default: the default branch). Records are kept per branch: "
+        "the branch REF names, else (a tag or commit) the default branch.",
+    ),
 ]
 StackOption = Annotated[list[str] | None, typer.Option("--stack", help="Only this stack (repeatable).")]
 
@@ -137,7 +143,7 @@ def plan(
     store: StoreOption = None,
 ) -> None:
     """Show what applying REPO at REF would change. Exit 0: no changes, 2: changes, 1: error."""
-    with _runtime(data_dir, store) as rt:
+    with _runtime(data_dir, store, engines="truenorth plan") as rt:
         revision, _spec, selected = _prepare(rt, repo, ref=ref, stacks=stack or [], output=output)
         text = output is OutputFormat.text
         events = orchestrating.Events(planned=_show_planned if text else lambda outcome: None)
@@ -167,7 +173,7 @@ def apply(
 ) -> None:
     """Plan, ask, then apply in depends_on order; dependents of a failed stack are skipped."""
     text = output is OutputFormat.text
-    with _runtime(data_dir, store) as rt:
+    with _runtime(data_dir, store, engines="truenorth apply") as rt:
         revision, spec, selected = _prepare(rt, repo, ref=ref, stacks=stack or [], output=output)
         if text:
             _print_revision_header(revision)
@@ -208,6 +214,7 @@ def apply(
 @app.command()
 def drift(
     repo: Annotated[str, typer.Argument(help="Local repository path or Git URL.")],
+    ref: RefOption = None,
     stack: StackOption = None,
     output: OutputOption = OutputFormat.text,
     data_dir: DataDirOption = None,
@@ -216,15 +223,17 @@ def drift(
     """Check applied stacks for drift: plan each at its deployed revision. Exit 2: drift found."""
     text = output is OutputFormat.text
     reports: list[dict[str, Any]] = []
-    with _runtime(data_dir, store) as rt:
-        head, _spec, selected = _prepare(rt, repo, ref=None, stacks=stack or [], output=output)
+    with _runtime(data_dir, store, engines="truenorth drift") as rt:
+        head, _spec, selected = _prepare(rt, repo, ref=ref, stacks=stack or [], output=output)
         for item in selected:
-            deployed = rt.store.deployed_revision(repository=head.display, stack=item.name)
+            deployed = rt.store.deployed_revision(repository=head.key, stack=item.name)
             if deployed is None:
                 reports.append({"name": item.name, "status": "not-applied", "revision": None, "drift": None})
                 continue
             try:
-                revision = rt.sources.checkout(repo, ref=deployed, fetch=False)
+                revision = rt.sources.checkout(
+                    repo, ref=deployed, branch=sources.branch_of(head.key), fetch=False
+                )
                 at_deploy = validating.validate_checkout(revision.checkout).stack(item.name)
             except (git_errors.GitError, specs.SpecError, KeyError) as exc:
                 reports.append(
@@ -246,7 +255,14 @@ def drift(
             if text:
                 _show_drift(item.name, deployed, outcome)
     if output is OutputFormat.json:
-        _print_json({"format_version": JSON_FORMAT_VERSION, "repository": head.display, "stacks": reports})
+        _print_json(
+            {
+                "format_version": JSON_FORMAT_VERSION,
+                "repository": head.display,
+                "branch": sources.branch_of(head.key),
+                "stacks": reports,
+            }
+        )
     elif text:
         for entry in reports:
             if entry["status"] == "not-applied":
@@ -289,7 +305,7 @@ def render(
             text = stack_rendering.render_stack(rt, revision, spec.stack(stack))
         except protocol.EngineError as exc:
             fail(str(exc))
-    sys.stdout.write(text)
+    sys.stdout.write(rendering.terminal_safe(text))
 
 
 @app.command()
@@ -330,7 +346,7 @@ def history(
             Text(record.revision[:12]),
             Text(record.started_at.strftime("%Y-%m-%d %H:%M:%S")),
             Text(_summary_text(record.summary)),
-            Text((record.error or "").splitlines()[0][:60] if record.error else ""),
+            Text(record.error or ""),  # in full: the table wraps it
         )
     console.print(table)
 
@@ -350,7 +366,7 @@ def status(
         except remote.RemoteError as exc:
             fail(str(exc))
         if output is OutputFormat.json:
-            _print_json({"format_version": JSON_FORMAT_VERSION, "stacks": found})
+            _print_json({"format_version": JSON_FORMAT_VERSION, **found})
         else:
             remote.print_status(console, found)
         return
@@ -373,7 +389,7 @@ def status(
             Text(item.sync_state or "unknown", style=_status_style(item.sync_state or "")),
             Text(item.applied_revision[:12] if item.applied_revision else "-"),
             Text(item.applied_at.strftime("%Y-%m-%d %H:%M:%S") if item.applied_at else "-"),
-            Text((item.error or "").splitlines()[0][:60] if item.error else ""),
+            Text(item.error or ""),  # in full: the table wraps it
         )
     console.print(table)
 
@@ -422,27 +438,47 @@ def _program_version(name: str, engines: Any) -> str:
 
 
 class _RuntimeScope:
-    def __init__(self, data_dir: Path | None, store_url: str | None) -> None:
+    """The local data dir for one command; ``engines`` (the command) if it runs engines there.
+
+    Such a command shares the data dir with other local commands but refuses while a
+    controller (``truenorth serve``) holds it (:mod:`truenorth.controller.ownership`).
+    Files it writes there are private (umask 077).
+    """
+
+    def __init__(self, data_dir: Path | None, store_url: str | None, *, engines: str | None) -> None:
         self.data_dir = layout.data_dir_from_env(data_dir)
         self.store_url = store_url
+        self.engines = engines
         self.rt: runtime.Runtime | None = None
+        self._held = contextlib.ExitStack()
 
     def __enter__(self) -> runtime.Runtime:
         try:
+            self._held.enter_context(ownership.private_files())
+            if self.engines is not None:
+                self._held.enter_context(ownership.share(self.data_dir, command=self.engines))
             self.rt = runtime.open_runtime(self.data_dir, store_url=self.store_url)
+        except ownership.DataDirBusy as exc:
+            self._held.close()
+            fail(str(exc))
         except store_errors.StoreError as exc:
+            self._held.close()
             fail(f"cannot open the store: {exc}")
         except OSError as exc:
+            self._held.close()
             fail(f"cannot use data dir {self.data_dir}: {exc.strerror or exc}")
         return self.rt
 
     def __exit__(self, *exc: object) -> None:
-        if self.rt is not None:
-            self.rt.close()
+        try:
+            if self.rt is not None:
+                self.rt.close()
+        finally:
+            self._held.close()
 
 
-def _runtime(data_dir: Path | None, store_url: str | None) -> _RuntimeScope:
-    return _RuntimeScope(data_dir, store_url)
+def _runtime(data_dir: Path | None, store_url: str | None, *, engines: str | None = None) -> _RuntimeScope:
+    return _RuntimeScope(data_dir, store_url, engines=engines)
 
 
 def _prepare(
@@ -461,9 +497,7 @@ def _prepare(
     try:
         spec = validating.validate_checkout(revision.checkout)
     except specs.SpecError as exc:
-        executing.record_revision_failure(
-            rt, repository=revision.display, revision=revision.sha, error=str(exc)
-        )
+        executing.record_revision_failure(rt, repository=revision.key, revision=revision.sha, error=str(exc))
         if output is OutputFormat.json:
             _print_json(
                 {
@@ -538,10 +572,11 @@ def _confirm(outcomes: list[executing.Outcome], *, yes: bool, text: bool) -> boo
     return bool(answer.strip() == "yes")
 
 
-def _short_repository(url: str) -> str:
-    """``file:///srv/git/infra.git`` -> ``infra``: the table's column; JSON keeps the full URL."""
-    tail = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-    return tail[:-4] if tail.endswith(".git") else tail or url
+def _short_repository(key: str) -> str:
+    """``/srv/git/infra#main`` -> ``infra@main``: the table's column; JSON keeps the full URL."""
+    location, branch = sources.split_key(key)
+    tail = location.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git") or location
+    return f"{tail}@{branch}" if branch else tail
 
 
 def _summary_text(summary: dict[str, Any] | None) -> str:

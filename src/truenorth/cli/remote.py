@@ -4,6 +4,8 @@
 asks the controller's API to act and prints the run it queued; ``--wait`` follows the
 run's log until it ends and exits 1 if it failed. These actions need a running
 controller: without ``--server`` they say so (locally, ``truenorth apply`` is the way).
+With ``--repo`` they act on the local data dir instead, and refuse while a controller
+holds it (:mod:`truenorth.controller.ownership`).
 :func:`remote_status` and :func:`remote_history` let ``status`` and ``history`` read
 from a server instead of the local store; :func:`print_status` and
 :func:`print_history` render what they return.
@@ -11,6 +13,7 @@ from a server instead of the local store; :func:`print_status` and
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import sys
@@ -25,7 +28,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from truenorth.controller import approving, layout, runtime
+from truenorth.cli import rendering
+from truenorth.controller import approving, layout, ownership, runtime
 from truenorth.core import redaction
 from truenorth.git import errors as git_errors
 from truenorth.store import errors as store_errors
@@ -43,8 +47,8 @@ __all__ = [
 ]
 
 _FINISHED = {"succeeded", "failed", "partial", "interrupted", "cancelled", "skipped"}
-_console = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_console = rendering.console()
+_err = rendering.console(stderr=True)
 
 
 class RemoteError(Exception):
@@ -106,15 +110,20 @@ class ApiClient:
         raise RemoteError(self._redact(f"server answered {response.status_code}: {detail}{hint}"))
 
 
-def remote_status(server: str, token: str | None) -> list[dict[str, Any]]:
-    """Every stack the server knows, as the API returns them (all pages)."""
+def remote_status(server: str, token: str | None) -> dict[str, Any]:
+    """``{"stacks", "source_errors"}``: every stack the server knows, as the API returns them
+    (all pages), and the repositories whose source is in error (a refused ``truenorth.yaml``
+    shows there even before its repository has a stack)."""
     with ApiClient(server, token) as client:
         items: list[dict[str, Any]] = []
+        source_errors: list[dict[str, Any]] | None = None
         while True:
             page = client.get("/stacks", limit=500, offset=len(items))
+            if source_errors is None:
+                source_errors = list(page.get("source_errors") or [])
             items.extend(page["items"])
             if not page["items"] or len(items) >= page["total"]:
-                return items
+                return {"stacks": items, "source_errors": source_errors}
 
 
 def remote_history(server: str, token: str | None, stack: str | None, limit: int) -> list[dict[str, Any]]:
@@ -129,11 +138,23 @@ def remote_history(server: str, token: str | None, stack: str | None, limit: int
         return items
 
 
-def print_status(console: Console, stacks: list[dict[str, Any]]) -> None:
-    """The ``status`` table for stacks from :func:`remote_status`."""
+def print_status(console: Console, status: dict[str, Any]) -> None:
+    """The ``status`` table for what :func:`remote_status` returns, then every source error.
+
+    Errors are shown in full: the table wraps them rather than cutting them to a line.
+    """
+    stacks: list[dict[str, Any]] = status.get("stacks") or []
     if not stacks:
         console.print("The controller tracks no stacks yet.")
-        return
+    else:
+        _stack_table(console, stacks)
+    for item in status.get("source_errors") or []:
+        line = Text(f"repository {item.get('repository')}: ", style="bold red")
+        line.append(str(item.get("source_error") or ""))
+        console.print(line)
+
+
+def _stack_table(console: Console, stacks: list[dict[str, Any]]) -> None:
     table = Table("repository", "stack", "engine", "sync", "health", "applied revision", "last run", "error")
     for item in stacks:
         last = item.get("last_run") or {}
@@ -145,13 +166,13 @@ def print_status(console: Console, stacks: list[dict[str, Any]]) -> None:
             Text(str(item["health"]) + (" (drift)" if item.get("drift") else "")),
             Text(item.get("applied_revision") or "-"),
             Text(f"{last.get('kind', '')} {last.get('status', '')}".strip() or "-"),
-            Text((item.get("error") or "").splitlines()[0][:60] if item.get("error") else ""),
+            Text(str(item.get("error") or "")),
         )
     console.print(table)
 
 
 def print_history(console: Console, runs: list[dict[str, Any]]) -> None:
-    """The ``history`` table for runs from :func:`remote_history`."""
+    """The ``history`` table for runs from :func:`remote_history` (errors in full)."""
     table = Table("id", "stack", "kind", "status", "revision", "started", "actor", "error")
     for run in runs:
         table.add_row(
@@ -162,7 +183,7 @@ def print_history(console: Console, runs: list[dict[str, Any]]) -> None:
             Text(str(run["revision"])[:12]),
             Text(str(run["started_at"])[:19].replace("T", " ")),
             Text(run.get("actor") or ""),
-            Text((run.get("error") or "").splitlines()[0][:60] if run.get("error") else ""),
+            Text(str(run.get("error") or "")),
         )
     console.print(table)
 
@@ -189,6 +210,13 @@ LocalRepoOption = Annotated[
         "--repo", help="Without --server: act on this repository (path or URL) in the local data dir."
     ),
 ]
+LocalBranchOption = Annotated[
+    str | None,
+    typer.Option(
+        "--branch",
+        help="Without --server: the branch of --repo whose records to use (default: its default branch).",
+    ),
+]
 LocalDataDirOption = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Without --server: the local data dir (env TRUENORTH_DATA_DIR)."),
@@ -209,12 +237,13 @@ def register(app: typer.Typer) -> None:
         repository: RepositoryOption = None,
         wait: WaitOption = False,
         repo: LocalRepoOption = None,
+        branch: LocalBranchOption = None,
         data_dir: LocalDataDirOption = None,
         store: LocalStoreOption = None,
     ) -> None:
         """Apply a stack's stored plan: on a running controller (operator role), or locally with --repo."""
         if not server and repo:
-            _local("sync", stack, repo=repo, data_dir=data_dir, store=store)
+            _local("sync", stack, repo=repo, branch=branch, data_dir=data_dir, store=store)
             return
         _act("sync", stack, server=server, token=token, repository=repository, wait=wait)
 
@@ -226,12 +255,13 @@ def register(app: typer.Typer) -> None:
         repository: RepositoryOption = None,
         wait: WaitOption = False,
         repo: LocalRepoOption = None,
+        branch: LocalBranchOption = None,
         data_dir: LocalDataDirOption = None,
         store: LocalStoreOption = None,
     ) -> None:
         """Approve and apply a plan held for approval (operator role), or locally with --repo."""
         if not server and repo:
-            _local("approve", stack, repo=repo, data_dir=data_dir, store=store)
+            _local("approve", stack, repo=repo, branch=branch, data_dir=data_dir, store=store)
             return
         _act("approve", stack, server=server, token=token, repository=repository, wait=wait)
 
@@ -245,6 +275,7 @@ def register(app: typer.Typer) -> None:
         repository: RepositoryOption = None,
         wait: WaitOption = False,
         repo: LocalRepoOption = None,
+        branch: LocalBranchOption = None,
         data_dir: LocalDataDirOption = None,
         store: LocalStoreOption = None,
     ) -> None:
@@ -253,7 +284,14 @@ def register(app: typer.Typer) -> None:
             _fail("--reason must not be empty")
         if not server and repo:
             _local(
-                "rollback", stack, repo=repo, data_dir=data_dir, store=store, revision=revision, reason=reason
+                "rollback",
+                stack,
+                repo=repo,
+                branch=branch,
+                data_dir=data_dir,
+                store=store,
+                revision=revision,
+                reason=reason,
             )
             return
         _act(
@@ -305,6 +343,7 @@ def _local(
     stack: str,
     *,
     repo: str,
+    branch: str | None,
     data_dir: Path | None,
     store: str | None,
     revision: str = "",
@@ -312,19 +351,30 @@ def _local(
 ) -> None:
     """Do ``action`` on the local data dir, as ``truenorth plan``/``apply`` would."""
     actor = f"local:{getpass.getuser()}"
+    root = layout.data_dir_from_env(data_dir)
+    held = contextlib.ExitStack()
     try:
-        rt = runtime.open_runtime(layout.data_dir_from_env(data_dir), store_url=store)
+        held.enter_context(ownership.private_files())
+        held.enter_context(ownership.share(root, command=f"truenorth {action} --repo"))
+        rt = runtime.open_runtime(root, store_url=store)
+    except ownership.DataDirBusy as exc:
+        held.close()
+        _fail(str(exc))
     except (store_errors.StoreError, OSError) as exc:
+        held.close()
         _fail(f"cannot open the local data dir: {exc}")
     try:
         if action == "rollback":
-            outcome = approving.roll_back(rt, repo, stack, revision=revision, actor=actor, reason=reason)
+            outcome = approving.roll_back(
+                rt, repo, stack, revision=revision, actor=actor, reason=reason, branch=branch
+            )
         else:
-            outcome = approving.apply_stored_plan(rt, repo, stack, actor=actor)
+            outcome = approving.apply_stored_plan(rt, repo, stack, actor=actor, branch=branch)
     except (approving.ActionError, git_errors.GitError) as exc:
         _fail(str(exc))
     finally:
         rt.close()
+        held.close()
     result = outcome.result
     _console.print(Text(f"{action} of {stack}: run {outcome.run_id} {result.status.value}"))
     if result.error:
@@ -338,7 +388,7 @@ def _follow(client: ApiClient, run_id: int, *, interval: float = 0.5) -> str:
     while True:
         log = client.get(f"/runs/{run_id}/log", after=after)
         for line in log["lines"]:
-            sys.stdout.write(line["line"] + "\n")
+            sys.stdout.write(rendering.terminal_safe(str(line["line"])) + "\n")
         sys.stdout.flush()
         after = log["next_after"]
         if log["finished"] and not log["lines"]:

@@ -2,7 +2,11 @@
 
 Everything printed here comes from recorded, already-redacted data. User-controlled text
 (stack names, addresses, commit subjects) is printed as plain text, never as markup, so
-a crafted name cannot restyle or hide output.
+a crafted name cannot restyle or hide output. Every console the CLI prints with comes
+from :func:`console`: it writes terminal control characters in that text (ESC, CR, the
+bidi overrides) as visible escapes, so a commit subject or a log line cannot move the
+cursor, rewrite a line or reorder what is shown. Only rich's own styling reaches the
+terminal as control codes.
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType, RenderHook, RenderResult
+from rich.segment import Segment
 from rich.text import Text
 
+from truenorth import texts
 from truenorth.core import plans
 
-__all__ = ["format_value", "print_plan", "print_totals"]
+__all__ = ["console", "format_value", "print_plan", "print_totals", "terminal_safe"]
 
 _SYMBOLS = {
     plans.Action.CREATE: ("+", "green", "will be created"),
@@ -27,6 +33,37 @@ _SYMBOLS = {
     plans.Action.UNKNOWN: ("?", "bright_magenta", "cannot be predicted (check mode)"),
 }
 _MAX_VALUE = 200
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console for the CLI's text output, escaping control characters in what it prints."""
+    made = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    made.push_render_hook(_EscapingHook())
+    return made
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` for a terminal written without rich: control characters escaped, lines kept."""
+    return texts.escape_controls(text)
+
+
+class _Escaped:
+    """Renders ``inner`` with every text segment's control characters escaped."""
+
+    def __init__(self, inner: RenderableType) -> None:
+        self._inner = inner
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for segment in console.render(self._inner, options):
+            if segment.control or not segment.text:
+                yield segment
+            else:
+                yield Segment(texts.escape_controls(segment.text), segment.style)
+
+
+class _EscapingHook(RenderHook):
+    def process_renderables(self, renderables: list[Any]) -> list[Any]:
+        return [_Escaped(item) for item in renderables]
 
 
 def format_value(value: Any) -> str:

@@ -10,22 +10,32 @@ changes arrive by polling. Both cases are logged as warnings at start. The HTTP 
 for a request's headers and body (10 s each) can be changed with
 ``TRUENORTH_HTTP_HEADER_TIMEOUT`` and ``TRUENORTH_HTTP_BODY_TIMEOUT``. SIGTERM or Ctrl-C stop
 the server gracefully: running requests finish, then the controller stops.
+
+One controller per data dir (:mod:`truenorth.controller.ownership`): ``serve`` holds the
+data dir's lock (and, on PostgreSQL, an advisory lock on the database) for as long as it
+runs; a second one exits at start naming the first (host, pid, URL). Everything it writes
+under the data dir is private to its user (umask 077).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 
+from truenorth import texts
 from truenorth.controller import config as controller_config
 from truenorth.controller import errors as controller_errors
-from truenorth.controller import service
+from truenorth.controller import ownership, service
 from truenorth.core import durations, redaction
+from truenorth.engines import processes
 from truenorth.server import app as server_app
 from truenorth.server import limits, logs, serving
 from truenorth.store import errors as store_errors
@@ -84,26 +94,51 @@ def serve(
         _fail(str(exc))
     redact = redaction.Redactor(settings.secret_values())
     logs.configure(log_format=settings.log_format, secrets=settings.secret_values())
-    for warning in startup_warnings(settings):
-        _log.warning("%s", warning)
+    os.umask(processes.PRIVATE_UMASK)  # the database, state, plans and artifacts: 0600 files, 0700 folders
+    with _owned(settings, redact) as owned:
+        for warning in startup_warnings(settings):
+            _log.warning("%s", warning)
+        try:
+            sock = serving.bind(settings.listen)
+        except OSError as exc:
+            _fail(f"cannot listen on {settings.listen}: {exc.strerror or exc}")
+        try:
+            controller = service.Controller(settings)
+        except (controller_errors.ControllerError, store_errors.StoreError, OSError) as exc:
+            sock.close()
+            _fail(redact(f"cannot start the controller: {exc}"))
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        owned.describe(url=f"http://{shown}:{port}")
+        sys.stdout.write(
+            f"truenorth serving http://{shown}:{port} (API /api/v1, docs /api/v1/docs, metrics /metrics)\n"
+        )
+        sys.stdout.flush()
+        application = server_app.create_app(controller, settings, body_timeout=body_timeout)
+        if not serving.run(application, sock=sock, header_timeout=header_timeout):
+            raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _owned(
+    settings: controller_config.ControllerConfig, redact: redaction.Redactor
+) -> Iterator[ownership.Ownership]:
+    """Hold the data dir (and a PostgreSQL store) for this controller, or exit naming the holder."""
+    label = f"truenorth serve {socket.gethostname()}:{os.getpid()}"
     try:
-        sock = serving.bind(settings.listen)
+        owned = ownership.claim(settings.data_dir, command="truenorth serve")
+    except ownership.DataDirBusy as exc:
+        _fail(str(exc))
     except OSError as exc:
-        _fail(f"cannot listen on {settings.listen}: {exc.strerror or exc}")
-    try:
-        controller = service.Controller(settings)
-    except (controller_errors.ControllerError, store_errors.StoreError, OSError) as exc:
-        sock.close()
-        _fail(redact(f"cannot start the controller: {exc}"))
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    sys.stdout.write(
-        f"truenorth serving http://{shown}:{port} (API /api/v1, docs /api/v1/docs, metrics /metrics)\n"
-    )
-    sys.stdout.flush()
-    application = server_app.create_app(controller, settings, body_timeout=body_timeout)
-    if not serving.run(application, sock=sock, header_timeout=header_timeout):
-        raise typer.Exit(1)
+        _fail(f"cannot use data dir {settings.data_dir}: {exc.strerror or exc}")
+    with owned:
+        try:
+            owned.claim_store(settings.store_url, label=label)
+        except ownership.DataDirBusy as exc:
+            _fail(redact(str(exc)))
+        except store_errors.StoreError as exc:
+            _fail(redact(f"cannot start the controller: {exc}"))
+        yield owned
 
 
 def startup_warnings(settings: controller_config.ControllerConfig) -> list[str]:
@@ -137,7 +172,7 @@ def _seconds(variable: str, default: float) -> float:
 
 
 def _say(message: str) -> None:
-    sys.stderr.write(message + "\n")
+    sys.stderr.write(texts.escape_controls(message) + "\n")
     sys.stderr.flush()
 
 

@@ -1,7 +1,8 @@
 """Applying a stored plan, and rolling back, without a running controller.
 
-``truenorth sync|approve|rollback --repo REPO`` (no ``--server``) work on the local data
-dir the way the controller's actions do on its own: ``sync``/``approve`` apply exactly
+``truenorth sync|approve|rollback --repo REPO [--branch BRANCH]`` (no ``--server``) work
+on the local data dir the way the controller's actions do on its own, on the records of
+(REPO, BRANCH), the default branch when none is given: ``sync``/``approve`` apply exactly
 the plan ``truenorth plan`` stored for the stack (the engine refuses it when stale), and
 ``rollback`` plans and applies an earlier *applied* revision of the stack, recording who
 and why. Nothing here guesses: no stored plan or a never-applied revision is an error.
@@ -11,9 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from truenorth.controller import executing, runtime, validating
+from truenorth.controller import executing, runtime, sources, validating
 from truenorth.core import runs, specs
-from truenorth.git import urls
 
 __all__ = ["ActionError", "apply_stored_plan", "roll_back"]
 
@@ -22,16 +22,18 @@ class ActionError(RuntimeError):
     """The action cannot be done; the message says why (and is safe to show)."""
 
 
-def apply_stored_plan(rt: runtime.Runtime, repo: str, stack: str, *, actor: str) -> executing.Outcome:
-    """Apply the plan stored for ``stack`` (the newest plan with changes not yet applied)."""
-    repository = urls.redact(urls.to_url(repo))
+def apply_stored_plan(
+    rt: runtime.Runtime, repo: str, stack: str, *, actor: str, branch: str | None = None
+) -> executing.Outcome:
+    """Apply the plan stored for ``stack`` of (``repo``, ``branch``): the newest plan with changes not yet applied."""
+    repository = rt.sources.key(repo, branch=branch)
     record = rt.store.get_stack(repository=repository, name=stack)
     if record is None or not record.pending_plan_id:
         raise ActionError(f"stack {stack!r} has no stored plan to apply; run `truenorth plan {repo}` first")
     planned = rt.store.get_run(record.pending_plan_id)
     if planned is None or planned.kind != runs.RunKind.PLAN.value or planned.status != "succeeded":
         raise ActionError(f"the stored plan of stack {stack!r} is gone; plan again")
-    revision = rt.sources.checkout(repo, ref=planned.revision)
+    revision = rt.sources.checkout(repo, ref=planned.revision, branch=sources.branch_of(repository))
     spec = _stack_at(revision.checkout, stack)
     plan = executing.plan_from_record(
         stack=stack,
@@ -51,12 +53,13 @@ def roll_back(
     revision: str,
     actor: str,
     reason: str,
+    branch: str | None = None,
 ) -> executing.Outcome:
-    """Plan ``stack`` at an earlier applied ``revision`` and apply it, recording ``reason``."""
+    """Plan ``stack`` of (``repo``, ``branch``) at an earlier applied ``revision`` and apply it, recording ``reason``."""
     if not reason.strip():
         raise ActionError("a rollback needs a reason")
-    repository = urls.redact(urls.to_url(repo))
-    target = rt.sources.checkout(repo, ref=revision)
+    repository = rt.sources.key(repo, branch=branch)
+    target = rt.sources.checkout(repo, ref=revision, branch=sources.branch_of(repository))
     applied = {
         run.revision
         for run in rt.store.list_runs(stack=stack, repository=repository, kind="apply", limit=1000)

@@ -52,7 +52,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from truenorth.controller import sources
 from truenorth.core import durations
+from truenorth.git import errors as git_errors
+from truenorth.git import refs, urls
+from truenorth.store import schema
 
 __all__ = [
     "ROLES",
@@ -91,7 +95,11 @@ class RetryConfig:
 
 @dataclass(frozen=True)
 class RepositoryConfig:
-    """One tracked GitOps repository. ``credentials`` is the resolved token, if any."""
+    """One tracked GitOps repository: a URL and a branch. ``credentials`` is the resolved token, if any.
+
+    The pair (URL, branch) is the repository: two entries may track two branches of one
+    URL (each with its own runs, stack states and engine state), never the same pair.
+    """
 
     name: str
     url: str
@@ -158,6 +166,20 @@ class ControllerConfig:
     secret_envs: Mapping[str, str] = field(default_factory=dict)
     #: Process-wide timeout for one engine operation.
     operation_timeout: float = 3600.0
+
+    def __post_init__(self) -> None:
+        """Refuse two entries that track the same (URL, branch): they would share everything."""
+        seen: dict[str, str] = {}
+        for repo in self.repositories:
+            key = _identity(repo)
+            if key in seen:
+                location, _, branch = key.partition("#")
+                raise ConfigError(
+                    f"repositories: {seen[key]!r} and {repo.name!r} both track branch {branch!r} of "
+                    f"{location}; track each (URL, branch) once (another branch of one URL is a "
+                    "separate entry)"
+                )
+            seen[key] = repo.name
 
     def secret_values(self) -> list[str]:
         """Every resolved secret, for the log and error redactor."""
@@ -233,7 +255,7 @@ def load_config(
             RepositoryConfig(
                 name="default",
                 url=str(flags["repo"]),
-                branch=str(flags.get("branch") or env.get("TRUENORTH_BRANCH") or "main"),
+                branch=_branch(flags.get("branch") or env.get("TRUENORTH_BRANCH") or "main", "branch"),
                 poll_interval=_duration(poll_flag or "60s", "poll_interval"),
                 credentials=env.get("TRUENORTH_GIT_TOKEN") or None,
             ),
@@ -332,10 +354,39 @@ def _repository(item: Any, env: Mapping[str, str], index: int) -> RepositoryConf
     return RepositoryConfig(
         name=name,
         url=url,
-        branch=str(item.get("branch", "main")),
+        branch=_branch(item.get("branch", "main"), f"{where}.branch"),
         poll_interval=_duration(item.get("poll_interval", "60s"), f"{where}.poll_interval"),
         credentials=_secret_ref(item, env, f"{where}.credentials", prefix="credentials"),
     )
+
+
+def _branch(value: Any, where: str) -> str:
+    """A branch name git accepts (``main``, ``release/1.2``): not a ref path, a SHA range or an option."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: must be a branch name (text)")
+    try:
+        refs.check_ref(value)
+    except git_errors.GitError as exc:
+        raise ConfigError(f"{where}: {exc.message}") from None
+    if value == "HEAD" or value.startswith("refs/"):
+        raise ConfigError(
+            f"{where}: {value!r} is not a plain branch name (write 'main', not 'refs/heads/main')"
+        )
+    return value
+
+
+def _identity(repo: RepositoryConfig) -> str:
+    """What makes an entry one repository: its key (normalized URL and branch)."""
+    try:
+        key = sources.repository_key(repo.url, repo.branch)
+    except git_errors.GitError:
+        return f"{urls.redact(repo.url)}#{repo.branch}"
+    if len(key) > schema.REPOSITORY_LENGTH:
+        raise ConfigError(
+            f"repository {repo.name!r}: URL and branch are too long together "
+            f"(at most {schema.REPOSITORY_LENGTH} characters once normalized)"
+        )
+    return key
 
 
 def _token(item: Any, env: Mapping[str, str], index: int) -> TokenConfig:

@@ -20,12 +20,14 @@ from typing import Any, TypeVar
 from truenorth.controller import clocks, config, locks, metrics, runtime, workers
 from truenorth.core import redaction, specs
 
-__all__ = ["Activity", "Context", "StoreHealth"]
+__all__ = ["COMMIT_CACHE", "Activity", "Context", "StoreHealth"]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _SPEC_CACHE = 64
+#: Commits whose author and subject the views show (applied revisions): bounded, newest kept.
+COMMIT_CACHE = 1024
 
 
 class Activity:
@@ -81,8 +83,9 @@ class Context:
     redactor: redaction.Redactor
     activity: Activity = field(default_factory=Activity)
     store_health: StoreHealth = field(default_factory=StoreHealth)
-    #: full SHA -> {"sha", "author", "date", "subject"}
-    commits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: full SHA -> {"sha", "author", "date", "subject"} (bounded, newest kept; written only
+    #: on the event loop, read by the views from the API's threads with ``get``)
+    commits: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
     #: full SHA -> the validated spec of that revision (bounded, newest kept)
     spec_cache: OrderedDict[str, specs.RepoSpec] = field(default_factory=OrderedDict)
     #: Set once crash recovery has run; loops wait for it.
@@ -106,6 +109,13 @@ class Context:
             return await self.engine_pool.run(lambda: call(cancel), cancel=cancel)
         finally:
             self.activity.changed()
+
+    def remember_commit(self, sha: str, details: dict[str, Any]) -> None:
+        """Keep the details of commit ``sha`` for the views (the oldest go past the bound)."""
+        self.commits[sha] = details
+        self.commits.move_to_end(sha)
+        while len(self.commits) > COMMIT_CACHE:
+            self.commits.popitem(last=False)
 
     def remember_spec(self, sha: str, spec: specs.RepoSpec) -> None:
         self.spec_cache[sha] = spec

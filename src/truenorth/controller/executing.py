@@ -3,7 +3,10 @@
 Every plan, apply and drift check goes through :func:`plan_stack` or :func:`apply_stack`:
 a run row is written before the engine starts (nothing is applied that cannot be
 recorded), output is redacted and streamed to the run log, and the run is finished with
-its status, plan summary, changes and error, also when the engine raises.
+its status, plan summary, changes and error whatever fails once the row exists (the
+engine raising, or its context failing to be prepared): no run is left ``running`` and
+no stack ``applying`` by a failure. A failed run's log ends with its error in full, since
+engines often fail before printing anything.
 """
 
 from __future__ import annotations
@@ -66,29 +69,33 @@ def plan_stack(
     """
     run_id = rt.store.start_run(
         stack=stack.name,
-        repository=revision.display,
+        repository=revision.key,
         revision=revision.sha,
         kind=kind.value,
         actor=actor,
         reason=reason,
         holder=rt.holder,
     )
-    if on_start is not None:
-        on_start(run_id)
-    ctx, writer = _context(rt, revision, stack, run_id=run_id, on_output=on_output, cancel=cancel)
+    writer = _LogWriter(rt, run_id)
+    redactor = redaction.Redactor()  # the run's own, once its secrets are known
     started = _now()
     plan: plans.Plan | None = None
     error = ""
+    engine_ran = False
+    # From here on, whatever fails ends the run as a recorded failure: no run stays "running".
     try:
+        if on_start is not None:
+            on_start(run_id)
+        ctx = _context(rt, revision, stack, run_id=run_id, writer=writer, on_output=on_output, cancel=cancel)
+        redactor = ctx.redactor
         engine = rt.engines.get(stack.engine)
+        engine_ran = True
         plan = engine.drift(ctx) if kind is runs.RunKind.DRIFT else engine.plan(ctx)
     except protocol.EngineError as exc:
-        error = ctx.redactor(str(exc))
-    except Exception as exc:  # an engine bug must still end as a recorded failure
-        log.exception("engine %s crashed while planning stack %s", stack.engine, stack.name)
-        error = ctx.redactor(f"internal error in the {stack.engine} engine: {type(exc).__name__}: {exc}")
-    finally:
-        writer.flush()
+        error = redactor(str(exc))
+    except Exception as exc:  # an engine bug, or a failure before it ran: still a recorded failure
+        error = redactor(_unexpected(exc, stack=stack, doing="planning", engine_ran=engine_ran))
+    _log_error(writer, kind=kind.value, error=error)
     status = runs.RunStatus.SUCCEEDED if plan is not None else runs.RunStatus.FAILED
     result = runs.RunResult(
         stack=stack.name,
@@ -129,7 +136,7 @@ def apply_stack(
     """Apply exactly ``plan`` to ``stack`` and record the run (``on_start``: as in :func:`plan_stack`)."""
     run_id = rt.store.start_run(
         stack=stack.name,
-        repository=revision.display,
+        repository=revision.key,
         revision=revision.sha,
         kind=runs.RunKind.APPLY.value,
         actor=actor,
@@ -137,35 +144,38 @@ def apply_stack(
         plan_id=plan_run_id,
         holder=rt.holder,
     )
-    if on_start is not None:
-        on_start(run_id)
-    rt.store.upsert_stack(
-        repository=revision.display, name=stack.name, engine=stack.engine, sync_state="applying"
-    )
-    ctx, writer = _context(rt, revision, stack, run_id=run_id, on_output=on_output, cancel=cancel)
+    writer = _LogWriter(rt, run_id)
+    redactor = redaction.Redactor()  # the run's own, once its secrets are known
     started = _now()
+    engine_ran = False
+    # From here on, whatever fails ends the run (and the stack's "applying") as a failure.
     try:
-        result = rt.engines.get(stack.engine).apply(ctx, plan)
-    except protocol.EngineError as exc:
-        result = _failed(stack, revision, started=started, error=ctx.redactor(str(exc)))
-    except Exception as exc:
-        log.exception("engine %s crashed while applying stack %s", stack.engine, stack.name)
-        result = _failed(
-            stack,
-            revision,
-            started=started,
-            error=ctx.redactor(f"internal error in the {stack.engine} engine: {type(exc).__name__}: {exc}"),
+        if on_start is not None:
+            on_start(run_id)
+        rt.store.upsert_stack(
+            repository=revision.key, name=stack.name, engine=stack.engine, sync_state="applying"
         )
-    finally:
-        writer.flush()
+        ctx = _context(rt, revision, stack, run_id=run_id, writer=writer, on_output=on_output, cancel=cancel)
+        redactor = ctx.redactor
+        engine = rt.engines.get(stack.engine)
+        engine_ran = True
+        result = engine.apply(ctx, plan)
+    except protocol.EngineError as exc:
+        result = _failed(stack, revision, started=started, error=redactor(str(exc)))
+    except Exception as exc:
+        error = _unexpected(exc, stack=stack, doing="applying", engine_ran=engine_ran)
+        result = _failed(stack, revision, started=started, error=redactor(error))
+    _log_error(
+        writer, kind=runs.RunKind.APPLY.value, error=redactor(result.error), status=result.status.value
+    )
     rt.store.finish_run(
         run_id,
         status=result.status.value,
         summary=_summary_record(plan),
         changes=[item.to_dict() for item in plan.changes],
         hosts=[host.to_dict() for host in result.hosts],
-        output=ctx.redactor(result.output),
-        error=ctx.redactor(result.error),
+        output=redactor(result.output),
+        error=redactor(result.error),
     )
     converged = result.status in (runs.RunStatus.SUCCEEDED, runs.RunStatus.PARTIAL)
     fields: dict[str, Any] = {
@@ -173,11 +183,11 @@ def apply_stack(
         "sync_state": "synced" if result.status is runs.RunStatus.SUCCEEDED else "failed",
         "last_run_id": run_id,
         "pending_plan_id": None,
-        "error": ctx.redactor(result.error) or None,
+        "error": redactor(result.error) or None,
     }
     if converged:
         fields.update(applied_revision=revision.sha, applied_at=result.finished_at)
-    rt.store.upsert_stack(repository=revision.display, name=stack.name, **fields)
+    rt.store.upsert_stack(repository=revision.key, name=stack.name, **fields)
     return Outcome(run_id=run_id, result=result, plan=plan)
 
 
@@ -192,7 +202,7 @@ def record_skipped(
     now = _now()
     run_id = rt.store.record_run(
         stack=stack.name,
-        repository=revision.display,
+        repository=revision.key,
         revision=revision.sha,
         kind=runs.RunKind.APPLY.value,
         status=runs.RunStatus.SKIPPED.value,
@@ -263,16 +273,16 @@ def _context(
     stack: specs.StackSpec,
     *,
     run_id: int,
+    writer: _LogWriter,
     on_output: LineSink | None,
     cancel: threading.Event | None,
-) -> tuple[protocol.StackContext, _LogWriter]:
+) -> protocol.StackContext:
     secret_values = rt.secrets.for_stack(stack)
     redactor = redaction.Redactor(secret_values.values())
     run_dir = rt.layout.run(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
-    state_dir = rt.layout.state(stack.name, repository=revision.display)
+    state_dir = rt.layout.state(stack.name, repository=revision.key, legacy=revision.legacy_key)
     state_dir.mkdir(parents=True, exist_ok=True)
-    writer = _LogWriter(rt, run_id)
 
     def sink(line: str) -> None:
         line = redactor(line)
@@ -280,7 +290,7 @@ def _context(
         if on_output is not None:
             on_output(line)
 
-    ctx = protocol.StackContext(
+    return protocol.StackContext(
         stack=stack,
         checkout=revision.checkout,
         revision=revision.sha,
@@ -294,7 +304,6 @@ def _context(
         on_output=sink,
         cancel=cancel or threading.Event(),
     )
-    return ctx, writer
 
 
 class _LogWriter:
@@ -305,7 +314,7 @@ class _LogWriter:
 
     def __init__(self, rt: runtime.Runtime, run_id: int) -> None:
         self._rt = rt
-        self._run_id = run_id
+        self.run_id = run_id
         self._pending: list[str] = []
         self._last = time.monotonic()
         self._lock = threading.Lock()
@@ -325,7 +334,32 @@ class _LogWriter:
             lines, self._pending = self._pending, []
             self._last = time.monotonic()
         if lines:
-            self._rt.store.append_log(self._run_id, lines)
+            self._rt.store.append_log(self.run_id, lines)
+
+
+def _unexpected(exc: Exception, *, stack: specs.StackSpec, doing: str, engine_ran: bool) -> str:
+    """The error of a run that ended with an exception nobody expected (logged with its traceback)."""
+    if engine_ran:
+        log.exception("engine %s crashed while %s stack %s", stack.engine, doing, stack.name)
+        return f"internal error in the {stack.engine} engine: {type(exc).__name__}: {exc}"
+    log.exception("cannot prepare the run of stack %s", stack.name)
+    return f"cannot prepare the run: {type(exc).__name__}: {exc}"
+
+
+def _log_error(writer: _LogWriter, *, kind: str, error: str, status: str = "failed") -> None:
+    """End the run's log with its error, in full (redacted already).
+
+    Engines raise many errors before any output (a refused input, an init skipped on a
+    retry), and the log is where people read a run: the error is always there.
+    """
+    try:
+        if error:
+            writer.write(f"truenorth: the {'drift check' if kind == 'drift' else kind} {status}:")
+            for line in error.splitlines() or [error]:
+                writer.write(line)
+        writer.flush()
+    except Exception as exc:  # the run must still be finished: its error is in the run itself
+        log.warning("cannot write the log of run %d: %s", writer.run_id, exc)
 
 
 def _summary_record(plan: plans.Plan | None) -> dict[str, Any]:
@@ -375,7 +409,7 @@ def _update_stack_after_plan(
             pending_plan_id=run_id if plan.has_changes else None,
             error=None,
         )
-    rt.store.upsert_stack(repository=revision.display, name=stack.name, **fields)
+    rt.store.upsert_stack(repository=revision.key, name=stack.name, **fields)
 
 
 def _failed(

@@ -91,7 +91,7 @@ def as_controller_error(ctx: contexts.Context, exc: Exception) -> errors.Control
         ctx.store_health.failed(ctx.redact(str(exc)))
         ctx.metrics.store_errors.inc()
         return errors.ControllerError(errors.UNAVAILABLE, ctx.redact(f"the store is failing: {exc}"))
-    if isinstance(exc, specs.SpecError | KeyError):
+    if isinstance(exc, specs.SpecError):  # never a bare KeyError: from anywhere else, that is a bug
         return errors.ControllerError(errors.INVALID, ctx.redact(f"that revision cannot be used: {exc}"))
     if isinstance(exc, git_errors.GitError):
         return errors.ControllerError(errors.UNAVAILABLE, ctx.redact(f"git failed: {exc}"))

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from truenorth.controller import contexts, errors, executing, repositories, sources, validating
@@ -31,15 +32,20 @@ __all__ = [
     "DIVERGED",
     "FORWARD",
     "OLDER",
+    "Gate",
     "Step",
     "apply_stored_plan",
     "check_drift",
+    "count_failure",
+    "dependency_gate",
     "learn_commit",
     "reconcile_stack",
     "relation",
     "revision_at",
     "rollback",
     "spec_at",
+    "stack_at",
+    "upstream",
 ]
 
 log = logging.getLogger(__name__)
@@ -76,8 +82,9 @@ async def revision_at(
         commit = cache.commit(url, sha)
         checkout = cache.snapshot(url, commit.sha)
         return sources.Revision(
-            url=repo.key,
-            display=repo.key,
+            url=repo.display,
+            display=repo.display,
+            key=repo.key,
             ref=repo.config.branch,
             sha=commit.sha,
             commit=commit,
@@ -96,12 +103,30 @@ async def learn_commit(ctx: contexts.Context, repo: repositories.RepositoryState
 
 
 def _remember(ctx: contexts.Context, commit: commits.Commit) -> None:
-    ctx.commits[commit.sha] = {
-        "sha": commit.sha,
-        "author": commit.author_name,
-        "date": commit.date.isoformat(),
-        "subject": commit.subject,
-    }
+    ctx.remember_commit(
+        commit.sha,
+        {
+            "sha": commit.sha,
+            "author": commit.author_name,
+            "date": commit.date.isoformat(),
+            "subject": commit.subject,
+        },
+    )
+
+
+async def stack_at(ctx: contexts.Context, revision: sources.Revision, *, name: str) -> specs.StackSpec:
+    """Stack ``name`` as ``revision`` declares it.
+
+    Raises :class:`SpecError` for an invalid revision and ``ControllerError(invalid)`` when
+    the revision does not declare the stack: never a bare ``KeyError``, which would read as
+    a bug.
+    """
+    spec = await spec_at(ctx, revision)
+    if name not in spec.names:
+        raise errors.ControllerError(
+            errors.INVALID, f"revision {revision.sha[:12]} does not declare a stack {name!r}"
+        )
+    return spec.stack(name)
 
 
 async def spec_at(ctx: contexts.Context, revision: sources.Revision) -> specs.RepoSpec:
@@ -158,7 +183,7 @@ async def _plan(
     if outcome.plan is not None:
         health = _plan_health(outcome.plan)
         if health is not None:
-            await _upsert(ctx, revision.display, name=stack.name, health=health)
+            await _upsert(ctx, revision.key, name=stack.name, health=health)
     return outcome
 
 
@@ -188,7 +213,7 @@ async def _apply(
     )
     result = outcome.result
     ctx.metrics.run_recorded(engine=stack.engine, kind=runs.RunKind.APPLY.value, result=result.status.value)
-    await _upsert(ctx, revision.display, name=stack.name, health=_apply_health(result))
+    await _upsert(ctx, revision.key, name=stack.name, health=_apply_health(result))
     return outcome
 
 
@@ -259,10 +284,11 @@ async def reconcile_stack(
     now = ctx.clock.now()
     plan = planned.plan
     if plan is None:
-        _failed(ctx, repo, stack=stack, sha=revision.sha, what="plan", error=planned.result.error)
+        count_failure(ctx, repo, stack=stack, sha=revision.sha, what="plan", error=planned.result.error)
         return Step(plan_run_id=planned.run_id)
     track.checked(now=now, interval=stack.drift_interval)
     if not plan.has_changes:
+        await _settle_interrupted_apply(ctx, repo, stack=stack, revision=revision, current=current)
         track.succeeded()
         return Step(plan_run_id=planned.run_id, ok=True)
     if stack.auto_apply and direction == FORWARD:
@@ -277,7 +303,7 @@ async def reconcile_stack(
         if status is runs.RunStatus.SUCCEEDED:
             track.succeeded()
         else:
-            _failed(ctx, repo, stack=stack, sha=revision.sha, what="apply", error=outcome.result.error)
+            count_failure(ctx, repo, stack=stack, sha=revision.sha, what="apply", error=outcome.result.error)
         return Step(
             plan_run_id=planned.run_id,
             apply_run_id=outcome.run_id,
@@ -295,7 +321,33 @@ async def reconcile_stack(
     return Step(plan_run_id=planned.run_id, ok=True)
 
 
-def _failed(
+async def _settle_interrupted_apply(
+    ctx: contexts.Context,
+    repo: repositories.RepositoryState,
+    *,
+    stack: specs.StackSpec,
+    revision: sources.Revision,
+    current: str | None,
+) -> None:
+    """A plan found nothing to change right after an apply of this revision was interrupted
+    (the controller died while the engine ran on to its end): that apply completed, so the
+    revision is recorded as applied. Else a drift check would plan at the older revision,
+    find "drift", and a self-heal would apply the older revision again."""
+    if current == revision.sha:
+        return
+    last = await ctx.io(
+        lambda: ctx.rt.store.last_run(repository=repo.key, stack=stack.name, kind=runs.RunKind.APPLY.value)
+    )
+    if last is None or last.status != runs.RunStatus.INTERRUPTED.value or last.revision != revision.sha:
+        return
+    await _upsert(ctx, repo.key, name=stack.name, applied_revision=revision.sha, applied_at=datetime.now(UTC))
+    log.info(
+        "repository %s, stack %s: the interrupted apply of %s (run %d) had completed; recorded as applied",
+        repo.name, stack.name, revision.sha[:12], last.id,
+    )  # fmt: skip
+
+
+def count_failure(
     ctx: contexts.Context,
     repo: repositories.RepositoryState,
     *,
@@ -304,6 +356,7 @@ def _failed(
     what: str,
     error: str,
 ) -> None:
+    """Count a failed ``what`` (plan, apply) of ``stack`` at ``sha``: retried with backoff, then given up."""
     track = repo.track(stack.name)
     retry_at = track.failed_attempt(revision=sha, now=ctx.clock.now(), retry=ctx.settings.retry)
     if retry_at is None:
@@ -319,6 +372,48 @@ def _failed(
         )  # fmt: skip
 
 
+def upstream(graph: Mapping[str, Sequence[str]], name: str) -> set[str]:
+    """Every stack ``name`` depends on in ``graph`` (name -> direct dependencies), directly or through others."""
+    found: set[str] = set()
+    todo = list(graph.get(name, ()))
+    while todo:
+        dep = todo.pop()
+        if dep not in found:
+            found.add(dep)
+            todo.extend(graph.get(dep, ()))
+    return found
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Why a stack may not be planned now: upstream stacks that failed, or still need work."""
+
+    failed: tuple[str, ...] = ()
+    waiting: tuple[str, ...] = ()
+
+    @property
+    def open(self) -> bool:
+        return not self.failed and not self.waiting
+
+    @property
+    def skip_reason(self) -> str:
+        return f"not applied: dependency {', '.join(self.failed)} failed"
+
+
+def dependency_gate(
+    repo: repositories.RepositoryState, *, upstream: set[str], failed_states: frozenset[str] = frozenset()
+) -> Gate:
+    """The one rule for every path that plans a stack (the loop, a refresh): it waits while a
+    stack it depends on (directly or through others) failed or still needs work.
+
+    ``failed_states``: stacks the store shows as failed (a track is lost with a restart).
+    """
+    tracks = repo.tracks
+    failed = sorted(dep for dep in upstream if dep in failed_states or (dep in tracks and tracks[dep].failed))
+    waiting = sorted(dep for dep in upstream if dep in tracks and tracks[dep].needs and dep not in failed)
+    return Gate(failed=tuple(failed), waiting=tuple(waiting))
+
+
 async def apply_stored_plan(
     ctx: contexts.Context,
     repo: repositories.RepositoryState,
@@ -330,7 +425,7 @@ async def apply_stored_plan(
 ) -> Step:
     """Apply the plan recorded as ``run`` (approval or sync); the engine refuses it if stale."""
     revision = await revision_at(ctx, repo, sha=run.revision)
-    stack = (await spec_at(ctx, revision)).stack(name)
+    stack = await stack_at(ctx, revision, name=name)
     record = await _stack_record(ctx, repo.key, name=name)
     current = record.applied_revision if record else None
     if await relation(ctx, repo, applied=current, target=revision.sha) == OLDER:
@@ -377,8 +472,8 @@ async def rollback(
     """Plan ``name`` at the earlier revision ``sha`` and apply it; both runs record actor and reason."""
     revision = await revision_at(ctx, repo, sha=sha)
     try:
-        stack = (await spec_at(ctx, revision)).stack(name)
-    except (KeyError, specs.SpecError):
+        stack = await stack_at(ctx, revision, name=name)
+    except (errors.ControllerError, specs.SpecError):
         raise errors.ControllerError(
             errors.INVALID, f"revision {sha[:12]} does not declare a valid stack {name!r}"
         ) from None
@@ -418,7 +513,7 @@ async def check_drift(ctx: contexts.Context, repo: repositories.RepositoryState,
         track.next_drift = None
         return Step(ok=True)
     revision = await revision_at(ctx, repo, sha=deployed)
-    stack = (await spec_at(ctx, revision)).stack(name)
+    stack = await stack_at(ctx, revision, name=name)
     before = await _stack_record(ctx, repo.key, name=name)
     checked = await _plan(ctx, stack, revision=revision, kind=runs.RunKind.DRIFT, reason="drift check")
     track.checked(now=ctx.clock.now(), interval=stack.drift_interval)

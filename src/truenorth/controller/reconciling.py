@@ -13,7 +13,10 @@ One asyncio task per tracked repository. Each pass:
 3. the stacks it impacts (:mod:`truenorth.core.impacts`) are planned in dependency
    order, applied when ``auto_apply`` (:func:`.operating.reconcile_stack`), held for
    approval otherwise; a stack whose dependency was applied in this pass is planned
-   after that apply; dependents of a failed stack are skipped and the skip recorded.
+   after that apply; dependents of a failed stack are skipped and the skip recorded
+   (:func:`.operating.dependency_gate`, the rule a refresh obeys too). A failure, even a
+   bug, in one stack's operation is that stack's: it is counted and retried, and the
+   plans and applies of its siblings in flight finish and are recorded.
 4. drift checks that are due run, for stacks no operation holds.
 
 Then it sleeps until the next poll, retry or drift check, or until woken.
@@ -28,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from truenorth.controller import contexts, executing, operating, repositories, sources
+from truenorth.controller import contexts, errors, executing, operating, repositories, sources
 from truenorth.core import impacts, specs
 from truenorth.git import errors as git_errors
 from truenorth.store import errors as store_errors
@@ -127,7 +130,8 @@ class RepositoryLoop:
             repo.check_requested = False
             await self._check_source()
         if ctx.store_health.failing:
-            await ctx.io(lambda: ctx.rt.store.count_runs(stack=executing.REPOSITORY_STACK))
+            # A write, not a read: a database that refuses writes still answers reads.
+            await ctx.io(ctx.rt.store.check_writable)
             ctx.store_health.ok()
         sha = repo.fetched_sha
         if sha is not None and sha not in (repo.invalid_sha, repo.revision.sha if repo.revision else None):
@@ -149,11 +153,14 @@ class RepositoryLoop:
                 raise git_errors.GitError(f"the remote has no branch {branch!r}")
             repo.remote_sha = remote
             if remote != repo.fetched_sha:
-                started = time.perf_counter()
-                await ctx.io(lambda: cache.fetch(url))
-                ctx.metrics.git_fetch_duration.labels(repository=repo.name).observe(
-                    time.perf_counter() - started
-                )
+                # One mirror per URL: an entry on another branch of it may have fetched this already.
+                async with repo.fetching:
+                    if await ctx.io(lambda: repositories.mirrored_sha(cache, url, branch)) != remote:
+                        started = time.perf_counter()
+                        await ctx.io(lambda: cache.fetch(url))
+                        ctx.metrics.git_fetch_duration.labels(repository=repo.name).observe(
+                            time.perf_counter() - started
+                        )
                 repo.fetched_sha = await ctx.io(lambda: cache.resolve(url, f"refs/heads/{branch}"))
                 repo.last_fetch_at = datetime.now(UTC)
                 log.info("repository %s: fetched %s at %s", repo.name, branch, repo.fetched_sha[:12])
@@ -263,34 +270,74 @@ class RepositoryLoop:
         await self._learn_commits({sha for sha in applied.values() if sha is not None})
         graph = {stack.name: stack.depends_on for stack in spec.stacks}
         self._blocked = set()
-        undecided = list(spec.order())
+        by_name = {stack.name: stack for stack in spec.stacks}
+        undecided = {stack.name: stack for stack in spec.order()}  # in dependency order
         running: dict[str, asyncio.Task[operating.Step]] = {}
+        # A store failure in one stack's task stops new work, but never cuts short the
+        # plans and applies of its siblings in flight: they finish (and are recorded) first.
+        failure: store_errors.StoreError | None = None
         try:
-            while undecided or running:
-                waiting = {stack.name for stack in undecided} | set(running)
-                for stack in list(undecided):
-                    upstream = _upstream(graph, stack.name)
-                    if upstream & waiting:
+            while (undecided and failure is None) or running:
+                for name, stack in list(undecided.items()) if failure is None else ():
+                    # Decided once its direct dependencies are; they waited for theirs.
+                    if any(dep in undecided or dep in running for dep in stack.depends_on):
                         continue
-                    undecided.remove(stack)
-                    waiting.discard(stack.name)
-                    if await self._ready(stack, revision, upstream=upstream, applied=applied):
-                        running[stack.name] = asyncio.create_task(
+                    del undecided[name]
+                    upstream = operating.upstream(graph, name)
+                    try:
+                        ready = await self._ready(stack, revision, upstream=upstream, applied=applied)
+                    except store_errors.StoreError as exc:  # recording a skip failed
+                        failure = exc
+                        break
+                    except Exception as exc:
+                        self._crashed(stack, revision=revision, exc=exc)
+                        continue
+                    if ready:
+                        running[name] = asyncio.create_task(
                             self._reconcile(stack, revision=revision, applied=applied)
                         )
-                        waiting.add(stack.name)
                 if not running:
                     continue
                 finished, _ = await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
                 for name, task in list(running.items()):
-                    if task in finished:
-                        del running[name]
-                        if task.result().applied:
-                            applied[name] = revision.sha
-        finally:
+                    if task not in finished:
+                        continue
+                    del running[name]
+                    try:
+                        step = task.result()
+                    except store_errors.StoreError as exc:
+                        failure = failure or exc
+                        continue
+                    except Exception as exc:
+                        self._crashed(by_name[name], revision=revision, exc=exc)
+                        continue
+                    if step.applied:
+                        applied[name] = revision.sha
+            if failure is not None:
+                raise failure
+        finally:  # only when the pass itself is cancelled (the controller stops)
             for task in running.values():
                 task.cancel()
             await asyncio.gather(*running.values(), return_exceptions=True)
+
+    def _crashed(self, stack: specs.StackSpec, *, revision: sources.Revision, exc: Exception) -> None:
+        """A bug in one stack's operation: logged with its traceback, counted as a failure
+        (retried with backoff, dependents skipped); its siblings go on."""
+        log.error(
+            "repository %s, stack %s: the operation failed unexpectedly",
+            self.repo.name,
+            stack.name,
+            exc_info=exc,
+        )
+        operating.count_failure(
+            self.ctx,
+            self.repo,
+            stack=stack,
+            sha=revision.sha,
+            what="reconcile",
+            error=f"internal error: {type(exc).__name__}: {exc}",
+        )
+        self.ctx.activity.changed()
 
     async def _learn_commits(self, shas: set[str]) -> None:
         """Author and subject of applied revisions the views do not know yet (after a restart)."""
@@ -317,11 +364,11 @@ class RepositoryLoop:
             track.demand(revision.sha, because=tuple(f"dependency {dep} was applied" for dep in moved))
         if not track.needs:
             return False
-        failed = sorted(dep for dep in upstream if repo.track(dep).failed)
-        if failed or any(repo.track(dep).needs for dep in upstream):
+        gate = operating.dependency_gate(repo, upstream=upstream)
+        if not gate.open:
             self._blocked.add(stack.name)  # due when its dependency is; never before
-            if failed and track.skip_recorded != revision.sha:
-                reason = f"not applied: dependency {', '.join(failed)} failed"
+            if gate.failed and track.skip_recorded != revision.sha:
+                reason = gate.skip_reason
                 outcome = await ctx.io(
                     functools.partial(executing.record_skipped, ctx.rt, revision, stack, reason=reason)
                 )
@@ -362,20 +409,8 @@ class RepositoryLoop:
             with lease:
                 try:
                     await operating.check_drift(ctx, repo, name=stack.name)
-                except (git_errors.GitError, specs.SpecError, KeyError) as exc:
+                except (git_errors.GitError, specs.SpecError, errors.ControllerError) as exc:
                     track.checked(now=ctx.clock.now(), interval=stack.drift_interval)
                     log.warning(
                         "repository %s, stack %s: drift check skipped: %s", repo.name, stack.name, exc
                     )
-
-
-def _upstream(graph: dict[str, tuple[str, ...]], name: str) -> set[str]:
-    """Every stack ``name`` depends on, directly or through others."""
-    found: set[str] = set()
-    todo = list(graph.get(name, ()))
-    while todo:
-        dep = todo.pop()
-        if dep not in found:
-            found.add(dep)
-            todo.extend(graph.get(dep, ()))
-    return found

@@ -4,6 +4,10 @@ Held in memory by the running controller (the store keeps runs and stack states;
 keeps what only a live process knows): the newest revision seen on the branch, the last
 valid revision and its spec (what stacks are planned from), the current source error,
 the wake-up event a webhook sets, and each stack's :class:`~.scheduling.StackTrack`.
+
+A tracked repository is its URL *and* its branch (:func:`store_key`): two entries on two
+branches of one URL have their own records and engine state, and share only the mirror,
+which :func:`states_of` makes them fetch one at a time (one fetch serves both).
 """
 
 from __future__ import annotations
@@ -16,21 +20,61 @@ from truenorth.controller import config as settings
 from truenorth.controller import scheduling, sources
 from truenorth.core import specs
 from truenorth.git import errors as git_errors
-from truenorth.git import urls
+from truenorth.git import mirrors, urls
 
-__all__ = ["RepositoryState", "store_key"]
+__all__ = ["RepositoryState", "display_url", "mirror_key", "mirrored_sha", "states_of", "store_key"]
 
 
-def store_key(url: str) -> str:
-    """The repository key runs and stacks are stored under: the URL without credentials.
+def store_key(url: str, branch: str) -> str:
+    """The key runs, stacks and engine state of (``url``, ``branch``) are kept under.
 
-    The same key the CLI's one-shot commands use (``Revision.display``), so history
-    written by either reads the same.
+    :func:`sources.repository_key`, the same key the CLI's one-shot commands use
+    (``Revision.key``), so history written by either reads the same. A source git
+    would refuse keys by its credential-free spelling (it never fetches anyway).
     """
+    try:
+        return sources.repository_key(url, branch)
+    except git_errors.GitError:
+        return f"{urls.redact(url).replace('%', '%25').replace('#', '%23')}#{branch}"
+
+
+def display_url(url: str) -> str:
+    """The URL as shown: as written, credentials removed."""
     try:
         return urls.redact(urls.to_url(url))
     except git_errors.GitError:
         return urls.redact(url)
+
+
+def mirror_key(url: str) -> str:
+    """Which mirror ``url`` is fetched into: equal for every spelling of one repository."""
+    try:
+        return urls.normalize(url)
+    except git_errors.GitError:
+        return urls.redact(url)
+
+
+def mirrored_sha(cache: mirrors.MirrorCache, url: str, branch: str) -> str | None:
+    """What the mirror already has for ``branch`` (no network; None: no mirror or no branch)."""
+    if not cache.mirror_path(url).is_dir():
+        return None
+    try:
+        return cache.resolve(url, f"refs/heads/{branch}")
+    except git_errors.GitError:
+        return None
+
+
+def states_of(
+    repos: tuple[settings.RepositoryConfig, ...], *, retry: settings.RetryConfig
+) -> dict[str, RepositoryState]:
+    """The state of each configured repository by name; entries of one URL share one fetch lock."""
+    locks: dict[str, asyncio.Lock] = {}
+    states = {}
+    for repo in repos:
+        state = RepositoryState.of(repo, retry=retry)
+        state.fetching = locks.setdefault(mirror_key(repo.url), state.fetching)
+        states[repo.name] = state
+    return states
 
 
 @dataclass
@@ -38,8 +82,10 @@ class RepositoryState:
     """One repository's live state (mutable; touched only on the event loop)."""
 
     config: settings.RepositoryConfig
-    #: Store key (redacted URL).
+    #: Store key: ``<normalized URL>#<branch>`` (:func:`store_key`).
     key: str
+    #: The URL as shown (credentials removed).
+    display: str = ""
     #: Set by webhooks and actions to run a pass now; the loop clears it when a pass starts.
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     #: Forces a remote check in the next pass (a push was received).
@@ -65,10 +111,18 @@ class RepositoryState:
     tracks: dict[str, scheduling.StackTrack] = field(default_factory=dict)
     #: True while a pass runs (for idleness).
     busy: bool = False
+    #: Held while the mirror is brought up to date; shared by the entries of one URL, so
+    #: the second finds the first one's fetch already brought its branch (one fetch).
+    fetching: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
     def of(cls, repo: settings.RepositoryConfig, *, retry: settings.RetryConfig) -> RepositoryState:
-        return cls(config=repo, key=store_key(repo.url), backoff=scheduling.Backoff(retry=retry))
+        return cls(
+            config=repo,
+            key=store_key(repo.url, repo.branch),
+            display=display_url(repo.url),
+            backoff=scheduling.Backoff(retry=retry),
+        )
 
     @property
     def name(self) -> str:

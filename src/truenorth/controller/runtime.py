@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from truenorth.controller import layout, registry, secrets, sources
+from truenorth.controller import layout, ownership, registry, secrets, sources
 from truenorth.core import specs
 from truenorth.store import database
 from truenorth.store import urls as store_urls
@@ -36,7 +36,8 @@ class Runtime:
     secrets: secrets.SecretResolver = field(default_factory=secrets.SecretResolver)
     clusters: ClusterLookup = _no_clusters
     timeout: float = 3600.0
-    #: Identifies this process in recorded runs (crash recovery releases its runs).
+    #: Identifies this process in recorded runs: ``<data dir instance>/<host>:<pid>``
+    #: (crash recovery ends only the runs of its own data dir).
     holder: str | None = None
 
     def close(self) -> None:
@@ -54,9 +55,13 @@ def open_runtime(
     timeout: float = 3600.0,
     holder: str | None = None,
 ) -> Runtime:
-    """Create the data dir layout, open (and migrate) the store, and wire the rest."""
+    """Create the data dir layout, open (and migrate) the store, and wire the rest.
+
+    ``holder`` names this process in the runs it records (default: :func:`ownership.holder`).
+    """
     where = layout.DataLayout.at(data_dir)
     where.ensure()
+    holder = holder or ownership.holder(where.root)
     store = database.Store.open(store_url or store_urls.sqlite_url(where.root))
     return Runtime(
         layout=where,

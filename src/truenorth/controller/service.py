@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -73,8 +70,6 @@ class Controller:
     ) -> None:
         self.config = config
         self.clock: clocks.Clock = clock or clocks.SystemClock()
-        #: Names this process in the runs it records.
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.metrics = metrics.Metrics()
         self.registry = self.metrics.registry
         self.runtime = runtime.open_runtime(
@@ -84,8 +79,9 @@ class Controller:
             secret_resolver=secrets.SecretResolver(files=config.secret_files, envs=config.secret_envs),
             clusters=_cluster_lookup(config.clusters),
             timeout=config.operation_timeout,
-            holder=self.holder,
         )
+        #: Names this process in the runs it records (``<data dir instance>/<host>:<pid>``).
+        self.holder = self.runtime.holder or ""
         self.store = self.runtime.store
         activity = contexts.Activity()
 
@@ -104,10 +100,7 @@ class Controller:
             locks=locks.StackLocks(),
             redactor=redaction.Redactor(config.secret_values()),
         )
-        self._repos = {
-            repo.name: repository_states.RepositoryState.of(repo, retry=config.retry)
-            for repo in config.repositories
-        }
+        self._repos = repository_states.states_of(config.repositories, retry=config.retry)
         self._match_keys = {name: _normalized(state.config.url) for name, state in self._repos.items()}
         self.loops = {
             name: reconciling.RepositoryLoop(self.context, state, others=self._repos.values)
@@ -165,7 +158,7 @@ class Controller:
     async def _recover_once(self) -> None:
         ctx = self.context
         try:
-            found = await ctx.io(lambda: recovery.recover(self.store))
+            found = await ctx.io(lambda: recovery.recover(self.runtime, wait=self.config.operation_timeout))
         except store_errors.StoreError as exc:
             ctx.store_health.failed(ctx.redact(str(exc)))
             ctx.metrics.store_errors.inc()
@@ -218,7 +211,7 @@ class Controller:
         return [
             RepositoryView(
                 name=repo.name,
-                url=repo.key,
+                url=repo.display,
                 branch=repo.config.branch,
                 revision=repo.desired_sha,
                 source_error=repo.source_error or repo.revision_error,
@@ -270,25 +263,42 @@ class Controller:
                     "finished_at": run.finished_at.isoformat() if run.finished_at else None,
                 }
         applied = record.applied_revision if record else None
+        # Read-only: this runs in the API's threads, next to the event loop that owns the
+        # tracks and the commit cache (``get``, never ``repo.track()``, which creates one).
+        track = repo.tracks.get(name)
+        commit = self.context.commits.get(applied) if applied else None
         return StackView(
             repository=repo.name,
             name=name,
             engine=declared.engine if declared else (record.engine if record else ""),
             sync_state=record.sync_state if record else "unknown",
             health=_HEALTH.get(record.health, record.health) if record else "Unknown",
-            drift=repo.track(name).drift if name in repo.tracks else False,
+            drift=track.drift if track is not None else False,
             auto_apply=declared.auto_apply if declared else False,
             self_heal=declared.self_heal if declared else False,
             depends_on=declared.depends_on if declared else (),
             applied_revision=applied,
-            applied_commit=dict(self.context.commits[applied]) if applied in self.context.commits else None,
+            applied_commit=dict(commit) if commit is not None else None,
             desired_revision=repo.desired_sha,
             last_run=last,
             pending_plan_run_id=record.pending_plan_id if record else None,
-            error=(record.error or None) if record else None,
+            error=self._stack_error(record),
             busy=self.context.locks.busy((repo.name, name)),
             applied_at=record.applied_at if record else None,
+            source_error=repo.source_error or repo.revision_error,
         )
+
+    def _stack_error(self, record: records.StackRecord | None) -> str | None:
+        """The stack's recorded error; while the store refuses writes, that first (nothing is recorded)."""
+        recorded = (record.error or None) if record else None
+        health = self.context.store_health
+        if not health.failing:
+            return recorded
+        failing = (
+            f"the state database is failing ({health.error}): nothing is planned, applied or recorded "
+            "until it works again; the state shown is the last one recorded"
+        )
+        return f"{failing}. Last recorded error: {recorded}" if recorded else failing
 
     def _locate(self, name: str, repository: str | None) -> repository_states.RepositoryState:
         if repository is not None:
@@ -323,13 +333,33 @@ class Controller:
     async def refresh(self, name: str, *, repository: str | None = None, actor: str) -> int:
         """Plan the stack now at the newest valid revision (and apply it when ``auto_apply``)."""
         repo, stack = self._declared_stack(name, repository)
-        revision = repo.revision
-        assert revision is not None
+        revision, spec = repo.revision, repo.spec
+        assert revision is not None and spec is not None
+        graph = {item.name: item.depends_on for item in spec.stacks}
         lease = self._lease(repo, name, purpose=f"refresh by {actor}")
 
         async def work(on_start: operating.RunStarted) -> operating.Step:
             stored = await self.context.io(lambda: self.store.list_stacks(repository=repo.key))
             applied = {record.name: record.applied_revision for record in stored}
+            # The loop's rule: never plan (and apply) a stack while a dependency failed or
+            # still needs work; a refresh is refused with the reason instead.
+            gate = operating.dependency_gate(
+                repo,
+                upstream=operating.upstream(graph, name),
+                failed_states=frozenset(record.name for record in stored if record.sync_state == "failed"),
+            )
+            if gate.failed:
+                raise ControllerError(
+                    controller_errors.CONFLICT,
+                    f"stack {name!r} is not refreshed: its dependency {', '.join(gate.failed)} failed; "
+                    "fix that first (or refresh it)",
+                )
+            if gate.waiting:
+                raise ControllerError(
+                    controller_errors.CONFLICT,
+                    f"stack {name!r} is not refreshed: its dependency {', '.join(gate.waiting)} is not "
+                    "converged yet; refresh it once that is done",
+                )
             repo.track(name).demand(revision.sha, because=(f"refresh by {actor}",), fresh=True)
             return await operating.reconcile_stack(
                 self.context,

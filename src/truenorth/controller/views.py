@@ -30,7 +30,7 @@ class RepositoryView:
     last_check_at: datetime | None
     #: The newest *valid* revision, the one stacks are planned from.
     valid_revision: str | None = None
-    #: The store key of this repository's runs and stacks (the redacted URL).
+    #: The store key of this repository's runs and stacks: ``<normalized URL>#<branch>``.
     store_key: str = ""
 
 
@@ -60,3 +60,6 @@ class StackView:
     #: True while an operation holds the stack (another action would conflict).
     busy: bool = False
     applied_at: datetime | None = None
+    #: Why the stack's repository cannot be used right now (its newest ``truenorth.yaml``
+    #: was refused, git fails, the branch moved back): the same as the repository's.
+    source_error: str | None = None

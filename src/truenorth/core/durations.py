@@ -7,6 +7,7 @@ interval must never be read as "0" or "forever" (Flux CVE-2022-39272).
 
 from __future__ import annotations
 
+import math
 import re
 
 __all__ = ["MAX_SECONDS", "DurationError", "format_duration", "parse_duration"]
@@ -47,13 +48,26 @@ def parse_duration(text: object, *, maximum: float = MAX_SECONDS) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """Render seconds back in the shortest Go-style form (``600`` -> ``10m``)."""
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    remaining = int(seconds)
+    """Render seconds back in the shortest Go-style form (``600`` -> ``10m``, ``1.5`` -> ``1s500ms``).
+
+    Whole milliseconds are kept, so the text parses back to the value (to the
+    millisecond). Raises :class:`DurationError` for anything but a finite, non-negative
+    number (NaN, infinity, a negative value, not a number at all).
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise DurationError(f"must be a number of seconds, not {type(seconds).__name__}")
+    if (isinstance(seconds, float) and not math.isfinite(seconds)) or seconds < 0:
+        raise DurationError(f"{seconds!r} is not a finite, non-negative number of seconds")
+    whole = int(seconds)  # exact for any finite float; the fraction is then below one second
+    millis = round((seconds - whole) * 1000)
+    if millis == 1000:
+        whole, millis = whole + 1, 0
     parts: list[str] = []
+    remaining = whole
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         count, remaining = divmod(remaining, size)
         if count:
             parts.append(f"{count}{unit}")
+    if millis:
+        parts.append(f"{millis}ms")
     return "".join(parts) or "0s"

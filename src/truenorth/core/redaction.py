@@ -2,16 +2,28 @@
 
 Every string that leaves an engine or git passes through a :class:`Redactor`: it knows
 the secret values of the run (sensitive Terraform values, vault passwords, tokens) and
-masks them wherever they appear, and it always strips credentials from URLs. The
-structural helper :func:`mask_sensitive` applies Terraform-style sensitivity masks
-(``before_sensitive``/``after_sensitive``) to JSON values.
+masks them wherever they appear, and it always masks credentials in URLs by the one
+policy of :func:`truenorth.texts.mask_url_credentials` (a password or an ``http(s)``
+token is masked; ``ssh://git@`` is not). The structural helper :func:`mask_sensitive`
+applies Terraform-style sensitivity masks (``before_sensitive``/``after_sensitive``) to
+JSON values.
+
+Redaction is for what is *shown or stored as text*. What an engine or a cluster
+receives (rendered manifests, variables, inventories, plan files) never passes through
+here: masking it would apply ``***`` instead of the repository's bytes.
+
+Every step is linear in the length of the text, which may be hostile (a 1 MiB log line,
+a long URL path): each known secret is replaced with :meth:`str.replace` (CPython's
+search is linear in the worst case), and URL credentials are found in one scan. There
+is no regular expression whose backtracking an input could make explode.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
+
+from truenorth import texts
 
 __all__ = [
     "REDACTED",
@@ -25,30 +37,33 @@ __all__ = [
 #: What a masked secret value reads as, in every engine's output.
 SENSITIVE_MARKER = "(sensitive value)"
 #: What a credential in a URL or a known secret in free text reads as.
-REDACTED = "***"
+REDACTED = texts.MASK
 
-# scheme://user:password@host or scheme://token@host: keep the scheme and host only.
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<cred>[^/@\s'\"]+)@")
 # Values shorter than this are not masked as free text: masking "a" everywhere would
 # destroy the output while protecting nothing that guessing would not find anyway.
 _MIN_SECRET_LENGTH = 4
 
 
 def redact_url_credentials(text: str) -> str:
-    """Replace the user-info part of every URL in ``text`` with ``***``."""
-    return _URL_CREDENTIALS.sub(lambda m: f"{m.group('scheme')}{REDACTED}@", text)
+    """Mask every URL credential in ``text`` (``https://user:token@h`` -> ``https://***@h``).
+
+    A user name alone on a scheme other than ``http(s)`` (``ssh://git@host``,
+    ``postgres://app@db``) is not a credential and stays.
+    """
+    return texts.mask_url_credentials(text)
 
 
 class Redactor:
     """Masks a set of known secret values, and URL credentials, in text.
 
     Longer secrets are replaced first so that a secret containing another is masked
-    whole. Instances are cheap; engines make one per run and add what they learn.
+    whole. Instances are cheap; engines make one per run and add what they learn. The
+    cost of a call is linear in the length of the text for each registered secret.
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        self._ordered: tuple[str, ...] = ()
         self.add(*secrets)
 
     def add(self, *secrets: str) -> None:
@@ -62,8 +77,8 @@ class Redactor:
             )
         if fresh - self._secrets:
             self._secrets |= fresh
-            ordered = sorted(self._secrets, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+            # One tuple, swapped in whole: a reader in another thread sees the old or the new.
+            self._ordered = tuple(sorted(self._secrets, key=lambda s: (-len(s), s)))
 
     @property
     def secrets(self) -> frozenset[str]:
@@ -74,9 +89,9 @@ class Redactor:
         """Return ``text`` with every known secret and URL credential masked."""
         if not text:
             return text
-        if self._pattern is not None:
-            text = self._pattern.sub(REDACTED, text)
-        return redact_url_credentials(text)
+        for secret in self._ordered:
+            text = text.replace(secret, REDACTED)
+        return texts.mask_url_credentials(text)
 
     def value(self, value: Any) -> Any:
         """Redact every string inside a JSON-compatible value."""

@@ -190,7 +190,8 @@ class RepoSpec:
         if selected is not None:
             wanted = set(selected)
             names = tuple(name for name in names if name in wanted)
-        return tuple(self.stack(name) for name in names)
+        by_name = {item.name: item for item in self.stacks}
+        return tuple(by_name[name] for name in names)
 
 
 # --------------------------------------------------------------------------- parsing

@@ -9,6 +9,7 @@ own message quotes the input, which may hold a secret.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -31,32 +32,50 @@ class YamlLimitError(ValueError):
 def expanded_size(root: yaml.Node, *, limit: int) -> int:
     """How many nodes ``root`` has with every alias expanded, stopping just past ``limit``.
 
-    Absurd nesting and recursive aliases count as over the limit.
+    Absurd nesting (deeper than 500) and recursive aliases count as over the limit. The
+    walk is iterative, so no document can make it hit Python's recursion limit.
     """
-    memo: dict[int, int] = {}
+    over = limit + 1
+    memo: dict[int, int] = {}  # id(node) -> its expanded size
+    open_nodes: set[int] = set()  # on the current path: reaching one again is a loop
+    frames: list[tuple[yaml.Node, Iterator[yaml.Node], list[int]]] = []
 
-    def size(node: yaml.Node, depth: int) -> int:
-        key = id(node)
+    def enter(node: yaml.Node) -> None:
+        open_nodes.add(id(node))
+        frames.append((node, _children(node), [1]))
+
+    enter(root)
+    while frames:
+        node, children, total = frames[-1]
+        child = next(children, None)
+        if child is None:
+            frames.pop()
+            open_nodes.discard(id(node))
+            memo[id(node)] = total[0]
+            if not frames:
+                return total[0]
+            frames[-1][2][0] += total[0]
+            if frames[-1][2][0] > limit:
+                return over
+            continue
+        key = id(child)
         if key in memo:
-            return memo[key]
-        if depth > _MAX_DEPTH:
-            return limit + 1
-        memo[key] = limit + 1  # a node that contains itself never ends
-        total = 1
-        if isinstance(node, yaml.SequenceNode):
-            for child in node.value:
-                total += size(child, depth + 1)
-                if total > limit:
-                    break
-        elif isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                total += size(key_node, depth + 1) + size(value_node, depth + 1)
-                if total > limit:
-                    break
-        memo[key] = total
-        return total
+            total[0] += memo[key]
+            if total[0] > limit:
+                return over
+            continue
+        if key in open_nodes or len(frames) > _MAX_DEPTH:
+            return over
+        enter(child)
+    return over  # pragma: no cover - the root's frame always returns above
 
-    return size(root, 0)
+
+def _children(node: yaml.Node) -> Iterator[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return iter(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return (item for pair in node.value for item in pair)
+    return iter(())
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:

@@ -7,19 +7,24 @@ it is built, so whoever catches, logs or stores it cannot leak the credential.
 
 from __future__ import annotations
 
+from truenorth import texts
 from truenorth.git import credentials
 
-__all__ = ["GitError", "PathEscapeError"]
+__all__ = ["MAX_MESSAGE", "GitError", "PathEscapeError"]
+
+#: The most characters of an error message kept (a ref or a path in it may be huge).
+MAX_MESSAGE = 4000
 
 
 class GitError(RuntimeError):
     """A git operation failed or a source, ref or path was refused.
 
-    The message has every URL credential replaced by ``***``.
+    The message has every URL credential replaced by ``***`` and is at most
+    :data:`MAX_MESSAGE` characters (then cut with ``"... (N more bytes)"``).
     """
 
     def __init__(self, message: str) -> None:
-        super().__init__(credentials.redact(message))
+        super().__init__(texts.bound(credentials.redact(message), MAX_MESSAGE))
 
     @property
     def message(self) -> str:

@@ -77,14 +77,17 @@ def _check_size(tar: tarfile.TarFile, *, max_bytes: int, max_files: int) -> None
 
 
 def seal(root: Path) -> None:
-    """Make every file under ``root`` 0444 (0555 if executable) and every directory 0555."""
+    """Make every file under ``root`` 0400 (0500 if executable) and every directory 0500.
+
+    Read-only, and private to truenorth's user like everything in its data dir.
+    """
     for directory, _, filenames in os.walk(root, topdown=False):
         for name in filenames:
             path = os.path.join(directory, name)
             mode = os.lstat(path).st_mode
             if stat.S_ISREG(mode):
-                os.chmod(path, 0o555 if mode & stat.S_IXUSR else 0o444)
-        os.chmod(directory, 0o555)  # noqa: S103 - read-only for everyone is the point
+                os.chmod(path, 0o500 if mode & stat.S_IXUSR else 0o400)
+        os.chmod(directory, 0o500)
 
 
 def remove(root: Path) -> None:

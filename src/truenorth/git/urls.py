@@ -6,7 +6,9 @@ checks it and turns it into something safe to hand to git; it refuses git's othe
 transports (``ext::`` runs a command, ``fd::`` reads a descriptor) and anything that
 git could read as an option. :func:`normalize` gives the key under which a repository
 is cached and matched against webhooks: every spelling of one repository (scheme,
-user, default port, ``.git`` suffix, letter case) maps to the same key.
+user, default port, ``.git`` suffix, letter case of the host) maps to the same key. The
+path keeps its letter case: ``/Org/Infra`` and ``/org/infra`` are two repositories to
+git (and to many forges), so they are two repositories to truenorth.
 """
 
 from __future__ import annotations
@@ -65,9 +67,10 @@ def to_url(source: str) -> str:
 def normalize(url: str) -> str:
     """The canonical key of a repository, equal for every spelling of it.
 
-    Remote sources become ``host[:port]/path`` in lower case, without scheme,
-    user-info, default port, trailing ``.git`` or ``/``. Local paths and ``file://``
-    URLs become the resolved absolute path (case kept: file systems care).
+    Remote sources become ``host[:port]/path`` with the host in lower case and the path
+    as written (its case kept), without scheme, user-info, default port, trailing
+    ``.git``, ``/`` or repeated slashes. Local paths and ``file://`` URLs become the
+    resolved absolute path (case kept: file systems care).
     """
     _check_text(url)
     match = _SCHEME.match(url)
@@ -139,5 +142,5 @@ def _key(host: str, path: str) -> str:
     path = path.strip("/")
     if path.endswith(".git"):
         path = path[: -len(".git")].rstrip("/")
-    path = re.sub(r"/{2,}", "/", path).lower()
+    path = re.sub(r"/{2,}", "/", path)
     return f"{host}/{path}" if path else host

@@ -89,7 +89,11 @@ def router(controller: ports.ControllerPort) -> APIRouter:
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> schemas.StackPage:
-        """Every stack with its sync state, health, drift and applied revision; filtered and paged."""
+        """Every stack with its sync state, health, drift and applied revision; filtered and paged.
+
+        ``source_errors`` lists the repositories whose source is in error, so that a refused
+        ``truenorth.yaml`` shows here even before the repository has a stack.
+        """
         with translated():
             found = [
                 s
@@ -100,9 +104,14 @@ def router(controller: ports.ControllerPort) -> APIRouter:
                 and (health is None or s.health.lower() == health.lower())
                 and (q is None or q.lower() in s.name.lower())
             ]
+            broken = [r for r in controller.repositories() if repository is None or r.name == repository]
         page = found[offset : offset + limit]
         return schemas.StackPage(
-            items=[presenting.stack(s) for s in page], total=len(found), limit=limit, offset=offset
+            items=[presenting.stack(s) for s in page],
+            total=len(found),
+            limit=limit,
+            offset=offset,
+            source_errors=presenting.source_errors(broken),
         )
 
     @api.get("/stacks/{name}", response_model=schemas.Stack, responses=_ACTION_ERRORS, tags=["read"])

@@ -15,7 +15,7 @@ from truenorth.core import plans
 from truenorth.server import schemas
 from truenorth.store import records
 
-__all__ = ["SUMMARY_KEYS", "plan", "repository", "run", "run_detail", "stack", "summary"]
+__all__ = ["SUMMARY_KEYS", "plan", "repository", "run", "run_detail", "source_errors", "stack", "summary"]
 
 #: The plan summary fields shown to clients.
 SUMMARY_KEYS = frozenset(plans.PlanSummary().to_dict()) | {"has_changes", "unreachable_hosts"}
@@ -37,6 +37,15 @@ def repository(view: views.RepositoryView) -> schemas.Repository:
         last_fetch_at=view.last_fetch_at,
         last_check_at=view.last_check_at,
     )
+
+
+def source_errors(found: list[views.RepositoryView]) -> list[schemas.SourceError]:
+    """The repositories of ``found`` whose source is in error."""
+    return [
+        schemas.SourceError(repository=view.name, source_error=view.source_error)
+        for view in found
+        if view.source_error
+    ]
 
 
 def stack(view: views.StackView) -> schemas.Stack:
@@ -75,6 +84,7 @@ def stack(view: views.StackView) -> schemas.Stack:
         pending_plan_run_id=view.pending_plan_run_id,
         busy=view.busy,
         error=view.error,
+        source_error=view.source_error,
     )
 
 

@@ -9,7 +9,10 @@ objects is refused with a 4xx :class:`~truenorth.server.rejections.RejectedError
 exception that would turn into a 500. ``commits: []`` is a valid push (a force push to
 an existing commit or a branch created at one sends no commits) and still triggers.
 
-Pure: headers (lower-case names) and raw bytes in, a :class:`Delivery` out.
+Pure: headers (lower-case names) and raw bytes in, a :class:`Delivery` out; for any
+input the only exception is ``RejectedError``. Every field kept is bounded (URLs, the
+ref, the delivery id) or cut (an event name), and refused or escaped when it holds
+control characters, so nothing a sender writes reaches a log or a terminal raw.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from truenorth import texts
 from truenorth.server import rejections
 
 __all__ = ["Delivery", "Push", "parse"]
@@ -26,6 +30,7 @@ __all__ = ["Delivery", "Push", "parse"]
 _MAX_URL = 2048
 _MAX_REF = 1024
 _MAX_DELIVERY_ID = 200
+_MAX_EVENT = 64
 _URL_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
     "github": {"repository": ("clone_url", "ssh_url", "html_url", "git_url", "svn_url", "url")},
     "gitlab": {
@@ -73,7 +78,7 @@ def parse(provider: str, headers: Mapping[str, str], body: bytes) -> Delivery:
         return Delivery(provider, event or "unknown", delivery_id, None)
     document = _json_object(body)
     if provider == "gitlab" and document.get("object_kind", "push") != "push":
-        return Delivery(provider, str(document.get("object_kind"))[:64], delivery_id, None)
+        return Delivery(provider, _event_name(document.get("object_kind")), delivery_id, None)
     if provider == "generic":
         push = _generic_push(document)
     else:
@@ -96,6 +101,13 @@ def _event(provider: str, headers: Mapping[str, str]) -> str | None:
             raise rejections.RejectedError(400, "missing X-Gitea-Event header", outcome="malformed")
         return gitea if gitea in ("push", "ping") else None
     return "push"
+
+
+def _event_name(value: Any) -> str:
+    """A sender's name for an event, safe to show: a short string, control characters escaped."""
+    if not isinstance(value, str) or not value:
+        return "unknown"
+    return texts.escape_controls(texts.bound(value, _MAX_EVENT), keep_newlines=False)
 
 
 def _required_header(headers: Mapping[str, str], key: str, shown: str) -> str:

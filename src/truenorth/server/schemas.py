@@ -27,6 +27,7 @@ __all__ = [
     "RunLog",
     "RunPage",
     "RunRef",
+    "SourceError",
     "Stack",
     "StackPage",
     "WebhookResult",
@@ -97,6 +98,18 @@ class Stack(BaseModel):
     pending_plan_run_id: int | None
     busy: bool = False
     error: str | None
+    source_error: str | None = Field(
+        default=None,
+        description="Why the stack's repository cannot be used right now (its newest truenorth.yaml "
+        "was refused, Git fails): nothing of it is planned or applied meanwhile.",
+    )
+
+
+class SourceError(BaseModel):
+    """A repository whose source cannot be used right now, and why."""
+
+    repository: str
+    source_error: str
 
 
 class StackPage(BaseModel):
@@ -104,6 +117,11 @@ class StackPage(BaseModel):
     total: int
     limit: int
     offset: int
+    source_errors: list[SourceError] = Field(
+        default_factory=list,
+        description="Repositories (of the filter) whose source is in error, also when they have no "
+        "stack to show yet (their first truenorth.yaml was refused).",
+    )
 
 
 class Run(BaseModel):

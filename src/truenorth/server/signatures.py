@@ -11,6 +11,10 @@ an exception) and compare in constant time with :func:`hmac.compare_digest`. The
 bytes are what was signed: re-serialised JSON never verifies. An empty or missing
 configured secret refuses every webhook (a blank secret would make any signature
 computable by anyone). Callers pass headers with lower-case names.
+
+Any header value and any body get an answer: the only exception :func:`verify` raises
+is :class:`~truenorth.server.rejections.RejectedError`, and its one regular expression
+(a fixed-length hex digest) is linear.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 def sign(secret: str, body: bytes) -> str:
     """The lower-case hex HMAC-SHA256 of ``body`` under ``secret`` (what forges send)."""
-    return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return hmac.new(_utf8(secret), body, hashlib.sha256).hexdigest()
 
 
 def verify(provider: str, headers: Mapping[str, str], body: bytes, *, secret: str | None) -> None:
@@ -85,9 +89,18 @@ def _check_token(given: str | None, header: str, secret: str) -> None:
     try:
         sent = given.encode("latin-1")
     except UnicodeEncodeError:
-        sent = given.encode("utf-8")
-    if not hmac.compare_digest(secret.encode("utf-8"), sent):
+        sent = _utf8(given)
+    if not hmac.compare_digest(_utf8(secret), sent):
         raise _unauthorized(f"{header}: token does not match")
+
+
+def _utf8(text: str) -> bytes:
+    """``text`` as UTF-8, lone surrogates included (an environment variable holding bytes
+    that are not UTF-8 decodes to them): never an encoding error."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
 
 
 def _unauthorized(message: str) -> rejections.RejectedError:

@@ -1,9 +1,10 @@
 """Creating the database engine with the settings each backend needs to be a safe record.
 
-SQLite: the parent directory is created; every connection gets WAL mode (readers never
-wait for a writer), ``foreign_keys=ON``, a ``busy_timeout`` so that a second writer
-waits instead of failing with "database is locked", and ``synchronous=NORMAL`` (safe
-with WAL). SQLAlchemy takes over ``BEGIN`` from the sqlite3 module so that a write
+SQLite: the parent directory is created, and the database file, private to the user
+(0600; the ``-wal`` and ``-shm`` files SQLite makes beside it inherit that); every
+connection gets WAL mode (readers never wait for a writer), ``foreign_keys=ON``, a
+``busy_timeout`` so that a second writer waits instead of failing with "database is
+locked", and ``synchronous=NORMAL`` (safe with WAL). SQLAlchemy takes over ``BEGIN`` from the sqlite3 module so that a write
 transaction can start with ``BEGIN IMMEDIATE``: a transaction that reads and then writes
 would otherwise fail at once on contention instead of waiting. PostgreSQL: psycopg 3,
 connections checked before use (the server may have restarted) and a connect timeout.
@@ -11,6 +12,8 @@ connections checked before use (the server may have restarted) and a connect tim
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -24,12 +27,28 @@ __all__ = ["BEGIN_OPTION", "create_engine", "ensure_parent"]
 BEGIN_OPTION = "truenorth_begin"
 _BEGIN = {"deferred": "BEGIN", "immediate": "BEGIN IMMEDIATE"}
 _CONNECT_TIMEOUT_SECONDS = 10
+_PRIVATE_FILE = 0o600
+# The database, its write-ahead log, its shared-memory index and a rollback journal.
+_SQLITE_FILES = ("", "-wal", "-shm", "-journal")
 
 
 def ensure_parent(url: sa.URL) -> None:
-    """Create the directory of a SQLite database file (OSError if that fails)."""
-    if url.get_backend_name() == "sqlite" and url.database:
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    """Create the directory of a SQLite database file, and the file, private (OSError if that fails).
+
+    SQLite creates its ``-wal`` and ``-shm`` files with the database file's permissions,
+    so a database file made 0600 here keeps all three private; files an older version
+    left readable are made private too.
+    """
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return
+    path = Path(url.database).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Failures are left to SQLite, which reports them in the store's words (read-only...).
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT, _PRIVATE_FILE))
+    for suffix in _SQLITE_FILES:
+        with contextlib.suppress(OSError):
+            os.chmod(f"{path}{suffix}", _PRIVATE_FILE)
 
 
 def create_engine(url: sa.URL, *, busy_timeout: float) -> sa.Engine:

@@ -17,6 +17,7 @@ and why ("database is locked", "disk full") and never contains a password.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -289,17 +290,31 @@ class Store:
         return None if row is None else rows.run_record(row)
 
     def deployed_revision(self, *, repository: str, stack: str) -> str | None:
-        """The revision of the newest apply that succeeded or partly succeeded."""
+        """The revision the stack is applied at: its recorded applied revision, else the
+        revision of the newest apply that succeeded or partly succeeded.
+
+        The stack's record wins because an apply interrupted by a controller's death may
+        turn out to have completed (the plan after the restart finds nothing to change):
+        that revision is then recorded as applied on the stack, while the run stays
+        ``interrupted`` (a finished run is never changed).
+        """
+        record = self.get_stack(repository=repository, name=stack)
+        if record is not None and record.applied_revision:
+            return record.applied_revision
         last = self.last_run(
             repository=repository, stack=stack, kind="apply", statuses=records.DEPLOYED_STATUSES
         )
         return None if last is None else last.revision
 
-    def mark_interrupted(self, *, holder: str | None = None) -> list[int]:
-        """End every run still pending or running (only ``holder``'s if given) as interrupted.
+    def mark_interrupted(
+        self, *, holder: str | None = None, run_ids: Iterable[int] | None = None
+    ) -> list[int]:
+        """End every run still pending or running as interrupted: only ``holder``'s, and
+        only those in ``run_ids``, when given.
 
-        Called when a controller starts: whatever was in flight died with the previous
-        process. Returns the ids of the runs marked, in ascending order.
+        Called when a controller starts: whatever its data dir's previous process had in
+        flight died with it (crash recovery picks those runs by their holder). Returns the
+        ids of the runs marked, in ascending order; a run that finished meanwhile is left.
         """
         statement = (
             sa.update(RunRow)
@@ -313,6 +328,13 @@ class Store:
         )
         if holder is not None:
             statement = statement.where(RunRow.holder == holder)
+        if run_ids is not None:
+            wanted = sorted(
+                {found for run_id in run_ids if (found := rows.optional_id(run_id, what="run_ids"))}
+            )
+            if not wanted:
+                return []
+            statement = statement.where(RunRow.id.in_(wanted))
         with self._guard("mark interrupted runs"), self._writing() as conn:
             return sorted(int(run_id) for run_id in conn.execute(statement).scalars())
 
@@ -352,6 +374,16 @@ class Store:
             query = query.limit(limit)
         with self._guard(f"read the log of run {run_id}"), self._reading() as conn:
             return [(int(seq), str(line)) for seq, line in conn.execute(query)]
+
+    def check_writable(self) -> None:
+        """Commit a write that changes nothing; :class:`StoreError` when the database refuses writes.
+
+        Reads can work while writes fail (a read-only file or file system, a full disk), so
+        a read says nothing about whether runs can be recorded: this rewrites the schema
+        version row as it is, a real committed write on SQLite and PostgreSQL alike.
+        """
+        with self._guard("write to the state database"), self._writing() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = version_num"))
 
     # Stack state ------------------------------------------------------------------
 
@@ -412,6 +444,14 @@ class Store:
             with conn.begin():
                 yield conn
 
+    def _refuses_writes(self) -> bool:
+        """True when this SQLite database's file or write-ahead log cannot be written now."""
+        database = self._engine.url.database
+        if self._engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            return False
+        files = (database, f"{database}-wal")
+        return any(os.path.exists(path) and not os.access(path, os.W_OK) for path in files)
+
     def _check_open(self) -> None:
         if self._closed:
             raise errors.StoreError(f"the store {self._shown_url} is closed")
@@ -423,6 +463,9 @@ class Store:
             yield
         except (sa_exc.SQLAlchemyError, sqlite3.Error, migrating.MigrationError) as exc:
             reason = errors.describe(exc, secrets=self._secrets)
+            if reason.startswith("disk I/O error") and self._refuses_writes():
+                # SQLite says "disk I/O error" when an open file stops taking writes.
+                reason = f"the database is read-only: its file or file system refuses writes ({reason})"
             if isinstance(exc, migrating.MigrationError):
                 reason = f"the schema revision is unknown to this truenorth, written by a newer version? ({reason})"
             message = errors.scrub(f"cannot {action}: {reason} [database {self._shown_url}]", self._secrets)

@@ -14,14 +14,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from truenorth import texts
+
 __all__ = ["StoreError", "describe", "scrub"]
 
-_REDACTED = "***"
-# scheme://user:password@host keeps the user; scheme://token@host keeps neither.
-_URL_CREDENTIALS = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?:(?P<user>[^/@:\s'\"]*):)?[^/@\s'\"]+@"
-)
-# password=... in a libpq key/value string or a URL query.
+_REDACTED = texts.MASK
+# password=... in a libpq key/value string or a URL query. Linear: it can only start at
+# "password", and each quantifier stops at a character the next part needs.
 _PASSWORD_PARAMETER = re.compile(r"(?i)\b(?P<key>(?:ssl)?password)\s*=\s*(?:'[^']*'|[^\s&]+)")
 _DETAIL_LIMIT = 300
 
@@ -81,13 +80,9 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     """Mask known ``secrets``, URL credentials and ``password=`` settings in ``text``."""
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, _REDACTED)
-    text = _URL_CREDENTIALS.sub(_mask_credentials, text)
+    # A database user name is useful in an error and never a token: keep it, mask the password.
+    text = texts.mask_url_credentials(text, keep_user=True)
     return _PASSWORD_PARAMETER.sub(lambda m: f"{m.group('key')}={_REDACTED}", text)
-
-
-def _mask_credentials(match: re.Match[str]) -> str:
-    user = match.group("user")
-    return f"{match.group('scheme')}{user}:{_REDACTED}@" if user else f"{match.group('scheme')}{_REDACTED}@"
 
 
 def describe(error: BaseException, *, secrets: Iterable[str] = ()) -> str:

@@ -51,9 +51,12 @@ STACK_FIELDS = (
 class RunRecord:
     """One recorded plan, apply or drift check of one stack.
 
-    Datetimes are timezone-aware UTC. ``summary``, ``changes`` and ``hosts`` are the
-    JSON values the controller stored (already redacted). ``plan_id`` is the plan run an
-    apply used; ``holder`` names the controller process that ran it.
+    ``repository`` is the tracked repository's key, opaque to the store (the controller
+    writes ``<normalized URL>#<branch>``: a repository is a URL and a branch; schema 0002
+    moved older per-URL keys to ``#main``). Datetimes are timezone-aware UTC.
+    ``summary``, ``changes`` and ``hosts`` are the JSON values the controller stored
+    (already redacted). ``plan_id`` is the plan run an apply used; ``holder`` names the
+    controller process that ran it.
     """
 
     id: int

@@ -15,10 +15,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from truenorth import texts
 from truenorth.store import checks, records, schema
 from truenorth.store.schema import RunRow, StackRow
 
 __all__ = [
+    "MAX_ERROR",
+    "MAX_LOG_LINE",
     "NEWEST_FIRST",
     "log_line",
     "optional_id",
@@ -33,6 +36,10 @@ __all__ = [
     "stack_upsert",
 ]
 
+#: The most characters of one run-log line kept (then cut with "... (N more bytes)").
+MAX_LOG_LINE = 16 * 1024
+#: The most characters of a run's error message kept (then cut the same way).
+MAX_ERROR = 64 * 1024
 #: The order of "newest first": start time, then id for runs started together.
 NEWEST_FIRST = (RunRow.started_at.desc(), RunRow.id.desc())
 
@@ -78,7 +85,7 @@ def run_outcome(
         "changes": checks.json_list(changes, what="changes"),
         "hosts": checks.json_list(hosts, what="hosts"),
         "output": checks.storable_text(_text(output or "", what="output")),
-        "error": checks.storable_text(_text(error or "", what="error")),
+        "error": checks.storable_text(texts.bound(_text(error or "", what="error"), MAX_ERROR)),
     }
 
 
@@ -97,8 +104,8 @@ def optional_name(value: object, *, what: str) -> str | None:
 
 
 def log_line(value: object) -> str:
-    """One storable log line."""
-    return checks.storable_text(_text(value, what="a log line"))
+    """One storable log line, cut at :data:`MAX_LOG_LINE` characters (engine output is untrusted)."""
+    return checks.storable_text(texts.bound(_text(value, what="a log line"), MAX_LOG_LINE))
 
 
 def run_filters(

@@ -5,8 +5,10 @@ output of a run as append-only numbered lines, ``stacks`` the controller's curre
 of each stack. Only portable types are used: ``JSON``, ``Text``, bounded ``String`` and
 :class:`UTCDateTime`, which stores timezone-aware UTC on both backends (SQLite keeps
 no offset, so values are normalized to UTC on the way in and marked UTC on the way out).
-The migration in ``migrations/versions`` creates exactly these tables; a test compares
-the two.
+The migrations in ``migrations/versions`` create exactly these tables; a test compares
+the two. ``repository`` in ``runs`` and ``stacks`` is a tracked repository's key, one
+string (``<normalized URL>#<branch>``, readable in SQL), so that the store's arguments
+stay one value per repository.
 """
 
 from __future__ import annotations

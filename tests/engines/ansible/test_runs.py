@@ -296,9 +296,10 @@ def test_cancel_and_timeout_stop_the_run(lab: Lab, how: str) -> None:
     )
     naptime = f"60.{secrets.randbelow(10**6):06d}"
     spec = stack(inventory="inventory.yml", extra_vars={"naptime": naptime})
+    # Only the apply is bounded: a busy machine may take seconds to start Ansible for the
+    # plan, which must not count against the timeout under test.
+    plan = AnsibleEngine().plan(lab.ctx(spec, checkout, revision=sha))
     engine = AnsibleEngine(timeout=3 if how == "timeout" else None)
-    plan = engine.plan(lab.ctx(spec, checkout, revision=sha))
-    ctx = lab.ctx(spec, checkout, revision=sha)
 
     def watch(line: str) -> None:
         if how == "cancel" and line.startswith("TASK [takes long]"):
@@ -307,7 +308,7 @@ def test_cancel_and_timeout_stop_the_run(lab: Lab, how: str) -> None:
     ctx = lab.ctx(spec, checkout, revision=sha, on_output=watch)
     started = time.monotonic()
     result = engine.apply(ctx, plan)
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 50  # well before the 60 s task would end by itself
     if how == "cancel":
         assert result.status is runs.RunStatus.CANCELLED
         assert result.error == "the run was cancelled"

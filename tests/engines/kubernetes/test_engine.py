@@ -103,7 +103,7 @@ def test_degraded_ends_the_wait_at_once(workspace: Workspace, kubeapi: KubeAPISe
         and "progress deadline" in result.error
     )
     assert "health: Degraded" in result.output
-    assert time.monotonic() - started < 30, "Degraded must not wait for the 5 minute timeout"
+    assert time.monotonic() - started < 120, "Degraded must not wait for the 5 minute timeout"
 
 
 def test_without_wait_the_apply_reports_health_and_succeeds(

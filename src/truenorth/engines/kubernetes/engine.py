@@ -11,6 +11,7 @@ run's redactor before anything can print it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping
@@ -70,11 +71,14 @@ class KubernetesEngine:
         """Render, read the live objects and diff them; raises :class:`EngineError`."""
         session = self._observe(ctx, predict=True)
         try:
-            return planning.build_plan(
-                session.observation,
-                stack=ctx.stack,
-                revision=ctx.revision,
-                plan_fingerprint=session.fingerprint,
+            return _shown(
+                ctx,
+                planning.build_plan(
+                    session.observation,
+                    stack=ctx.stack,
+                    revision=ctx.revision,
+                    plan_fingerprint=session.fingerprint,
+                ),
             )
         finally:
             session.kube.close()
@@ -249,6 +253,25 @@ class KubernetesEngine:
             error=outcome.error,
             output="\n".join(lines) + "\n",
         )
+
+
+def _shown(ctx: protocol.StackContext, plan: plans.Plan) -> plans.Plan:
+    """``plan`` as people see it: known secrets and URL credentials in its text masked.
+
+    Only the shown plan: what is applied is rendered again from the repository, never
+    read back from these values.
+    """
+    changes = tuple(
+        dataclasses.replace(
+            change,
+            before=ctx.redactor.value(change.before),
+            after=ctx.redactor.value(change.after),
+            diff=ctx.redactor(change.diff),
+            reason=ctx.redactor(change.reason),
+        )
+        for change in plan.changes
+    )
+    return dataclasses.replace(plan, changes=changes, output=ctx.redactor(plan.output))
 
 
 def _learn_secrets(ctx: protocol.StackContext, manifests: list[dict[str, Any]]) -> None:

@@ -13,7 +13,6 @@ folders found are returned so that their symlinks can be checked (case 1).
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from truenorth import texts
 from truenorth.core import specs
 
 __all__ = ["KUSTOMIZATION_FILES", "SourceError", "find_kustomization", "local_roots", "remote_host"]
@@ -42,8 +42,10 @@ _LIST_FIELDS = (
 )
 _PATCH_FIELDS = ("patches", "patchesStrategicMerge", "patchesJson6902", "replacements")
 _GENERATORS = ("configMapGenerator", "secretGenerator")
-_SCP_LIKE = re.compile(r"^(?:[\w.-]+@)?(?P<host>[\w.-]+\.[\w.-]+|localhost):(?!\d+/)(?!//)")
-_HOST_LIKE = re.compile(r"^(?P<host>[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+)(?::\d+)?/")
+#: The longest reference read (PATH_MAX): anything longer is refused before it is parsed.
+MAX_REFERENCE = 4096
+_SHOWN_REFERENCE = 200
+_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 
 
 class SourceError(ValueError):
@@ -75,10 +77,49 @@ def remote_host(entry: str) -> str | None:
         except ValueError:
             host = None
         return (host or "?").lower()
-    match = _SCP_LIKE.match(text)
-    if match and not text.startswith(("./", "../", "/")):
-        return match.group("host").lower()
+    host = _scp_host(text)
+    if host is not None and not text.startswith(("./", "../", "/")):
+        return host.lower()
     return None
+
+
+def _scp_host(text: str) -> str | None:
+    """The host of ``[user@]host:path`` (git's scp-like syntax), or None.
+
+    The host is ``localhost`` or has a dot inside it; ``host:22/x`` and ``host://x`` are
+    not this form. String methods only: linear in the length of ``text``.
+    """
+    head, colon, rest = text.partition(":")
+    if not colon:
+        return None
+    user, at, host = head.rpartition("@")
+    if at and (not _word_like(user) or "@" in user):
+        return None
+    if not _word_like(host) or not (host == "localhost" or "." in host[1:-1]):
+        return None
+    digits = len(rest) - len(rest.lstrip("0123456789"))
+    if rest.startswith("//") or (digits and rest[digits : digits + 1] == "/"):
+        return None
+    return host
+
+
+def _word_like(text: str) -> bool:
+    """Letters, digits, ``_``, ``.`` and ``-`` only, at least one."""
+    return bool(text) and text.replace(".", "a").replace("-", "a").replace("_", "a").isalnum()
+
+
+def _dotted_host(entry: str) -> str | None:
+    """The host of ``host.domain[:port]/path`` (a Kustomize remote shorthand), or None."""
+    head, slash, _ = entry.partition("/")
+    if not slash:
+        return None
+    host, colon, port = head.partition(":")
+    if colon and not (port.isascii() and port.isdigit()):
+        return None
+    labels = host.split(".")
+    if len(labels) < 2 or not all(label and set(label) <= _LABEL_CHARS for label in labels):
+        return None
+    return host
 
 
 def local_roots(root: Path, *, checkout: Path, allowed_hosts: Iterable[str] = ()) -> list[Path]:
@@ -113,20 +154,26 @@ def _walk(
     data = _load(path, shown=shown)
     for field, entry in _references(data):
         where = f"{shown}/{path.name}: {field}"
+        if len(entry) > MAX_REFERENCE:
+            raise SourceError(
+                f"{where}: a reference of {len(entry)} characters is longer than the {MAX_REFERENCE} limit"
+            )
         host = remote_host(entry)
         if host is not None:
             _check_remote(host, entry=entry, where=where, allowed=allowed)
             continue
         target = _local(directory, entry)
         if not target.exists():
-            guess = _HOST_LIKE.match(entry.strip())
+            guess = _dotted_host(entry.strip())
             if guess:
-                _check_remote(guess.group("host").lower(), entry=entry, where=where, allowed=allowed)
+                _check_remote(guess.lower(), entry=entry, where=where, allowed=allowed)
                 continue
-            raise SourceError(f"{where}: {entry!r} does not exist")
+            raise SourceError(f"{where}: {_shown_entry(entry)!r} does not exist")
         real = target.resolve()
         if not (real == checkout or checkout in real.parents):
-            raise SourceError(f"{where}: {entry!r} resolves outside the repository (escapes the checkout)")
+            raise SourceError(
+                f"{where}: {_shown_entry(entry)!r} resolves outside the repository (escapes the checkout)"
+            )
         if real.is_dir() and field in (
             "resources",
             "bases",
@@ -141,13 +188,14 @@ def _walk(
 def _check_remote(host: str, *, entry: str, where: str, allowed: frozenset[str]) -> None:
     if host not in allowed:
         raise SourceError(
-            f"{where}: remote base {_without_credentials(entry)!r} refused: host {host!r} is not in the "
-            "cluster's allowed_remote_hosts"
+            f"{where}: remote base {_shown_entry(entry)!r} refused: host {_shown_entry(host)!r} is not in "
+            "the cluster's allowed_remote_hosts"
         )
 
 
-def _without_credentials(entry: str) -> str:
-    return re.sub(r"://[^/@\s]+@", "://***@", entry)
+def _shown_entry(entry: str) -> str:
+    """A reference as an error quotes it: URL credentials masked, bounded."""
+    return texts.bound(texts.mask_url_credentials(entry), _SHOWN_REFERENCE)
 
 
 def _local(directory: Path, entry: str) -> Path:

@@ -32,9 +32,13 @@ _METADATA_NOISE = (
     "deletionGracePeriodSeconds",
 )
 _ANNOTATION_NOISE = ("kubectl.kubernetes.io/last-applied-configuration",)
+# "\d+(?:\.\d*)?" and not "\d+\.?\d*": the latter splits a run of digits in n ways, and
+# backtracking over a long invalid quantity from a manifest took quadratic time.
 _QUANTITY = re.compile(
-    r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?$"
+    r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?$"
 )
+_MAX_QUANTITY_TEXT = 64
+_MAX_EXPONENT = 64
 _BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 #: Where quantities live in the built-in kinds, as (kind or "*", path suffix).
@@ -121,10 +125,17 @@ def canonical_quantity(value: Any) -> str | None:
     ``1024Mi`` → ``1Gi``), or None when ``value`` is not a quantity."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
-    match = _QUANTITY.match(str(value).strip())
+    text = str(value).strip()
+    # Longer numbers or larger exponents are no quantity a cluster accepts, and 1e999999999
+    # would make the arithmetic below run for hours: compare those as plain strings.
+    if len(text) > _MAX_QUANTITY_TEXT:
+        return None
+    match = _QUANTITY.match(text)
     if match is None:
         return None
     number, exponent, suffix = match.group(1), match.group(2), match.group(3) or ""
+    if exponent and abs(int(exponent[1:])) > _MAX_EXPONENT:
+        return None
     try:
         amount = Fraction(number)
     except (ValueError, ZeroDivisionError):

@@ -65,8 +65,13 @@ _TERRAFORM_BLOCK = re.compile(r"^terraform[ \t]*\{", re.MULTILINE)
 # Inside it, a line opening a backend or cloud block: `backend "s3" {` or `cloud {`.
 # Attributes such as `backend = "local"` do not match (no block opener).
 _BACKEND_BLOCK = re.compile(r'^[ \t]*(backend[ \t]*"[^"\n]*"|cloud)[ \t]*\{', re.MULTILINE)
-# What the brace counter skips: strings, and comments of the three HCL kinds.
-_SKIPPED = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|//[^\n]*|/\*.*?\*/', re.DOTALL)
+# What the brace counter skips: strings, and comments of the three HCL kinds. Each
+# alternative always matches once it starts (an unterminated string runs to the end of
+# its line, an unterminated comment to the end of the text) and the string's loop is
+# possessive, so no start is ever scanned twice: linear in the file's length (a file of
+# `"\"\"\"...` or `/* /* /*` took quadratic time before).
+_SKIPPED = re.compile(r'"(?:[^"\\\n]|\\.)*+"?|#[^\n]*|//[^\n]*|/\*.*?(?:\*/|\Z)', re.DOTALL)
+_BRACE = re.compile(r"[{}]")
 # Files larger than this are not scanned (HCL this large is not a root module's header).
 _MAX_SCAN_BYTES = 8 * 1024 * 1024
 
@@ -177,20 +182,32 @@ def _terraform_blocks(text: str) -> list[str]:
     """The bodies of the top-level ``terraform`` blocks, with strings and comments blanked."""
     # Blank strings and comments (keeping newlines) so braces inside them do not count.
     plain = _SKIPPED.sub(lambda m: '""' if m.group().startswith('"') else "\n" * m.group().count("\n"), text)
-    bodies = []
-    for match in _TERRAFORM_BLOCK.finditer(plain):
-        depth, start = 1, match.end()
-        for index in range(start, len(plain)):
-            if plain[index] == "{":
-                depth += 1
-            elif plain[index] == "}":
-                depth -= 1
-                if depth == 0:
-                    bodies.append(plain[start:index])
-                    break
-        else:
-            bodies.append(plain[start:])
-    return bodies
+    closing, top_level = _braces(plain)
+    return [
+        plain[match.end() : closing.get(match.end() - 1, len(plain))]
+        for match in _TERRAFORM_BLOCK.finditer(plain)
+        if match.end() - 1 in top_level
+    ]
+
+
+def _braces(text: str) -> tuple[dict[int, int], set[int]]:
+    """Each ``{`` -> its matching ``}`` (unclosed ones left out), and the top-level ``{``.
+
+    One pass over the braces. Top-level blocks never overlap, so their bodies add up to
+    at most the file; counting from every ``terraform {`` line instead took quadratic
+    time and memory on a file of nested or unclosed ones.
+    """
+    closing: dict[int, int] = {}
+    top_level: set[int] = set()
+    opened: list[int] = []
+    for brace in _BRACE.finditer(text):
+        if brace.group() == "{":
+            if not opened:
+                top_level.add(brace.start())
+            opened.append(brace.start())
+        elif opened:
+            closing[opened.pop()] = brace.start()
+    return closing, top_level
 
 
 def _json_declares_backend(path: Path) -> bool:

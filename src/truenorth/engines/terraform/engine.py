@@ -179,7 +179,9 @@ class TerraformEngine:
                 return failed, "", refused + reason
             self._read_plan(ctx, prep, plan_file)  # registers the plan's secrets first
             argv = configs.apply_argv(binary.path, plan_file)
-            result = inv.run(argv, what="apply", stream=True, check=False)
+            # An apply runs to its end even if the controller dies: interrupting it could
+            # report a provisioner that has just completed as failed, and run it again.
+            result = inv.run(argv, what="apply", stream=True, check=False, finish_alone=True)
             output = inv.clean(result.stdout)
             if result.ok:
                 plan_file.unlink(missing_ok=True)

@@ -7,9 +7,14 @@ command can fail (missing binary, non-zero exit, a signal, the deadline, a cance
 an :class:`~truenorth.engines.protocol.EngineError` naming the stack, with the message
 redacted and the private working-copy paths shortened to repository paths.
 
-Commands whose output is machine-read (``show -json``, ``state pull``) run with an
-empty redactor, because masking a secret inside JSON can break the JSON; their output
-is parsed, mined for secrets and dropped, never shown.
+While a command runs, the run's folder names it (``processes.RECORD_FILE``): if the
+controller dies, Terraform is interrupted and finishes stopping on its own, and crash
+recovery waits for it before the stack is planned again.
+
+Commands whose output is machine-read (``show -json``, ``state pull``) keep their
+standard output verbatim (``stdout_is_data``): masking inside JSON can break the JSON,
+and a masked URL credential would hide the real value from the secrets mined there.
+That output is parsed, mined for secrets and dropped, never shown.
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from truenorth.core import redaction
 from truenorth.engines import processes, protocol
 
 __all__ = ["Invocation", "OperationCancelled"]
@@ -52,12 +56,14 @@ class Invocation:
         stream: bool = False,
         raw: bool = False,
         check: bool = True,
+        finish_alone: bool = False,
     ) -> processes.ProcessResult:
         """Run ``argv``; raise :class:`EngineError` unless it exits with one of ``ok_codes``.
 
-        ``stream`` sends output lines live to ``ctx.on_output``; ``raw`` skips redaction
-        (machine-read output only); ``check=False`` returns every finished result, failed,
+        ``stream`` sends output lines live to ``ctx.on_output``; ``raw`` keeps standard
+        output verbatim (machine-read output only; stderr is still redacted); ``check=False`` returns every finished result, failed,
         timed out or cancelled, for the caller to judge (a missing binary still raises).
+        ``finish_alone`` lets the command finish if the controller dies (``apply``).
         """
         ctx = self.ctx
         if ctx.cancel.is_set():
@@ -73,9 +79,12 @@ class Invocation:
                 cwd=self.cwd,
                 env=self.env,
                 timeout=remaining,
-                redactor=redaction.Redactor() if raw else ctx.redactor,
+                redactor=ctx.redactor,
                 cancel=ctx.cancel,
                 sink=ctx.on_output if stream else None,
+                stdout_is_data=raw,
+                record=ctx.run_dir / processes.RECORD_FILE,
+                finish_alone=finish_alone,
             )
         except processes.ProgramMissing:
             raise protocol.EngineError(

@@ -9,7 +9,7 @@ workspace. It yields a :class:`Prepared` and removes the working copy afterwards
 
 Layout under the stack's state dir::
 
-    terraform.tfstate, terraform.tfstate.d/   local state (stacks without a backend)
+    terraform.tfstate, terraform.tfstate.d/   local state (stacks without a backend), 0600
     plans/<revision>.tfplan                   saved plans, mode 0600
     data/                                     TF_DATA_DIR (.terraform): providers, modules
     work/terraformrc                          truenorth's Terraform CLI configuration
@@ -77,6 +77,7 @@ def prepare(
     for folder in (state_dir, work):
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o700)
+    _keep_state_private(state_dir)
     plugin_cache = ctx.cache_dir / "terraform-plugins"
     plugin_cache.mkdir(parents=True, exist_ok=True)
     cli_config = work / "terraformrc"
@@ -134,6 +135,23 @@ def _secret_environment(ctx: protocol.StackContext) -> dict[str, str]:
         ctx.redactor.add(value)
         found[name] = value
     return found
+
+
+def _keep_state_private(state_dir: Path) -> None:
+    """Make local state files 0600 and workspace folders 0700, as older versions may not have.
+
+    New ones are private already: Terraform runs with umask 077 (``engines.processes``),
+    which is what makes its ``terraform.tfstate.backup`` private (it writes it 0644).
+    """
+    workspaces = state_dir / "terraform.tfstate.d"
+    folders = [workspaces, *(p for p in workspaces.glob("*") if p.is_dir() and not p.is_symlink())]
+    for folder in folders:
+        if folder.is_dir() and not folder.is_symlink():
+            folder.chmod(0o700)
+    for folder in [state_dir, *folders]:
+        for path in folder.glob("terraform.tfstate*"):
+            if path.is_file() and not path.is_symlink():
+                path.chmod(0o600)
 
 
 def _seed_state(path: Path | None) -> None:

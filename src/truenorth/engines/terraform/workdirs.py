@@ -60,7 +60,7 @@ def build(checkout: Path, target: Path) -> None:
                     except OSError:
                         can_link = False
                 shutil.copyfile(src, into / name)
-                os.chmod(into / name, mode & 0o755)
+                os.chmod(into / name, mode & 0o700)
 
 
 def remove(target: Path) -> None:

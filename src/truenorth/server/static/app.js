@@ -142,7 +142,7 @@
       ? cell(run.kind + " ", badge(run.status), el("span", when(run.finished_at || run.started_at), "sub"))
       : cell(el("span", "none", "muted"));
     const name = cell(link(stack.name, function () { selectStack(stack); }));
-    if (stack.error) name.appendChild(el("span", stack.error, "sub"));
+    if (stack.error) name.appendChild(el("span", stack.error, "sub error-text"));
     tr.append(
       cell(stack.repository),
       name,
@@ -156,11 +156,22 @@
     return tr;
   }
 
+  // A repository whose source is in error (a refused truenorth.yaml, Git failing): shown
+  // above the stacks, also when it has no stack yet, since nothing of it is applied.
+  function sourceErrorItem(item) {
+    const li = el("li", null, "source-error");
+    li.append(el("strong", "Repository " + item.repository + ": "), el("span", item.source_error));
+    return li;
+  }
+
   async function loadStacks() {
     const page = await api("/stacks?limit=500");
     const body = $("stacks").tBodies[0];
     body.replaceChildren(...page.items.map(stackRow));
     $("no-stacks").hidden = page.items.length > 0;
+    const broken = Array.isArray(page.source_errors) ? page.source_errors : [];
+    $("source-errors").replaceChildren(...broken.map(sourceErrorItem));
+    $("source-errors").hidden = broken.length === 0;
   }
 
   // ---- runs and logs ----------------------------------------------------------------
