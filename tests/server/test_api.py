@@ -199,6 +199,29 @@ def test_runs_plan_and_logs(client: TestClient, controller: FakeController) -> N
     assert client.get("/api/v1/stacks/app/plan", headers=V).status_code == 404
 
 
+def test_a_log_page_is_bounded_in_bytes_and_reading_on_loses_no_line(
+    client: TestClient, controller: FakeController
+) -> None:
+    store = controller.store
+    run_id = store.start_run(stack="network", repository=REPO_KEY, revision=SHA_B, kind="plan")
+    lines = [f"{index:04d} " + "x" * 16_000 for index in range(200)]  # about 3.2 MB
+    store.append_log(run_id, lines)
+    seen: list[str] = []
+    after = 0
+    pages = 0
+    while True:
+        page = client.get(f"/api/v1/runs/{run_id}/log?after={after}&limit=10000", headers=V)
+        assert page.status_code == 200
+        body = page.json()
+        if not body["lines"]:
+            break
+        pages += 1
+        assert len(page.content) < 1_100_000  # about 1 MiB a page, not everything at once
+        seen.extend(item["line"] for item in body["lines"])
+        after = body["next_after"]
+    assert seen == lines and pages >= 3
+
+
 def test_readyz_follows_the_controller(client: TestClient, controller: FakeController) -> None:
     controller.ready = False
     response = client.get("/readyz")

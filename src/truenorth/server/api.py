@@ -192,12 +192,16 @@ def router(controller: ports.ControllerPort) -> APIRouter:
         after: Annotated[int, Query(ge=0, description="Only lines numbered after this.")] = 0,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> schemas.RunLog:
-        """The run's output lines, for following it live: read again with ``?after=next_after``."""
+        """The run's output lines, for following it live: read again with ``?after=next_after``.
+
+        A page holds at most ``limit`` lines and about 1 MiB of text (at least one line), so
+        that encoding the answer, which happens on the event loop, stays short.
+        """
         with translated():
             record = controller.store.get_run(run_id)
             if record is None:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id}")
-            lines = controller.store.read_log(run_id, after_seq=after, limit=limit)
+            lines = _within_bytes(controller.store.read_log(run_id, after_seq=after, limit=limit))
         return schemas.RunLog(
             run_id=run_id,
             lines=[schemas.LogLine(seq=seq, line=line) for seq, line in lines],
@@ -283,3 +287,19 @@ def translated() -> Iterator[None]:
         raise HTTPException(ERROR_STATUS.get(exc.kind, 500), exc.message) from None
     except store_errors.StoreError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"state database: {exc}") from None
+
+
+#: The text one log page carries at most (see ``get_run_log``).
+_LOG_PAGE_BYTES = 1 << 20
+
+
+def _within_bytes(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The first lines of ``lines`` that fit in :data:`_LOG_PAGE_BYTES` (at least one)."""
+    kept: list[tuple[int, str]] = []
+    size = 0
+    for seq, line in lines:
+        size += len(line) + 16
+        if kept and size > _LOG_PAGE_BYTES:
+            break
+        kept.append((seq, line))
+    return kept
