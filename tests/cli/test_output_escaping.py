@@ -17,7 +17,7 @@ from rich.text import Text
 
 from tests.cli.conftest import Invoke
 from tests.support.gitrepos import GitRepo
-from truenorth.cli import rendering
+from truenorth.cli import tables
 from truenorth.core import plans
 
 HOSTILE = "a\x1b[2J\x1b]0;pwned\x07b\rc\u202ed\u2066e\x9bf"
@@ -29,7 +29,7 @@ def _raw_free(text: str) -> bool:
 
 
 def test_every_printed_renderable_is_escaped_but_styles_stay() -> None:
-    console = rendering.console()
+    console = tables.console()
     console.file = io.StringIO()
     table = Table("stack")
     table.add_row(HOSTILE)
@@ -42,13 +42,13 @@ def test_every_printed_renderable_is_escaped_but_styles_stay() -> None:
     assert out.count("a\\x1b[2J\\x1b]0;pwnedbc\\u202ed\\u2066e\\x9bf") == 3
 
     styled = Console(file=io.StringIO(), force_terminal=True, color_system="standard")
-    styled.push_render_hook(rendering._EscapingHook())
+    styled.push_render_hook(tables._EscapingHook())
     styled.print(Text("x\x1b[31m", style="bold red"))
     assert styled.file.getvalue() == "\x1b[1;31mx\\x1b[31m\x1b[0m\n"
 
 
 def test_a_plan_with_hostile_names_prints_escaped() -> None:
-    console = rendering.console()
+    console = tables.console()
     console.file = io.StringIO()
     change = plans.Change(
         address=f"core/ConfigMap/team/{HOSTILE}",
@@ -63,11 +63,9 @@ def test_a_plan_with_hostile_names_prints_escaped() -> None:
         changes=(change,),
         summary=plans.summarize([change]),
     )
-    rendering.print_plan(console, plan)
+    tables.print_plan(console, plan)
     assert _raw_free(console.file.getvalue()) and "\\u202e" in console.file.getvalue()
-    assert (
-        rendering.terminal_safe(HOSTILE + "\n") == "a\\x1b[2J\\x1b]0;pwned\\x07b\\rc\\u202ed\\u2066e\\x9bf\n"
-    )
+    assert tables.terminal_safe(HOSTILE + "\n") == "a\\x1b[2J\\x1b]0;pwned\\x07b\\rc\\u202ed\\u2066e\\x9bf\n"
 
 
 def test_render_escapes_repository_values(tmp_path: Path, invoke: Invoke) -> None:

@@ -17,7 +17,10 @@ import pytest
 from tests.controller.engines import FakeEngine
 from tests.support import layouts
 from tests.support.gitrepos import GitRepo
-from truenorth.controller import clocks, config, registry, service
+from truenorth import config
+from truenorth.controller.actions import facade
+from truenorth.controller.loop import clocks
+from truenorth.controller.runs import registry
 from truenorth.git import mirrors
 
 SPEC = """\
@@ -80,14 +83,14 @@ class Harness:
     retry: config.RetryConfig = field(default_factory=config.RetryConfig)
     url: str | None = None
     workers: int = 2
-    ctl: service.Controller | None = None
+    ctl: facade.Controller | None = None
     cache: CountingCache | None = None
     #: Engines to use instead of the fake one (the real Terraform engine, say).
     engine_registry: registry.EngineRegistry | None = None
     #: A database URL instead of SQLite in the data dir (PostgreSQL, say).
     store_url: str | None = None
 
-    def build(self) -> service.Controller:
+    def build(self) -> facade.Controller:
         settings = config.ControllerConfig(
             repositories=(
                 config.RepositoryConfig(name="infra", url=self.url or self.repo.url, poll_interval=POLL),
@@ -98,13 +101,13 @@ class Harness:
             retry=self.retry,
         )
         engines = self.engine_registry or registry.EngineRegistry({"terraform": self.engine})
-        ctl = service.Controller(settings, clock=self.clock, engines=engines)
+        ctl = facade.Controller(settings, clock=self.clock, engines=engines)
         self.cache = CountingCache(ctl.runtime.sources.cache)
         ctl.runtime.sources.cache = self.cache  # type: ignore[assignment]
         self.ctl = ctl
         return ctl
 
-    async def start(self) -> service.Controller:
+    async def start(self) -> facade.Controller:
         ctl = self.ctl or self.build()
         await ctl.start()
         await self.settle()
@@ -128,7 +131,7 @@ class Harness:
         """The engine state folder of stack ``name`` in this harness's data dir."""
         return layouts.state_dir(self.data_dir, self.url or self.repo.url, name)
 
-    def view(self, name: str) -> service.StackView:
+    def view(self, name: str) -> facade.StackView:
         assert self.ctl is not None
         return self.ctl.stack(name)
 

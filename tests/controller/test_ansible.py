@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.gitrepos import GitRepo
-from truenorth.controller import clocks, config, service
+from truenorth import config
+from truenorth.controller.actions import facade
+from truenorth.controller.loop import clocks
 
 pytestmark = [pytest.mark.slow]
 
@@ -37,7 +39,7 @@ all:
 """
 
 
-async def settle(ctl: service.Controller) -> None:
+async def settle(ctl: facade.Controller) -> None:
     async with asyncio.timeout(120):
         await ctl.wait_idle()
 
@@ -61,7 +63,7 @@ async def test_drift_on_one_host_is_found_and_healed(tmp_path: Path) -> None:
         repositories=(config.RepositoryConfig(name="hosts", url=repo.url),),
         data_dir=tmp_path / "data",
     )
-    ctl = service.Controller(settings, clock=clock)
+    ctl = facade.Controller(settings, clock=clock)
     try:
         await ctl.start()
         await settle(ctl)

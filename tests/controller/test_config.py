@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from truenorth.controller import config
+from truenorth import config
 
 FILE = """\
 listen = "127.0.0.1:9000"

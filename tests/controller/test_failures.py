@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 
 from tests.controller.conftest import POLL, Harness
-from truenorth.controller import config, contexts, scheduling
+from truenorth import config
 from truenorth.controller.errors import ControllerError
+from truenorth.controller.loop import contexts, scheduling
 from truenorth.store import database
 from truenorth.store.errors import StoreError
 

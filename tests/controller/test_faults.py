@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.controller.conftest import POLL, Harness
 from tests.controller.engines import STATE_FILE, FakeEngine
 from tests.support.gitrepos import GitRepo
-from truenorth.controller import config
+from truenorth import config
 from truenorth.store import database, sqlite_url
 
 
@@ -224,7 +224,7 @@ async def test_metrics_are_served_from_the_controller_registry(harness: Harness)
         >= 1.0
     )
     assert registry.get_sample_value("truenorth_queue_depth") == 0.0
-    from truenorth.controller import metrics
+    from truenorth.controller.loop import metrics
 
     metrics.webhook_received(ctl, "github", "accepted")
     assert (

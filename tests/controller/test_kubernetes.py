@@ -13,7 +13,9 @@ import pytest
 
 from tests.support.gitrepos import GitRepo
 from tests.support.kubeapi import KubeAPIServer
-from truenorth.controller import clocks, config, service
+from truenorth import config
+from truenorth.controller.actions import facade
+from truenorth.controller.loop import clocks
 
 pytestmark = [pytest.mark.slow]
 
@@ -49,7 +51,7 @@ spec:
 """
 
 
-async def settle(ctl: service.Controller) -> None:
+async def settle(ctl: facade.Controller) -> None:
     async with asyncio.timeout(180):  # generous: kubectl on a busy machine
         await ctl.wait_idle()
 
@@ -74,7 +76,7 @@ async def test_commit_applied_to_the_cluster_and_removed_deployment_pruned(tmp_p
             clusters={"demo": config.ClusterConfig(name="demo", kubeconfig=str(kubeconfig))},
         )
         clock = clocks.FakeClock()
-        ctl = service.Controller(settings, clock=clock)
+        ctl = facade.Controller(settings, clock=clock)
         try:
             await ctl.start()
             await settle(ctl)

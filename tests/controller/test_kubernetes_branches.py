@@ -15,7 +15,9 @@ import pytest
 from tests.support.gitrepos import GitRepo
 from tests.support.kubeapi import KubeAPIServer
 from tests.support.layouts import state_dir
-from truenorth.controller import clocks, config, service
+from truenorth import config
+from truenorth.controller.actions import facade
+from truenorth.controller.loop import clocks
 
 pytestmark = [pytest.mark.slow]
 
@@ -35,7 +37,7 @@ CONFIG = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  f
 INVENTORY = "kubernetes-inventory.json"
 
 
-async def settle(ctl: service.Controller) -> None:
+async def settle(ctl: facade.Controller) -> None:
     async with asyncio.timeout(60):
         await ctl.wait_idle()
 
@@ -69,7 +71,7 @@ async def test_pruning_on_one_branch_leaves_the_other_branchs_objects(tmp_path: 
             data_dir=tmp_path / "data",
             clusters={"demo": config.ClusterConfig(name="demo", kubeconfig=str(kubeconfig))},
         )
-        ctl = service.Controller(settings, clock=clocks.FakeClock())
+        ctl = facade.Controller(settings, clock=clocks.FakeClock())
         try:
             await ctl.start()
             await settle(ctl)

@@ -20,7 +20,7 @@ import pytest
 from tests.server.processes import BOOT, ServerProcess
 from tests.support.gitrepos import GitRepo
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401
-from truenorth.controller import ownership
+from truenorth.controller.runs import ownership
 
 TOKEN = "tn-ownership-admin-token-0123456789"
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from truenorth.controller import ownership, recovery, runtime
+from truenorth.controller.loop import recovery
+from truenorth.controller.runs import ownership, runtime
 from truenorth.engines import processes, survivors
 from truenorth.store import database
 

@@ -22,23 +22,26 @@ from tests.controller.conftest import CountingCache
 from tests.controller.engines import FakeEngine, read_state
 from tests.support.gitrepos import GitRepo
 from tests.support.layouts import state_dir
-from truenorth.controller import clocks, config, registry, service
+from truenorth import config
+from truenorth.controller.actions import facade
 from truenorth.controller.errors import ControllerError
+from truenorth.controller.loop import clocks
+from truenorth.controller.runs import registry
 
 ONE = "stacks:\n  - name: {name}\n    engine: terraform\n    path: s\n    auto_apply: true\n"
 
 
-async def settle(ctl: service.Controller) -> None:
+async def settle(ctl: facade.Controller) -> None:
     async with asyncio.timeout(30):
         await ctl.wait_idle()
 
 
-def controller(tmp_path: Path, clock: clocks.FakeClock, *repos: tuple[str, str]) -> service.Controller:
+def controller(tmp_path: Path, clock: clocks.FakeClock, *repos: tuple[str, str]) -> facade.Controller:
     settings = config.ControllerConfig(
         repositories=tuple(config.RepositoryConfig(name=name, url=url) for name, url in repos),
         data_dir=tmp_path / "data",
     )
-    return service.Controller(
+    return facade.Controller(
         settings, clock=clock, engines=registry.EngineRegistry({"terraform": FakeEngine()})
     )
 
@@ -120,7 +123,7 @@ async def test_git_credentials_never_show_in_errors_views_or_logs(
         ),
         data_dir=tmp_path / "data",
     )
-    ctl = service.Controller(settings, clock=clocks.FakeClock(), engines=registry.EngineRegistry({}))
+    ctl = facade.Controller(settings, clock=clocks.FakeClock(), engines=registry.EngineRegistry({}))
     try:
         await ctl.start()
         await settle(ctl)
@@ -148,7 +151,7 @@ def two_branches(tmp_path: Path) -> tuple[GitRepo, str, str]:
 
 def branch_controller(
     tmp_path: Path, clock: clocks.FakeClock, url: str
-) -> tuple[service.Controller, CountingCache]:
+) -> tuple[facade.Controller, CountingCache]:
     settings = config.ControllerConfig(
         repositories=(
             config.RepositoryConfig(name="prod", url=url, branch="main"),
@@ -156,7 +159,7 @@ def branch_controller(
         ),
         data_dir=tmp_path / "data",
     )
-    ctl = service.Controller(
+    ctl = facade.Controller(
         settings, clock=clock, engines=registry.EngineRegistry({"terraform": FakeEngine()})
     )
     counting = CountingCache(ctl.runtime.sources.cache)

@@ -10,7 +10,7 @@ import pytest
 from tests.cli.conftest import APP_TF, CANARY, NETWORK_TF
 from tests.controller.conftest import Harness
 from tests.support.gitrepos import GitRepo
-from truenorth.controller import registry
+from truenorth.controller.runs import registry
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,10 @@ from tests.controller.engines import STATE_FILE, FakeEngine, folder_digest, read
 from tests.support.gitrepos import GitRepo
 from tests.support.layouts import state_dir
 from tests.support.legacy import OldStore
-from truenorth.controller import clocks, config, layout, registry, service
+from truenorth import config
+from truenorth.controller.actions import facade
+from truenorth.controller.loop import clocks
+from truenorth.controller.runs import layout, registry
 from truenorth.git import urls
 from truenorth.store import sqlite_url
 
@@ -43,7 +46,7 @@ async def test_the_main_entry_keeps_its_history_and_engine_state_after_the_upgra
     settings = config.ControllerConfig(
         repositories=(config.RepositoryConfig(name="infra", url=repo.url, branch="main"),), data_dir=data
     )
-    ctl = service.Controller(
+    ctl = facade.Controller(
         settings, clock=clocks.FakeClock(), engines=registry.EngineRegistry({"terraform": engine})
     )
     try:

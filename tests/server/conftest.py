@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.server.fakes import FakeController, stack_view
-from truenorth.controller.config import ControllerConfig, RepositoryConfig, TokenConfig
+from truenorth.config import ControllerConfig, RepositoryConfig, TokenConfig
 from truenorth.server.app import create_app
 
 VIEWER = "tn-viewer-token-0123456789"

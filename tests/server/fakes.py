@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from truenorth.controller.actions.views import RepositoryView, StackView
 from truenorth.controller.errors import ControllerError
-from truenorth.controller.metrics import Metrics
-from truenorth.controller.views import RepositoryView, StackView
+from truenorth.controller.loop.metrics import Metrics
 from truenorth.store.database import Store, sqlite_url
 
 SHA_A = "a" * 40

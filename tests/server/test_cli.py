@@ -12,7 +12,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from truenorth.cli import remote, serve
-from truenorth.controller.config import ControllerConfig, RepositoryConfig, TokenConfig
+from truenorth.config import ControllerConfig, RepositoryConfig, TokenConfig
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Migration 0002: records kept under a URL as written move to ``<normalized URL>#main``.
 
 The keys the migration writes must be the keys today's controller and CLI read
-(``sources.repository_key(url, "main")``), or an upgrade would detach every stack from
+(``urls.repository_key(url, "main")``), or an upgrade would detach every stack from
 its history.
 """
 
@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.legacy import OldStore
-from truenorth.controller import sources
 from truenorth.git import urls
 from truenorth.store import Store
 
@@ -40,7 +39,7 @@ def test_old_keys_become_the_keys_of_the_main_branch(store_url: str, written: st
     finally:
         old.close()
     with Store.open(store_url) as store:
-        key = sources.repository_key(written.replace("***@", ""), "main")
+        key = urls.repository_key(written.replace("***@", ""), "main")
         assert [r.id for r in store.list_runs(repository=key)] == [run_id]
         record = store.get_stack(repository=key, name="web")
         assert record is not None and record.applied_revision == SHA_A
@@ -58,7 +57,7 @@ def test_a_local_repository_keeps_its_path(store_url: str, tmp_path: Path) -> No
         old.close()
     with Store.open(store_url) as store:
         [run] = store.list_runs()
-    assert run.repository == sources.repository_key(str(folder), "main") == f"{folder.resolve()}#main"
+    assert run.repository == urls.repository_key(str(folder), "main") == f"{folder.resolve()}#main"
 
 
 def test_two_spellings_of_one_repository_merge_keeping_the_newer_stack_state(store_url: str) -> None:
@@ -88,11 +87,11 @@ def test_two_spellings_of_one_repository_merge_keeping_the_newer_stack_state(sto
     finally:
         old.close()
     with Store.open(store_url) as store:
-        key = sources.repository_key("https://h/org/infra", "main")
+        key = urls.repository_key("https://h/org/infra", "main")
         assert sorted(r.id for r in store.list_runs(repository=key)) == [first, second]
         assert [(s.name, s.applied_revision) for s in store.list_stacks(repository=key)] == [
             ("db", SHA_A),
             ("web", SHA_B),
         ]
-        upper = sources.repository_key("https://h/Org/Infra", "main")
+        upper = urls.repository_key("https://h/Org/Infra", "main")
         assert [r.id for r in store.list_runs(repository=upper)] == [other]

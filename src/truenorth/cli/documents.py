@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from truenorth.controller import executing, sources
+from truenorth.controller.runs import executing
 from truenorth.core import plans
+from truenorth.git import urls
 
 __all__ = ["FORMAT_VERSION", "plan_document", "record_json", "run_json", "stack_json"]
 
@@ -44,7 +45,7 @@ def plan_document(revision: Any, outcomes: list[executing.Outcome]) -> dict[str,
     return {
         "format_version": FORMAT_VERSION,
         "repository": revision.display,
-        "branch": sources.branch_of(revision.key),
+        "branch": urls.branch_of(revision.key),
         "ref": revision.ref,
         "revision": revision.sha,
         "commit": {
@@ -77,7 +78,7 @@ def run_json(outcome: executing.Outcome) -> dict[str, Any]:
 
 
 def record_json(record: Any) -> dict[str, Any]:
-    repository, branch = sources.split_key(record.repository)
+    repository, branch = urls.split_key(record.repository)
     return {
         "id": record.id,
         "stack": record.stack,
@@ -96,7 +97,7 @@ def record_json(record: Any) -> dict[str, Any]:
 
 
 def stack_json(item: Any) -> dict[str, Any]:
-    repository, branch = sources.split_key(item.repository)
+    repository, branch = urls.split_key(item.repository)
     return {
         "repository": repository,
         "branch": branch,

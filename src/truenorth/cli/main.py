@@ -22,11 +22,13 @@ from rich.table import Table
 from rich.text import Text
 
 from truenorth import __version__
-from truenorth.cli import documents, remote, rendering, serve
-from truenorth.controller import executing, layout, orchestrating, ownership, runtime, sources, validating
+from truenorth.cli import documents, remote, serve, tables
+from truenorth.controller.local import orchestrating
+from truenorth.controller.runs import executing, layout, ownership, runtime, validating
 from truenorth.core import redaction, runs, specfields, specs
 from truenorth.engines import protocol
 from truenorth.git import errors as git_errors
+from truenorth.git import urls
 from truenorth.store import errors as store_errors
 
 __all__ = ["app", "main"]
@@ -43,8 +45,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = rendering.console()
-err_console = rendering.console(stderr=True)
+console = tables.console()
+err_console = tables.console(stderr=True)
 
 
 class OutputFormat(enum.StrEnum):
@@ -155,7 +157,7 @@ def plan(
     if output is OutputFormat.json:
         _print_json(documents.plan_document(revision, outcomes))
     else:
-        rendering.print_totals(console, planned, failed=len(failed))
+        tables.print_totals(console, planned, failed=len(failed))
     if failed:
         raise typer.Exit(EXIT_ERROR)
     raise typer.Exit(EXIT_CHANGES if any(p.has_changes for p in planned) else EXIT_OK)
@@ -232,7 +234,7 @@ def drift(
                 continue
             try:
                 revision = rt.sources.checkout(
-                    repo, ref=deployed, branch=sources.branch_of(head.key), fetch=False
+                    repo, ref=deployed, branch=urls.branch_of(head.key), fetch=False
                 )
                 at_deploy = validating.validate_checkout(revision.checkout).stack(item.name)
             except (git_errors.GitError, specs.SpecError, KeyError) as exc:
@@ -259,7 +261,7 @@ def drift(
             {
                 "format_version": JSON_FORMAT_VERSION,
                 "repository": head.display,
-                "branch": sources.branch_of(head.key),
+                "branch": urls.branch_of(head.key),
                 "stacks": reports,
             }
         )
@@ -285,7 +287,7 @@ def _show_drift(name: str, deployed: str, outcome: executing.Outcome) -> None:
         console.print(
             Text("  Drift: the live state no longer matches the deployed revision.", style="yellow")
         )
-        rendering.print_plan(console, outcome.plan)
+        tables.print_plan(console, outcome.plan)
 
 
 @app.command()
@@ -297,15 +299,15 @@ def render(
     store: StoreOption = None,
 ) -> None:
     """Print a Kubernetes stack's rendered objects as YAML (Secret values masked)."""
-    from truenorth.controller import rendering as stack_rendering
+    from truenorth.controller.local import manifests
 
     with _runtime(data_dir, store) as rt:
         revision, spec, _selected = _prepare(rt, repo, ref=ref, stacks=[stack], output=OutputFormat.text)
         try:
-            text = stack_rendering.render_stack(rt, revision, spec.stack(stack))
+            text = manifests.render_stack(rt, revision, spec.stack(stack))
         except protocol.EngineError as exc:
             fail(str(exc))
-    sys.stdout.write(rendering.terminal_safe(text))
+    sys.stdout.write(tables.terminal_safe(text))
 
 
 @app.command()
@@ -397,7 +399,7 @@ def status(
 @app.command()
 def doctor() -> None:
     """Report the external programs truenorth drives: present or not, and their versions."""
-    from truenorth.controller import registry
+    from truenorth.controller.runs import registry
 
     engines = registry.EngineRegistry()
     table = Table("program", "status", "version")
@@ -441,7 +443,7 @@ class _RuntimeScope:
     """The local data dir for one command; ``engines`` (the command) if it runs engines there.
 
     Such a command shares the data dir with other local commands but refuses while a
-    controller (``truenorth serve``) holds it (:mod:`truenorth.controller.ownership`).
+    controller (``truenorth serve``) holds it (:mod:`truenorth.controller.runs.ownership`).
     Files it writes there are private (umask 077).
     """
 
@@ -530,7 +532,7 @@ def _show_planned(outcome: executing.Outcome) -> None:
     if outcome.plan is None:
         console.print(Text(f"  Plan failed: {outcome.result.error}", style="red"))
         return
-    rendering.print_plan(console, outcome.plan)
+    tables.print_plan(console, outcome.plan)
 
 
 def _show_replanned(outcome: executing.Outcome) -> None:
@@ -540,7 +542,7 @@ def _show_replanned(outcome: executing.Outcome) -> None:
     if outcome.plan is None:
         console.print(Text(f"  Plan failed: {outcome.result.error}", style="red"))
         return
-    rendering.print_plan(console, outcome.plan)
+    tables.print_plan(console, outcome.plan)
 
 
 def _show_applied(outcome: executing.Outcome) -> None:
@@ -574,7 +576,7 @@ def _confirm(outcomes: list[executing.Outcome], *, yes: bool, text: bool) -> boo
 
 def _short_repository(key: str) -> str:
     """``/srv/git/infra#main`` -> ``infra@main``: the table's column; JSON keeps the full URL."""
-    location, branch = sources.split_key(key)
+    location, branch = urls.split_key(key)
     tail = location.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git") or location
     return f"{tail}@{branch}" if branch else tail
 

@@ -5,7 +5,7 @@ asks the controller's API to act and prints the run it queued; ``--wait`` follow
 run's log until it ends and exits 1 if it failed. These actions need a running
 controller: without ``--server`` they say so (locally, ``truenorth apply`` is the way).
 With ``--repo`` they act on the local data dir instead, and refuse while a controller
-holds it (:mod:`truenorth.controller.ownership`).
+holds it (:mod:`truenorth.controller.runs.ownership`).
 :func:`remote_status` and :func:`remote_history` let ``status`` and ``history`` read
 from a server instead of the local store; :func:`print_status` and
 :func:`print_history` render what they return.
@@ -28,8 +28,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from truenorth.cli import rendering
-from truenorth.controller import approving, layout, ownership, runtime
+from truenorth.cli import tables
+from truenorth.controller.local import approving
+from truenorth.controller.runs import layout, ownership, runtime
 from truenorth.core import redaction
 from truenorth.git import errors as git_errors
 from truenorth.store import errors as store_errors
@@ -47,8 +48,8 @@ __all__ = [
 ]
 
 _FINISHED = {"succeeded", "failed", "partial", "interrupted", "cancelled", "skipped"}
-_console = rendering.console()
-_err = rendering.console(stderr=True)
+_console = tables.console()
+_err = tables.console(stderr=True)
 
 
 class RemoteError(Exception):
@@ -388,7 +389,7 @@ def _follow(client: ApiClient, run_id: int, *, interval: float = 0.5) -> str:
     while True:
         log = client.get(f"/runs/{run_id}/log", after=after)
         for line in log["lines"]:
-            sys.stdout.write(rendering.terminal_safe(str(line["line"])) + "\n")
+            sys.stdout.write(tables.terminal_safe(str(line["line"])) + "\n")
         sys.stdout.flush()
         after = log["next_after"]
         if log["finished"] and not log["lines"]:

@@ -1,7 +1,7 @@
 """``truenorth serve``: run the controller and its HTTP API in this process.
 
 With ``--config truenorth.toml`` everything comes from the file (see
-``truenorth.controller.config``); for a quick start ``--repo URL`` alone is enough. The
+``truenorth.config``); for a quick start ``--repo URL`` alone is enough. The
 admin API token comes from ``TRUENORTH_TOKEN`` and the webhook secret from
 ``TRUENORTH_WEBHOOK_SECRET``; every other setting can be overridden by a
 ``TRUENORTH_*`` variable. Without a token the API answers 401 to everything (``/healthz``,
@@ -11,7 +11,7 @@ for a request's headers and body (10 s each) can be changed with
 ``TRUENORTH_HTTP_HEADER_TIMEOUT`` and ``TRUENORTH_HTTP_BODY_TIMEOUT``. SIGTERM or Ctrl-C stop
 the server gracefully: running requests finish, then the controller stops.
 
-One controller per data dir (:mod:`truenorth.controller.ownership`): ``serve`` holds the
+One controller per data dir (:mod:`truenorth.controller.runs.ownership`): ``serve`` holds the
 data dir's lock (and, on PostgreSQL, an advisory lock on the database) for as long as it
 runs; a second one exits at start naming the first (host, pid, URL). Everything it writes
 under the data dir is private to its user (umask 077).
@@ -30,10 +30,11 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from truenorth import config as controller_config
 from truenorth import texts
-from truenorth.controller import config as controller_config
 from truenorth.controller import errors as controller_errors
-from truenorth.controller import ownership, service
+from truenorth.controller.actions import facade
+from truenorth.controller.runs import ownership
 from truenorth.core import durations, redaction
 from truenorth.engines import processes
 from truenorth.server import app as server_app
@@ -103,7 +104,7 @@ def serve(
         except OSError as exc:
             _fail(f"cannot listen on {settings.listen}: {exc.strerror or exc}")
         try:
-            controller = service.Controller(settings)
+            controller = facade.Controller(settings)
         except (controller_errors.ControllerError, store_errors.StoreError, OSError) as exc:
             sock.close()
             _fail(redact(f"cannot start the controller: {exc}"))

@@ -6,7 +6,7 @@ engines, escaping paths, bad durations and dependency cycles are all reported to
 each with the file and the field, and any one of them blocks the whole revision. The
 same field tables produce the published JSON Schema (``truenorth schema``), so the
 schema and the checks cannot drift apart. Checks that need the checkout on disk (does
-the path exist, does a symlink escape) live in :mod:`truenorth.controller.validating`.
+the path exist, does a symlink escape) live in :mod:`truenorth.controller.runs.validating`.
 """
 
 from __future__ import annotations

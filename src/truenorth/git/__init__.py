@@ -8,7 +8,7 @@ the layers, so it carries its own errors (always redacted) and its own URL handl
 Modules: :mod:`.urls` (parse, check, normalize, redact sources), :mod:`.errors`,
 :mod:`.commands` (run git safely), :mod:`.commits` (commit metadata), :mod:`.refs`
 (which ref strings are accepted), :mod:`.locks` (per-mirror file locks),
-:mod:`.trees` (extracting and sealing a snapshot), :mod:`.confinement` (paths and
+:mod:`.trees` (extracting and sealing a snapshot), :mod:`truenorth.paths` (paths and
 symlinks that must stay inside a checkout) and :mod:`.mirrors` (the cache itself).
 """
 

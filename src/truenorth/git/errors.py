@@ -7,7 +7,7 @@ it is built, so whoever catches, logs or stores it cannot leak the credential.
 
 from __future__ import annotations
 
-from truenorth import texts
+from truenorth import paths, texts
 from truenorth.git import credentials
 
 __all__ = ["MAX_MESSAGE", "GitError", "PathEscapeError"]
@@ -32,5 +32,7 @@ class GitError(RuntimeError):
         return str(self.args[0])
 
 
-class PathEscapeError(GitError):
-    """A path or a symlink in a checkout points outside the place it must stay in."""
+class PathEscapeError(GitError, paths.PathEscapeError):
+    """A path or a symlink in a checkout points outside the place it must stay in
+    (found by git's adapter: a snapshot member or symlink). Catch
+    :class:`truenorth.paths.PathEscapeError` for this and the filesystem checks alike."""

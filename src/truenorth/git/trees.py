@@ -15,7 +15,8 @@ import stat
 import tarfile
 from pathlib import Path
 
-from truenorth.git import confinement, errors
+from truenorth import paths
+from truenorth.git import errors
 
 __all__ = ["MAX_FILES", "MAX_TOTAL_BYTES", "extract", "remove", "seal"]
 
@@ -58,7 +59,7 @@ def extract(
         raise errors.GitError(f"{exc.tarinfo.name!r} cannot be extracted: {exc}") from None
     except (tarfile.TarError, OSError) as exc:
         raise errors.GitError(f"extracting the archive failed: {exc}") from None
-    links = confinement.escaping_links(dest, ".")
+    links = paths.escaping_links(dest, ".")
     if links:
         raise errors.PathEscapeError(
             f"symlink {links[0]!r} points outside the repository; snapshot refused"

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 from truenorth.git import errors
 from truenorth.git.credentials import redact
 
-__all__ = ["ALLOWED_SCHEMES", "normalize", "redact", "to_url"]
+__all__ = ["ALLOWED_SCHEMES", "branch_of", "normalize", "redact", "repository_key", "split_key", "to_url"]
 
 #: URL schemes a source may use (scp-like ``host:path`` is ssh and also allowed).
 ALLOWED_SCHEMES = frozenset({"https", "http", "ssh", "git", "file"})
@@ -144,3 +144,27 @@ def _key(host: str, path: str) -> str:
         path = path[: -len(".git")].rstrip("/")
     path = re.sub(r"/{2,}", "/", path)
     return f"{host}/{path}" if path else host
+
+
+def repository_key(url: str, branch: str) -> str:
+    """The key a tracked repository's records live under: ``<normalized URL>#<branch>``.
+
+    ``https://GitHub.com/Org/Infra.git`` on ``main`` -> ``github.com/Org/Infra#main``;
+    a local path or ``file://`` URL -> ``/srv/git/infra#main``. The URL part is
+    :func:`normalize` (host lower-cased, path as written, no credentials) with
+    ``%`` and ``#`` escaped, so the first ``#`` always ends it and no two (URL, branch)
+    pairs share a key. Raises :class:`GitError` for a source git would refuse.
+    """
+    location = normalize(url).replace("%", "%25").replace("#", "%23")
+    return f"{location}#{branch}"
+
+
+def branch_of(key: str) -> str:
+    """The branch part of a :func:`repository_key` (empty for a key without one)."""
+    return key.partition("#")[2]
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """A :func:`repository_key` as (normalized URL, branch), for showing."""
+    location, _, branch = key.partition("#")
+    return location.replace("%23", "#").replace("%25", "%"), branch

@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from truenorth.controller import errors as controller_errors
-from truenorth.controller import views
+from truenorth.controller.actions import views
 from truenorth.server import auth, ports, presenting, schemas
 from truenorth.store import errors as store_errors
 

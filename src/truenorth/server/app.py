@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from truenorth import __version__
-from truenorth.controller import config as controller_config
+from truenorth import config as controller_config
 from truenorth.core import redaction
 from truenorth.server import api, auth, deliveries, headers, limits, metrics, ports, receiving, signatures, ui
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from truenorth.controller import metrics as controller_metrics
+from truenorth.controller.loop import metrics as controller_metrics
 
 __all__ = ["CONTENT_TYPE", "WebhookCounter", "exposition", "webhook_counter"]
 

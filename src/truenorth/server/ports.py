@@ -2,7 +2,7 @@
 
 The server codes against this and nothing else of the controller, so the API can be
 tested with a stand-in and the controller can change inside. ``truenorth serve`` hands
-it the real :class:`truenorth.controller.service.Controller`, which satisfies it
+it the real :class:`truenorth.controller.actions.facade.Controller`, which satisfies it
 structurally (mypy checks that where the two meet).
 """
 
@@ -13,8 +13,8 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
-from truenorth.controller import metrics as controller_metrics
-from truenorth.controller import views
+from truenorth.controller.actions import views
+from truenorth.controller.loop import metrics as controller_metrics
 from truenorth.store import database, records
 
 __all__ = ["ControllerPort"]

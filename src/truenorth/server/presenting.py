@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from truenorth.controller import views
+from truenorth.controller.actions import views
 from truenorth.core import plans
 from truenorth.server import schemas
 from truenorth.store import records

@@ -22,7 +22,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from truenorth.controller import config as controller_config
+from truenorth import config as controller_config
 
 __all__ = ["HEADER_TIMEOUT", "MAX_HEADER_BYTES", "HeaderDeadlineProtocol", "bind", "run"]
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from truenorth import paths
 from truenorth.core import specs
 from truenorth.engines import protocol
-from truenorth.git import confinement, errors
 
 __all__ = ["MAX_STACK_ENTRIES", "resolve_inside", "stack_files"]
 
@@ -34,8 +34,8 @@ def resolve_inside(root: Path, relative: str, *, what: str) -> Path:
     if problem:
         raise protocol.EngineError(f"{what} path refused: {problem}")
     try:
-        return confinement.resolve_inside(root, relative)
-    except errors.PathEscapeError as exc:
+        return paths.resolve_inside(root, relative)
+    except paths.PathEscapeError as exc:
         raise protocol.EngineError(f"{what} path refused: {exc}") from None
 
 
@@ -60,7 +60,7 @@ def stack_files(root: Path, *, max_entries: int = MAX_STACK_ENTRIES) -> tuple[Pa
             path = base / name
             if path.is_symlink():
                 target = Path(os.path.realpath(path))
-                if not confinement.is_inside(target, real_root):
+                if not paths.is_inside(target, real_root):
                     raise protocol.EngineError(
                         f"{path.relative_to(real_root)} is a symlink that points outside the stack folder; refused"
                     )

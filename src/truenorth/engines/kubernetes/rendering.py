@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from truenorth import paths
 from truenorth.core import specs
 from truenorth.engines import processes, protocol
 from truenorth.engines.kubernetes import documents, kustomizations, masking, objects, scopes
-from truenorth.git import confinement
 from truenorth.git import errors as git_errors
 
 __all__ = ["MANIFEST_SUFFIXES", "render", "render_folder"]
@@ -49,7 +49,7 @@ def render(ctx: protocol.StackContext, *, limits: documents.Limits | None = None
         documents.DocumentError,
         kustomizations.SourceError,
         objects.ManifestError,
-        git_errors.PathEscapeError,
+        paths.PathEscapeError,
     ) as exc:
         raise protocol.EngineError(ctx.redactor(f"stack {ctx.stack.name}: {exc}")) from None
 
@@ -70,7 +70,7 @@ def render_folder(
     problem = specs.check_relative_path(path)
     if problem:
         raise kustomizations.SourceError(f"path {problem}")
-    stack_dir = confinement.resolve_inside(checkout, path)
+    stack_dir = paths.resolve_inside(checkout, path)
     if not stack_dir.is_dir():
         raise kustomizations.SourceError(f"path {path!r} is not a folder in the repository")
     _refuse_links(checkout, stack_dir)
@@ -92,7 +92,7 @@ def render_folder(
 
 def _refuse_links(checkout: Path, folder: Path) -> None:
     relative = folder.relative_to(checkout.resolve()).as_posix()
-    escaping = confinement.escaping_links(checkout, relative)
+    escaping = paths.escaping_links(checkout, relative)
     if escaping:
         listed = ", ".join(escaping[:5]) + (" ..." if len(escaping) > 5 else "")
         raise git_errors.PathEscapeError(f"symlinks lead out of {relative}: {listed}")

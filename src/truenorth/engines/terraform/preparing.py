@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from truenorth import paths
 from truenorth.engines import protocol
 from truenorth.engines.terraform import configs, invoking, states, variables, workdirs
-from truenorth.git import confinement, errors
 
 __all__ = ["LOCK_FILE", "Prepared", "prepare"]
 
@@ -173,26 +173,26 @@ def _checked_inputs(ctx: protocol.StackContext) -> tuple[tuple[str, Path], ...]:
     """Refuse a missing stack folder, escaping symlinks and var files outside the checkout."""
     name = ctx.stack.name
     try:
-        links = confinement.escaping_links(ctx.checkout, ctx.stack.path)
+        links = paths.escaping_links(ctx.checkout, ctx.stack.path)
         if links:
             more = f" (and {len(links) - 1} more)" if len(links) > 1 else ""
             raise protocol.EngineError(
                 f"stack {name!r}: symlink {links[0]!r} points outside the stack folder{more}; refused"
             )
-        folder = confinement.resolve_inside(ctx.checkout, ctx.stack.path)
+        folder = paths.resolve_inside(ctx.checkout, ctx.stack.path)
         if not folder.is_dir():
             raise protocol.EngineError(
                 f"stack {name!r}: folder {ctx.stack.path!r} does not exist at this revision"
             )
         found = []
         for item in ctx.stack.terraform.var_files:
-            real = confinement.resolve_inside(ctx.checkout, item)
+            real = paths.resolve_inside(ctx.checkout, item)
             if not real.is_file():
                 raise protocol.EngineError(
                     f"stack {name!r}: var file {item!r} does not exist at this revision"
                 )
             found.append((item, real))
-    except errors.PathEscapeError as exc:
+    except paths.PathEscapeError as exc:
         raise protocol.EngineError(f"stack {name!r}: {exc.message}; refused") from None
     return tuple(found)
 

@@ -1,7 +1,7 @@
 """The controller's facade: what ``truenorth serve`` (API, webhooks, metrics) drives.
 
 One :class:`Controller` per process. It opens the runtime (store, engines, mirror
-cache) from a :class:`~truenorth.controller.config.ControllerConfig`, recovers from a
+cache) from a :class:`~truenorth.config.ControllerConfig`, recovers from a
 previous crash at :meth:`Controller.start`, runs one reconcile loop per repository
 (:mod:`.reconciling`), and answers the API: views of repositories and stacks, and the
 actions refresh, sync, approve and rollback. Actions take the stack's lock at once or
@@ -22,25 +22,24 @@ from typing import Any
 
 import prometheus_client
 
-from truenorth.controller import (
+from truenorth import config as settings
+from truenorth.controller import errors as controller_errors
+from truenorth.controller.actions import launching
+from truenorth.controller.actions.views import RepositoryView, StackView
+from truenorth.controller.errors import ControllerError
+from truenorth.controller.loop import (
     clocks,
     contexts,
-    launching,
     locks,
     metrics,
     operating,
     reconciling,
     recovery,
-    runtime,
-    secrets,
     workers,
 )
-from truenorth.controller import config as settings
-from truenorth.controller import errors as controller_errors
-from truenorth.controller import registry as engine_registry
-from truenorth.controller import repositories as repository_states
-from truenorth.controller.errors import ControllerError
-from truenorth.controller.views import RepositoryView, StackView
+from truenorth.controller.loop import repositories as repository_states
+from truenorth.controller.runs import registry as engine_registry
+from truenorth.controller.runs import runtime, secrets
 from truenorth.core import redaction, specs
 from truenorth.git import errors as git_errors
 from truenorth.git import urls

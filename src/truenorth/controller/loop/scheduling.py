@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from truenorth.controller import config
+from truenorth import config
 
 __all__ = ["Backoff", "StackTrack"]
 

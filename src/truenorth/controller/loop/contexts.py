@@ -17,7 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from truenorth.controller import clocks, config, locks, metrics, runtime, workers
+from truenorth import config
+from truenorth.controller.loop import clocks, locks, metrics, workers
+from truenorth.controller.runs import runtime
 from truenorth.core import redaction, specs
 
 __all__ = ["COMMIT_CACHE", "Activity", "Context", "StoreHealth"]

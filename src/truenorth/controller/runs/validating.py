@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from truenorth import paths
 from truenorth.core import specs
-from truenorth.git import confinement, errors
 
 __all__ = ["load_spec", "validate_checkout"]
 
@@ -58,14 +58,14 @@ def _check_stack(root: Path, stack: specs.StackSpec, *, where: str) -> list[spec
         found.append(specs.SpecIssue(specs.SPEC_FILENAME, f"{where}.{field}", message))
 
     try:
-        folder = confinement.resolve_inside(root, stack.path)
-    except errors.PathEscapeError:
+        folder = paths.resolve_inside(root, stack.path)
+    except paths.PathEscapeError:
         issue("path", f"{stack.path!r} escapes the repository")
         return found
     if not folder.is_dir():
         issue("path", f"{stack.path!r} does not exist or is not a folder")
         return found
-    for link in confinement.escaping_links(root, stack.path):
+    for link in paths.escaping_links(root, stack.path):
         issue("path", f"symlink {link!r} points outside the stack folder (refused)")
     options = stack.options
     if isinstance(options, specs.TerraformOptions):
@@ -87,8 +87,8 @@ def _check_file(
     folder_ok: bool = False,
 ) -> None:
     try:
-        target = confinement.resolve_inside(base, relative)
-    except errors.PathEscapeError:
+        target = paths.resolve_inside(base, relative)
+    except paths.PathEscapeError:
         issue(field, f"{relative!r} escapes its folder")
         return
     if not (target.is_file() or (folder_ok and target.is_dir())):

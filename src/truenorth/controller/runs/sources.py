@@ -18,35 +18,11 @@ from pathlib import Path
 
 from truenorth.git import commits, errors, mirrors, urls
 
-__all__ = ["MIGRATED_BRANCH", "Revision", "Sources", "branch_of", "repository_key", "split_key"]
+__all__ = ["MIGRATED_BRANCH", "Revision", "Sources"]
 
 #: The branch records written before keys named one (schema 0002) were given, and the
 #: one branch whose entry takes over engine state folders named the old way.
 MIGRATED_BRANCH = "main"
-
-
-def repository_key(url: str, branch: str) -> str:
-    """The key a tracked repository's records live under: ``<normalized URL>#<branch>``.
-
-    ``https://GitHub.com/Org/Infra.git`` on ``main`` -> ``github.com/Org/Infra#main``;
-    a local path or ``file://`` URL -> ``/srv/git/infra#main``. The URL part is
-    :func:`urls.normalize` (host lower-cased, path as written, no credentials) with
-    ``%`` and ``#`` escaped, so the first ``#`` always ends it and no two (URL, branch)
-    pairs share a key. Raises :class:`GitError` for a source git would refuse.
-    """
-    location = urls.normalize(url).replace("%", "%25").replace("#", "%23")
-    return f"{location}#{branch}"
-
-
-def branch_of(key: str) -> str:
-    """The branch part of a :func:`repository_key` (empty for a key without one)."""
-    return key.partition("#")[2]
-
-
-def split_key(key: str) -> tuple[str, str]:
-    """A :func:`repository_key` as (normalized URL, branch), for showing."""
-    location, _, branch = key.partition("#")
-    return location.replace("%23", "#").replace("%25", "%"), branch
 
 
 @dataclass(frozen=True)
@@ -70,7 +46,7 @@ class Revision:
         Only for the :data:`MIGRATED_BRANCH`, which the 0002 migration gave the old records
         to: its engine state folder named after the old key is taken over on first use.
         """
-        return self.display if branch_of(self.key) == MIGRATED_BRANCH else None
+        return self.display if urls.branch_of(self.key) == MIGRATED_BRANCH else None
 
 
 class Sources:
@@ -98,7 +74,7 @@ class Sources:
         return Revision(
             url=url,
             display=urls.redact(url),
-            key=repository_key(url, branch or self._branch(url, wanted)),
+            key=urls.repository_key(url, branch or self._branch(url, wanted)),
             ref=wanted,
             sha=sha,
             commit=self.cache.commit(url, sha),
@@ -111,7 +87,7 @@ class Sources:
         Without a branch the mirror says which is the default (it is cloned if missing).
         """
         url = urls.to_url(repo)
-        return repository_key(url, branch or self.cache.default_branch(url))
+        return urls.repository_key(url, branch or self.cache.default_branch(url))
 
     def _branch(self, url: str, ref: str) -> str:
         """``ref`` as a branch name when the mirror has that branch, else the default branch."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from truenorth.controller import runtime, sources
+from truenorth.controller.runs import runtime, sources
 from truenorth.core import plans, redaction, runs, specs
 from truenorth.engines import protocol
 

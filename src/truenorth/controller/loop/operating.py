@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from truenorth.controller import contexts, errors, executing, repositories, sources, validating
+from truenorth.controller import errors
+from truenorth.controller.loop import contexts, repositories
+from truenorth.controller.runs import executing, sources, validating
 from truenorth.core import plans, runs, specs
 from truenorth.git import ancestry, commits
 from truenorth.git import errors as git_errors

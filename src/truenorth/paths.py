@@ -1,4 +1,4 @@
-"""Keeping paths and symlinks inside a checkout.
+"""Keeping paths and symlinks inside a checkout (the filesystem, not git).
 
 Repository content is hostile: a stack's ``path``, a var file or an inventory may say
 ``../../etc`` or be a symlink to ``/etc/passwd`` or to another stack's folder (Argo CD
@@ -12,9 +12,24 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
-from truenorth.git import errors
+from truenorth import texts
 
-__all__ = ["escaping_links", "is_inside", "resolve_inside"]
+__all__ = ["PathEscapeError", "escaping_links", "is_inside", "resolve_inside"]
+
+
+class PathEscapeError(ValueError):
+    """A path or a symlink in a checkout points outside the place it must stay in.
+
+    Git's adapter raises a subclass that is also a ``GitError``
+    (:class:`truenorth.git.errors.PathEscapeError`); catch this one for both.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(texts.bound(message, 4000))
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
 
 
 def is_inside(path: Path, root: Path) -> bool:
@@ -33,7 +48,7 @@ def resolve_inside(root: Path, relative: str) -> Path:
     real_root = root.resolve()
     target = (real_root / relative).resolve()
     if not is_inside(target, real_root):
-        raise errors.PathEscapeError(f"path {relative!r} resolves outside the repository (through a symlink)")
+        raise PathEscapeError(f"path {relative!r} resolves outside the repository (through a symlink)")
     return target
 
 
@@ -66,9 +81,9 @@ def escaping_links(root: Path, sub: str) -> list[str]:
 
 def _check_relative(relative: str) -> None:
     if "\x00" in relative:
-        raise errors.PathEscapeError(f"path {relative!r} contains a NUL byte")
+        raise PathEscapeError(f"path {relative!r} contains a NUL byte")
     pure = PurePosixPath(relative)
     if pure.is_absolute():
-        raise errors.PathEscapeError(f"path {relative!r} is absolute; it must be relative to the repository")
+        raise PathEscapeError(f"path {relative!r} is absolute; it must be relative to the repository")
     if ".." in pure.parts:
-        raise errors.PathEscapeError(f"path {relative!r} contains '..'")
+        raise PathEscapeError(f"path {relative!r} contains '..'")

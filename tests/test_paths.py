@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from truenorth.git.confinement import escaping_links, resolve_inside
-from truenorth.git.errors import PathEscapeError
+from truenorth.paths import PathEscapeError, escaping_links, resolve_inside
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The long-lived parts an operation needs, gathered once: layout, store, engines, sources.
 
 The CLI builds one :class:`Runtime` per command and the server one per process; every
-operation in :mod:`truenorth.controller.executing` takes it as its first argument.
+operation in :mod:`truenorth.controller.runs.executing` takes it as its first argument.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from truenorth.controller import layout, ownership, registry, secrets, sources
+from truenorth.controller.runs import layout, ownership, registry, secrets, sources
 from truenorth.core import specs
 from truenorth.store import database
 from truenorth.store import urls as store_urls

@@ -16,7 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from truenorth.controller import contexts, errors, locks, operating
+from truenorth.controller import errors
+from truenorth.controller.loop import contexts, locks, operating
 from truenorth.core import specs
 from truenorth.git import errors as git_errors
 from truenorth.store import errors as store_errors

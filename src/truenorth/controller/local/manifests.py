@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from truenorth.controller import runtime, sources
+from truenorth.controller.runs import runtime, sources
 from truenorth.core import redaction, specs
 from truenorth.engines import protocol
 

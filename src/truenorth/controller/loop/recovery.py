@@ -29,7 +29,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from truenorth.controller import executing, ownership, runtime
+from truenorth.controller.runs import executing, ownership, runtime
 from truenorth.engines import processes, survivors
 from truenorth.store import records
 

@@ -1,6 +1,6 @@
 """The controller's Prometheus metrics, all ``truenorth_*``, on one registry per controller.
 
-One registry per :class:`~truenorth.controller.service.Controller` (not the global
+One registry per :class:`~truenorth.controller.actions.facade.Controller` (not the global
 default) so that tests and several controllers in one process never share counters. The
 server serves :attr:`Metrics.registry` at ``/metrics`` and counts webhooks with
 :func:`webhook_received`. The stacks gauge is computed when scraped, from the same views

@@ -16,8 +16,9 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from truenorth.controller import config as settings
-from truenorth.controller import scheduling, sources
+from truenorth import config as settings
+from truenorth.controller.loop import scheduling
+from truenorth.controller.runs import sources
 from truenorth.core import specs
 from truenorth.git import errors as git_errors
 from truenorth.git import mirrors, urls
@@ -28,12 +29,12 @@ __all__ = ["RepositoryState", "display_url", "mirror_key", "mirrored_sha", "stat
 def store_key(url: str, branch: str) -> str:
     """The key runs, stacks and engine state of (``url``, ``branch``) are kept under.
 
-    :func:`sources.repository_key`, the same key the CLI's one-shot commands use
+    :func:`urls.repository_key`, the same key the CLI's one-shot commands use
     (``Revision.key``), so history written by either reads the same. A source git
     would refuse keys by its credential-free spelling (it never fetches anyway).
     """
     try:
-        return sources.repository_key(url, branch)
+        return urls.repository_key(url, branch)
     except git_errors.GitError:
         return f"{urls.redact(url).replace('%', '%25').replace('#', '%23')}#{branch}"
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from truenorth.controller import executing, runtime, sources, validating
+from truenorth.controller.runs import executing, runtime, validating
 from truenorth.core import runs, specs
+from truenorth.git import urls
 
 __all__ = ["ActionError", "apply_stored_plan", "roll_back"]
 
@@ -33,7 +34,7 @@ def apply_stored_plan(
     planned = rt.store.get_run(record.pending_plan_id)
     if planned is None or planned.kind != runs.RunKind.PLAN.value or planned.status != "succeeded":
         raise ActionError(f"the stored plan of stack {stack!r} is gone; plan again")
-    revision = rt.sources.checkout(repo, ref=planned.revision, branch=sources.branch_of(repository))
+    revision = rt.sources.checkout(repo, ref=planned.revision, branch=urls.branch_of(repository))
     spec = _stack_at(revision.checkout, stack)
     plan = executing.plan_from_record(
         stack=stack,
@@ -59,7 +60,7 @@ def roll_back(
     if not reason.strip():
         raise ActionError("a rollback needs a reason")
     repository = rt.sources.key(repo, branch=branch)
-    target = rt.sources.checkout(repo, ref=revision, branch=sources.branch_of(repository))
+    target = rt.sources.checkout(repo, ref=revision, branch=urls.branch_of(repository))
     applied = {
         run.revision
         for run in rt.store.list_runs(stack=stack, repository=repository, kind="apply", limit=1000)

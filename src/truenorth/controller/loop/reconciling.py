@@ -31,7 +31,10 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from truenorth.controller import contexts, errors, executing, operating, repositories, sources
+from truenorth import paths
+from truenorth.controller import errors
+from truenorth.controller.loop import contexts, operating, repositories
+from truenorth.controller.runs import executing, sources
 from truenorth.core import impacts, specs
 from truenorth.git import errors as git_errors
 from truenorth.store import errors as store_errors
@@ -192,7 +195,7 @@ class RepositoryLoop:
         try:
             revision = await operating.revision_at(ctx, repo, sha=sha)
             spec = await operating.spec_at(ctx, revision)
-        except (git_errors.PathEscapeError, specs.SpecError) as exc:
+        except (paths.PathEscapeError, specs.SpecError) as exc:
             await self._invalid(sha, str(exc))
             return
         except git_errors.GitError as exc:

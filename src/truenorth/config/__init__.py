@@ -52,7 +52,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from truenorth.controller import sources
 from truenorth.core import durations
 from truenorth.git import errors as git_errors
 from truenorth.git import refs, urls
@@ -378,7 +377,7 @@ def _branch(value: Any, where: str) -> str:
 def _identity(repo: RepositoryConfig) -> str:
     """What makes an entry one repository: its key (normalized URL and branch)."""
     try:
-        key = sources.repository_key(repo.url, repo.branch)
+        key = urls.repository_key(repo.url, repo.branch)
     except git_errors.GitError:
         return f"{urls.redact(repo.url)}#{repo.branch}"
     if len(key) > schema.REPOSITORY_LENGTH:

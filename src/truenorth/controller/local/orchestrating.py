@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from truenorth.controller import executing, runtime, sources
+from truenorth.controller.runs import executing, runtime, sources
 from truenorth.core import ordering, runs, specs
 
 __all__ = ["DEFAULT_PARALLEL", "Events", "apply_revision", "plan_revision", "select_stacks"]

@@ -1,1 +1,0 @@
-"""Forge adapters: merge-request comments and commit statuses on GitHub, GitLab and Gitea."""

@@ -1,1 +1,0 @@
-"""Notification adapters: telling people what happened (chat, mail, webhooks)."""
