@@ -51,9 +51,11 @@ run: run-deps setup-run
 test: test-deps setup
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-# The fast tier: pure code only, 2 s per test at most.
+# The fast tier: pure code only (tests/support/tiers.py lists it), 2 s per test at most.
+# One process: starting xdist workers costs more than the tier's few seconds of tests.
+# kmock's pytest plugin (unused by the tests) costs a second to import.
 test-unit: setup
-	$(BIN)/python -m pytest -n 2 -m "not slow and not postgres and not ssh and not k8s_e2e" --timeout 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 0 -m unit -p no:kmock --timeout 2 $(PYTEST_ARGS)
 
 check: setup
 	$(BIN)/ruff check src tests scripts

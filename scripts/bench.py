@@ -10,6 +10,8 @@ here is a pass/fail test; the numbers go in issue notes and docs.
   and provider init cached) vs. the same raw loop again.
 - ansible: `ansible-playbook --check --diff` vs. `truenorth plan` of the same playbook
   as one Ansible stack, on N local hosts (best of 3 each).
+- sandbox: what bubblewrap adds to one engine program (`true`, `terraform version`) run
+  through `engines/processes.run`, confined vs. not (median of N; goal: under 50 ms).
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from truenorth.core import redaction
+from truenorth.engines import processes, sandbox
 
 BIN = Path(sys.executable).parent
 TF_STACK = """
@@ -165,6 +171,42 @@ def bench_ansible(hosts: int) -> dict[str, float]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def bench_sandbox(runs: int) -> dict[str, object]:
+    """Median wall time of one program through ``processes.run``, sandboxed and not."""
+    support = sandbox.probe()
+    if not support.works:
+        return {"skipped": f"bubblewrap does not work here: {support.reason}"}
+    work = Path(tempfile.mkdtemp(prefix="tn-bench-sandbox-"))
+    programs = {"true": [shutil.which("true") or "/usr/bin/true"]}
+    if shutil.which("terraform"):
+        programs["terraform_version"] = [str(shutil.which("terraform")), "version"]
+    env = {"PATH": os.environ.get("PATH", os.defpath), "CHECKPOINT_DISABLE": "1", "HOME": str(work)}
+    confined = sandbox.Sandbox(writable=(work,))
+    results: dict[str, object] = {"runs": runs, "bwrap": support.version}
+    try:
+        for name, argv in programs.items():
+            times: dict[str, list[float]] = {"plain": [], "sandboxed": []}
+            for _ in range(runs):  # interleaved, so that load on the machine hits both alike
+                for label, spec in (("plain", None), ("sandboxed", confined)):
+                    started = time.perf_counter()
+                    done = processes.run(
+                        argv, cwd=work, env=env, timeout=120, redactor=redaction.Redactor(), sandbox=spec
+                    )
+                    times[label].append(time.perf_counter() - started)
+                    if not done.ok:
+                        return {"failed": f"{name} ({label}): {done.describe_failure()}"}
+            plain = statistics.median(times["plain"]) * 1000
+            boxed = statistics.median(times["sandboxed"]) * 1000
+            results[name] = {
+                "plain_ms": round(plain, 1),
+                "sandboxed_ms": round(boxed, 1),
+                "overhead_ms": round(boxed - plain, 1),
+            }
+        return results
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -172,13 +214,19 @@ def main() -> int:
     parser.add_argument("--stacks", type=int, default=5)
     parser.add_argument("--resources", type=int, default=20)
     parser.add_argument("--hosts", type=int, default=5)
+    parser.add_argument("--sandbox-runs", type=int, default=21)
+    parser.add_argument("--sandbox-only", action="store_true", help="only the sandbox's overhead")
     options = parser.parse_args()
+    if options.sandbox_only:
+        print(json.dumps({"sandbox": bench_sandbox(options.sandbox_runs)}, indent=2))
+        return 0
     results: dict[str, object] = {}
     if shutil.which("terraform"):
         results["terraform"] = bench_terraform(options.stacks, options.resources)
     else:
         results["terraform"] = "skipped: terraform is not on PATH"
     results["ansible"] = bench_ansible(options.hosts)
+    results["sandbox"] = bench_sandbox(options.sandbox_runs)
     results["peak_child_rss_mib"] = round(peak_child_rss_mib(), 1)
     print(json.dumps(results, indent=2))
     return 0

@@ -90,6 +90,8 @@ Ctrl-C stops the controller.
         flush=True,
     )
     env = {**os.environ, "TRUENORTH_TOKEN": token, "TRUENORTH_WEBHOOK_SECRET": webhook_secret}
+    # The hosts stack's plays manage files in demo-hosts: its sandboxed applies may write there.
+    env.setdefault("TRUENORTH_SANDBOX_WRITABLE", str(data_dir / "demo-hosts"))
     argv = [
         str(exe), "serve", "--repo", repo.as_uri(), "--branch", "main", "--listen", options.listen,
         "--data-dir", str(data_dir), "--poll-interval", "10s",

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages truenorth needs, when they are missing.
-#   install-system-deps.sh run    what `make run` needs: git (the demo and every engine run)
+#   install-system-deps.sh run    what `make run` needs: git (the demo and every engine run),
+#                                 bubblewrap (the default sandbox = "auto" confines engines
+#                                 where it works; without it the demo runs them unconfined)
 #   install-system-deps.sh test   also what the test suite needs: sshd and iproute2 (SSH
 #                                 hosts in network namespaces), chromium (UI tests),
 #                                 PostgreSQL (store tests), bubblewrap (the engine sandbox)
@@ -10,12 +12,12 @@ set -euo pipefail
 profile="${1:-test}"
 need=()
 command -v git >/dev/null || need+=(git)
+command -v bwrap >/dev/null || need+=(bubblewrap)
 if [ "$profile" = test ]; then
   command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
   command -v ssh >/dev/null || need+=(openssh-client)
   command -v ip >/dev/null || [ -x /usr/sbin/ip ] || need+=(iproute2)
   command -v chromium >/dev/null || need+=(chromium)
-  command -v bwrap >/dev/null || need+=(bubblewrap)
   command -v setpriv >/dev/null || need+=(util-linux)
   if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     need+=(postgresql)

@@ -55,13 +55,10 @@ output "token" {
 """.replace("CANARY_VALUE", CANARY)
 
 APP_TF = """\
-variable "truenorth_state_dir" {
-  type = string
-}
 data "terraform_remote_state" "network" {
   backend = "local"
   config = {
-    path = "${var.truenorth_state_dir}/network/terraform.tfstate"
+    path = ".truenorth/deps/network/terraform.tfstate"
   }
   defaults = {
     vpc_id = "pending"

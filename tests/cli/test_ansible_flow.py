@@ -62,6 +62,10 @@ def test_three_hosts_plan_apply_converge_and_drift(
 ) -> None:
     monkeypatch.setenv("TRUENORTH_SECRET_DEMO_VAULT", VAULT_PASSWORD)
     hosts_root = tmp_path / "hosts"
+    # What the operator lets this repository's sandboxed runs use: the SSH client files
+    # (read) and the local host's folders (written by applies).
+    monkeypatch.setenv("TRUENORTH_SANDBOX_READ_ONLY", f"{ssh_hosts.client_key}:{ssh_hosts.known_hosts}")
+    monkeypatch.setenv("TRUENORTH_SANDBOX_WRITABLE", str(hosts_root))
     repo = GitRepo(tmp_path / "repo")
     repo.commit(
         "hosts",

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
+
+import pytest
 
 from tests.cli.conftest import Invoke
+from truenorth.engines import processes
 
 
+@pytest.mark.slow
 def test_doctor_reports_terraform_and_ansible_versions(invoke: Invoke) -> None:
     result = invoke("doctor")
     assert result.exit_code == 0, result.stdout
@@ -16,4 +21,20 @@ def test_doctor_reports_terraform_and_ansible_versions(invoke: Invoke) -> None:
     import ansible.release
 
     assert ansible.release.__version__ in result.stdout
+    git = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
+    assert git in result.stdout  # asked through engines/processes.py, the CLI starts no process
     assert "kubectl" in result.stdout and "missing" in result.stdout  # tofu is not installed here
+
+
+@pytest.mark.slow
+def test_a_version_is_the_first_line_a_working_program_prints(tmp_path: Path) -> None:
+    talkative = tmp_path / "talkative"
+    talkative.write_text("#!/bin/sh\necho\necho 'talkative 1.2.3 '\necho 'built today'\n")
+    failing = tmp_path / "failing"
+    failing.write_text("#!/bin/sh\necho 'usage: failing' >&2\nexit 3\n")
+    for script in (talkative, failing):
+        script.chmod(0o700)
+    assert processes.version_of([str(talkative), "--version"]) == "talkative 1.2.3"
+    assert processes.version_of([str(failing), "--version"]) is None
+    assert processes.version_of([str(tmp_path / "missing"), "--version"]) is None
+    assert processes.version_of(["truenorth-no-such-program", "--version"]) is None

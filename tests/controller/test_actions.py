@@ -34,7 +34,7 @@ async def test_approve_applies_the_stored_plan(harness: Harness) -> None:
         harness.repo.head(),
         None,
     )
-    assert view.last_run is not None and view.last_run["id"] == run_id
+    assert view.last_run is not None and view.last_run.id == run_id
 
     with pytest.raises(ControllerError) as caught:
         await ctl.approve("manual", actor="alice")

@@ -11,6 +11,7 @@ from tests.support.gitrepos import GitRepo
 from truenorth import config
 from truenorth.controller.actions import facade
 from truenorth.controller.loop import clocks
+from truenorth.engines import sandbox
 
 pytestmark = [pytest.mark.slow]
 
@@ -59,8 +60,10 @@ async def test_drift_on_one_host_is_found_and_healed(tmp_path: Path) -> None:
         },
     )
     clock = clocks.FakeClock()
+    # The play manages local files: the operator lets this repository's applies write there.
+    allowed = sandbox.Policy(writable=(hosts,))
     settings = config.ControllerConfig(
-        repositories=(config.RepositoryConfig(name="hosts", url=repo.url),),
+        repositories=(config.RepositoryConfig(name="hosts", url=repo.url, sandbox=allowed),),
         data_dir=tmp_path / "data",
     )
     ctl = facade.Controller(settings, clock=clock)

@@ -223,3 +223,73 @@ def test_a_bad_branch_is_refused_with_its_setting(tmp_path: Path, branch: str, m
 def test_a_bad_branch_flag_is_refused() -> None:
     with pytest.raises(config.ConfigError, match="branch: 'refs/heads/x' is not a plain branch name"):
         config.load_config(environ={}, overrides={"repo": "https://h/r.git", "branch": "refs/heads/x"})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # A switch written as text is refused: bool("false") would have turned exec credentials on.
+        ('[clusters.c]\nkubeconfig = "/k"\nallow_exec_credentials = "false"\n', "must be true or false"),
+        ('[clusters.c]\nkubeconfig = "/k"\nallow_insecure_tls = 1\n', "allow_insecure_tls: must be true or"),
+        ('[clusters.c]\nkubeconfig = "/k"\ncontext = 3\n', "clusters.c.context: must be text"),
+        # A number of seconds that is not a number never becomes "forever".
+        ("operation_timeout = nan\n", "operation_timeout: must be a positive, finite number"),
+        ("operation_timeout = inf\n", "operation_timeout: must be a positive, finite number"),
+        ("operation_timeout = 1e12\n", "operation_timeout: 1000000000000.0 is longer than the maximum"),
+        ('[[repositories]]\nname = "a"\nurl = "https://h/r.git"\npoll_interval = -inf\n', "finite"),
+        ("workers = true\n", "workers: must be a whole number"),
+        ("workers = 2.5\n", "workers: must be a whole number"),
+        # A misspelled key is an error in every section, not a silent default.
+        ("[retry]\ntries = 3\nmaximun = '1m'\n", "retry: unknown setting(s): maximun"),
+        ("[webhooks]\nsecret_evn = 'X'\n", "webhooks: unknown setting(s): secret_evn"),
+        (
+            '[[tokens]]\nrole = "admin"\ntoken_env = "T"\nrol = "viewer"\n',
+            "tokens[0]: unknown setting(s): rol",
+        ),
+        (
+            '[clusters.c]\nkubeconfig = "/k"\nallow_exec_credential = true\n',
+            "unknown setting(s): allow_exec_",
+        ),
+        ('[secrets]\nv = { file = "/f", mode = "x" }\n', "secrets.v: unknown setting(s): mode"),
+        ('[secrets]\nv = { file = "/f", env = "V" }\n', "secrets.v: give file = PATH or env = NAME"),
+        ('[[tokens]]\nname = 7\nrole = "admin"\ntoken_env = "T"\n', "tokens[0].name: must be text"),
+    ],
+)
+def test_a_value_that_means_something_else_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(config.ConfigError) as caught:
+        config.load_config(write(tmp_path, text), environ={"T": "t" * 16})
+    assert message in str(caught.value)
+
+
+def test_switches_written_as_booleans_are_read_as_written(tmp_path: Path) -> None:
+    text = '[clusters.c]\nkubeconfig = "/k"\nallow_exec_credentials = true\nallow_insecure_tls = false\n'
+    cluster = config.load_config(write(tmp_path, text), environ={}).clusters["c"]
+    assert (cluster.allow_exec_credentials, cluster.allow_insecure_tls) == (True, False)
+
+
+def test_an_inline_webhook_secret_is_refused_even_when_the_variable_is_set(tmp_path: Path) -> None:
+    with pytest.raises(config.ConfigError, match="never inline"):
+        config.load_config(
+            write(tmp_path, '[webhooks]\nsecret = "inline"\n'), environ={"TRUENORTH_WEBHOOK_SECRET": "s"}
+        )
+
+
+def test_files_that_are_not_text_are_configuration_errors(tmp_path: Path) -> None:
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"\xff\xfe\x00token")
+    with pytest.raises(config.ConfigError, match="not UTF-8"):
+        config.load_config(binary, environ={})
+    text = f'[[tokens]]\nrole = "admin"\ntoken_file = "{binary}"\n'
+    with pytest.raises(config.ConfigError, match=r"tokens\[0\].token_file: cannot read: not UTF-8 text"):
+        config.load_config(write(tmp_path, text), environ={})
+
+
+def test_the_package_names_what_its_sections_define() -> None:
+    from truenorth.config import loading, settings
+
+    assert config.ControllerConfig is settings.ControllerConfig
+    assert config.load_config is loading.load_config
+    assert sorted(config.__all__) == sorted(
+        ["ROLES", "ClusterConfig", "ConfigError", "ControllerConfig", "RepositoryConfig", "RetryConfig",
+         "TokenConfig", "load_config", "parse_listen"]
+    )  # fmt: skip

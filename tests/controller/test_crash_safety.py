@@ -104,6 +104,8 @@ name = "infra"
 url = "{(tmp_path / "repo").resolve().as_uri()}"
 branch = "main"
 poll_interval = "1h"
+# The provisioner's log and gates, outside the repository: its sandboxed applies reach them.
+sandbox_writable = ["{tmp_path / "out"}", "{tmp_path / "gates"}"]
 """
     )
     found = Controllers(tmp_path, config)
@@ -138,8 +140,9 @@ def converged(server: ServerProcess, sha: str) -> bool:
 def test_twenty_sigkills_mid_apply_never_run_a_completed_provisioner_twice(
     tmp_path: Path, controllers: Controllers
 ) -> None:
-    log, gates = tmp_path / "provisioner.log", tmp_path / "gates"
+    log, gates = tmp_path / "out" / "provisioner.log", tmp_path / "gates"
     gates.mkdir()
+    log.parent.mkdir()
     repo = GitRepo(tmp_path / "repo")
 
     def tf(generation: int) -> dict[str, str]:

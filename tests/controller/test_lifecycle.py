@@ -89,6 +89,6 @@ async def test_a_restart_plans_every_stack_again_and_applies_nothing_new(harness
     assert [kind for _, kind in harness.engine.kinds()] == ["plan", "plan", "plan"]
     network = harness.view("network")
     assert (network.sync_state, network.applied_revision) == ("synced", head)
-    assert network.applied_commit is not None and network.applied_commit["subject"] == "three stacks"
+    assert network.applied_commit is not None and network.applied_commit.subject == "three stacks"
     assert len(harness.runs("network", kind="apply")) == applies
     assert harness.view("manual").sync_state == "pending-approval"

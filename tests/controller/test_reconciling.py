@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.controller.conftest import POLL, Harness
+from truenorth.core.states import Health
 
 
 async def test_first_start_applies_auto_stacks_in_order_and_holds_the_others(harness: Harness) -> None:
@@ -12,12 +13,12 @@ async def test_first_start_applies_auto_stacks_in_order_and_holds_the_others(har
     head = harness.repo.head()
 
     network, app, manual = harness.view("network"), harness.view("app"), harness.view("manual")
-    assert (network.sync_state, network.applied_revision, network.health) == ("synced", head, "Healthy")
+    assert (network.sync_state, network.applied_revision, network.health) == ("synced", head, Health.HEALTHY)
     assert (app.sync_state, app.applied_revision) == ("synced", head)
     assert app.depends_on == ("network",)
     assert manual.sync_state == "pending-approval"
     assert manual.applied_revision is None
-    assert manual.health == "Unknown"
+    assert manual.health is Health.UNKNOWN
     assert manual.pending_plan_run_id is not None
     plan = ctl.current_plan("manual")
     assert plan is not None and plan.id == manual.pending_plan_run_id and plan.revision == head
@@ -30,8 +31,8 @@ async def test_first_start_applies_auto_stacks_in_order_and_holds_the_others(har
         ("app", "apply"),
     ]
     assert network.applied_commit is not None
-    assert network.applied_commit["sha"] == head
-    assert network.applied_commit["subject"] == "three stacks"
+    assert network.applied_commit.sha == head
+    assert network.applied_commit.subject == "three stacks"
     assert network.desired_revision == head
     [repository] = ctl.repositories()
     assert (repository.revision, repository.source_error) == (head, None)

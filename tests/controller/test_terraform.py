@@ -11,6 +11,7 @@ from tests.cli.conftest import APP_TF, CANARY, NETWORK_TF
 from tests.controller.conftest import Harness
 from tests.support.gitrepos import GitRepo
 from truenorth.controller.runs import registry
+from truenorth.core.states import Health
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +58,11 @@ async def test_terraform_stacks_converge_drift_is_healed(tmp_path: Path) -> None
     try:
         ctl = await harness.start()
         network, app = harness.view("network"), harness.view("app")
-        assert (network.sync_state, network.applied_revision, network.health) == ("synced", head, "Healthy")
+        assert (network.sync_state, network.applied_revision, network.health) == (
+            "synced",
+            head,
+            Health.HEALTHY,
+        )
         assert app.sync_state == "pending-approval"
 
         plan = ctl.current_plan("app")

@@ -18,6 +18,14 @@ def test_health_order_is_gitops_engines() -> None:
     assert states.worst([]) is H.HEALTHY
 
 
+def test_health_is_its_stored_text_but_ordered_by_rank() -> None:
+    assert H.DEGRADED == "Degraded" and f"{H.UNKNOWN}" == "Unknown"
+    assert H.HEALTHY < H.SUSPENDED < H.DEGRADED < H.UNKNOWN  # alphabetically, Degraded < Healthy
+    assert sorted([H.UNKNOWN, H.DEGRADED, H.HEALTHY]) == [H.HEALTHY, H.DEGRADED, H.UNKNOWN]
+    assert max([H.MISSING, H.PROGRESSING]) is H.MISSING
+    assert [h.settled for h in H] == [True, True, False, False, False, False]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -45,6 +53,15 @@ def test_after_plan() -> None:
     assert failed.sync_state is S.FAILED and failed.error == "boom"
 
 
+def test_after_plan_held_for_approval() -> None:
+    held = states.after_plan(ok=True, has_changes=True, held=True, note="diverged")
+    assert (held.sync_state, held.error) == (S.PENDING_APPROVAL, "diverged")
+    assert states.after_plan(ok=True, has_changes=False, held=True).sync_state is S.SYNCED
+    seen = states.after_plan(ok=True, has_changes=False, health=H.PROGRESSING)
+    assert seen.fields() == {"sync_state": "synced", "error": None, "health": "Progressing"}
+    assert "health" not in states.after_plan(ok=True, has_changes=True).fields()
+
+
 def test_after_apply() -> None:
     ok = states.after_apply(succeeded=True)
     assert (ok.sync_state, ok.health, ok.error) == (S.SYNCED, H.HEALTHY, None)
@@ -52,6 +69,14 @@ def test_after_apply() -> None:
     assert (bad.sync_state, bad.health, bad.error) == (S.FAILED, H.DEGRADED, "x")
     progressing = states.after_apply(succeeded=True, health=H.PROGRESSING)
     assert progressing.health is H.PROGRESSING
+    cancelled = states.after_apply(succeeded=False, cancelled=True)
+    assert (cancelled.sync_state, cancelled.health) == (S.FAILED, H.UNKNOWN)
+    assert states.after_apply_started().fields() == {"sync_state": "applying", "error": None}
+
+
+def test_after_refused() -> None:
+    refused = states.after_refused(error="older")
+    assert (refused.sync_state, refused.error) == (S.OUT_OF_SYNC, "older")
 
 
 @pytest.mark.parametrize(
@@ -77,4 +102,12 @@ def test_after_drift_check(
 def test_after_interrupted() -> None:
     found = states.after_interrupted(S.APPLYING, what="run 3")
     assert found is not None and found.sync_state is S.UNKNOWN and "run 3" in (found.error or "")
+    assert found.fields()["health"] == "Unknown"
     assert states.after_interrupted(S.SYNCED, what="run 3") is None
+
+
+def test_deployed_run_statuses_are_the_ones_the_store_queries() -> None:
+    from truenorth.core import runs
+    from truenorth.store import records
+
+    assert {s.value for s in runs.RunStatus if s.deployed} == set(records.DEPLOYED_STATUSES)

@@ -70,7 +70,7 @@ class Scenario:
     failed_runs: dict[str, int] = field(default_factory=dict)
 
 
-def server_env(*, log_format: str) -> dict[str, str]:
+def server_env(*, log_format: str, base_dir: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRUENORTH_")}
     env.update(
         TRUENORTH_TOKEN=D,
@@ -79,6 +79,8 @@ def server_env(*, log_format: str) -> dict[str, str]:
         TRUENORTH_SECRET_DEMO_VAULT=F,
         TRUENORTH_LOG_FORMAT=log_format,
     )
+    if base_dir is not None:  # the folder the localhost play manages: applies may write it
+        env["TRUENORTH_SANDBOX_WRITABLE"] = str(base_dir)
     return env
 
 
@@ -162,7 +164,7 @@ def start(scenario: Scenario, *, log_format: str) -> RecordingServer:
     ]  # fmt: skip
     server = RecordingServer(
         args,
-        env=server_env(log_format=log_format),
+        env=server_env(log_format=log_format, base_dir=scenario.base_dir),
         log=scenario.root / f"server-{log_format}.log",
         book=scenario.book,
     )

@@ -153,13 +153,10 @@ resource "terraform_data" "secret" {
 """.replace("CANARY", A)
 
 MANUAL_TF = """\
-variable "truenorth_state_dir" {
-  type = string
-}
 data "terraform_remote_state" "main" {
   backend = "local"
   config = {
-    path = "${var.truenorth_state_dir}/MAIN/terraform.tfstate"
+    path = ".truenorth/deps/MAIN/terraform.tfstate"
   }
 }
 resource "terraform_data" "copy" {

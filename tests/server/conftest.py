@@ -10,8 +10,11 @@ from fastapi.testclient import TestClient
 
 from tests.server.fakes import FakeController, stack_view
 from truenorth.config import ControllerConfig, RepositoryConfig, TokenConfig
+from truenorth.core.states import Health, SyncState
 from truenorth.server.app import create_app
 
+OUT_OF_SYNC = SyncState.OUT_OF_SYNC
+PENDING_APPROVAL = SyncState.PENDING_APPROVAL
 VIEWER = "tn-viewer-token-0123456789"
 OPERATOR = "tn-operator-token-0123456789"
 ADMIN = "tn-admin-token-0123456789abc"
@@ -45,8 +48,8 @@ def fake_controller(data_dir: Path) -> FakeController:
         data_dir=data_dir,
         stack_views=[
             stack_view("network"),
-            stack_view("app", depends_on=("network",), sync_state="out-of-sync", desired_revision="b" * 40),
-            stack_view("hosts", engine="ansible", sync_state="pending-approval", health="Unknown"),
+            stack_view("app", depends_on=("network",), sync_state=OUT_OF_SYNC, desired_revision="b" * 40),
+            stack_view("hosts", engine="ansible", sync_state=PENDING_APPROVAL, health=Health.UNKNOWN),
         ],
     )
 

@@ -1,8 +1,9 @@
 """A stand-in for the controller facade, for unit tests of the HTTP layer.
 
-It implements ``server.ports.ControllerPort`` with canned views and a *real* store (SQLite
-in a tmp dir), and records every call, so API tests check what the server asks of the
-controller. The process-level tests use the real controller instead.
+It implements ``server.ports.ControllerPort`` with canned stack views and a *real* store
+(SQLite in a tmp dir) for runs and logs, turned into views by the controller's own
+``reading`` functions, and records every call, so API tests check what the server asks
+of the controller. The process-level tests use the real controller instead.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from truenorth.controller import errors
+from truenorth.controller.actions import reading, views
 from truenorth.controller.actions.views import RepositoryView, StackView
 from truenorth.controller.errors import ControllerError
 from truenorth.controller.loop.metrics import Metrics
+from truenorth.core import ids, states
 from truenorth.store.database import Store, sqlite_url
 
 SHA_A = "a" * 40
 SHA_B = "b" * 40
-REPO_KEY = "https://git.example.com/org/infra.git"
+REPO_KEY = "https://git.example.com/org/infra.git#main"
 
 
 def stack_view(name: str, **changes: Any) -> StackView:
@@ -28,19 +32,19 @@ def stack_view(name: str, **changes: Any) -> StackView:
         repository="infra",
         name=name,
         engine="terraform",
-        sync_state="synced",
-        health="Healthy",
+        sync_state=states.SyncState.SYNCED,
+        health=states.Health.HEALTHY,
         drift=False,
         auto_apply=True,
         self_heal=False,
         depends_on=(),
         applied_revision=SHA_A,
-        applied_commit={
-            "sha": SHA_A,
-            "author": "Test Author",
-            "date": "2024-05-15T10:00:00+00:00",
-            "subject": "init",
-        },
+        applied_commit=views.CommitView(
+            sha=SHA_A,
+            author="Test Author",
+            date=datetime(2024, 5, 15, 10, 0, tzinfo=UTC),
+            subject="init",
+        ),
         desired_revision=SHA_A,
         last_run=None,
         pending_plan_run_id=None,
@@ -94,12 +98,30 @@ class FakeController:
                 last_fetch_at=now,
                 last_check_at=now,
                 valid_revision=SHA_A,
-                store_key=REPO_KEY,
+                store_key=ids.RepositoryKey(REPO_KEY),
             )
         ]
 
-    def stacks(self) -> list[StackView]:
-        return list(self.stack_views)
+    def stack_page(self, query: views.StackQuery) -> views.StackPage:
+        found = [
+            view
+            for view in self.stack_views
+            if query.repository in (None, view.repository)
+            and query.engine in (None, view.engine)
+            and query.sync_state in (None, view.sync_state.value)
+            and (query.health is None or query.health.lower() == view.health.value.lower())
+            and (query.name_contains is None or query.name_contains.lower() in view.name.lower())
+        ]
+        broken = [
+            views.SourceError(repository=repo.name, error=repo.source_error)
+            for repo in self.repositories()
+            if repo.source_error and query.repository in (None, repo.name)
+        ]
+        return views.StackPage(
+            items=tuple(found[query.offset : query.offset + query.limit]),
+            total=len(found),
+            source_errors=tuple(broken),
+        )
 
     def stack(self, name: str, *, repository: str | None = None) -> StackView:
         for view in self.stack_views:
@@ -107,36 +129,77 @@ class FakeController:
                 return view
         raise ControllerError("not_found", f"no stack named {name!r}")
 
-    def current_plan(self, name: str, *, repository: str | None = None) -> Any:
+    def current_plan(self, name: str, *, repository: str | None = None) -> views.RunDetail | None:
         self.stack(name, repository=repository)
-        return self.store.last_run(repository=REPO_KEY, stack=name, kind="plan")
+        with errors.store_unavailable():
+            found = self.store.last_run(repository=REPO_KEY, stack=name, kind="plan")
+        return None if found is None else reading.run_detail(found, repository="infra")
 
-    async def _action(self, action: str, name: str, **kwargs: Any) -> int:
+    def stack_runs(
+        self, name: str, *, repository: str | None = None, offset: int = 0, limit: int = 50
+    ) -> views.RunPage:
+        self.stack(name, repository=repository)
+        return self.runs(views.RunQuery(stack=name, repository="infra", offset=offset, limit=limit))
+
+    def runs(self, query: views.RunQuery) -> views.RunPage:
+        if query.repository not in (None, "infra"):
+            raise ControllerError("not_found", f"no repository named {query.repository!r}")
+        filters: dict[str, Any] = {
+            "stack": query.stack,
+            "repository": None if query.repository is None else REPO_KEY,
+            "kind": None if query.kind is None else query.kind.value,
+            "status": None if query.status is None else query.status.value,
+        }
+        with errors.store_unavailable():
+            found = self.store.list_runs(**filters, limit=query.limit, offset=query.offset)
+            total = self.store.count_runs(**filters)
+        names = {REPO_KEY: "infra"}
+        return views.RunPage(
+            items=tuple(reading.run_view(r, repository=names.get(r.repository, r.repository)) for r in found),
+            total=total,
+        )
+
+    def run(self, run_id: ids.RunId) -> views.RunDetail | None:
+        with errors.store_unavailable():
+            found = self.store.get_run(run_id)
+        return None if found is None else reading.run_detail(found, repository="infra")
+
+    def run_log(self, run_id: ids.RunId, *, after: int = 0, limit: int = 1000) -> views.LogPage | None:
+        with errors.store_unavailable():
+            found = self.store.get_run(run_id)
+            if found is None:
+                return None
+            lines = self.store.read_log(run_id, after_seq=after, limit=limit)
+        return views.LogPage(run_id=run_id, lines=tuple(lines), finished=found.finished)
+
+    async def _action(self, action: str, name: str, **kwargs: Any) -> ids.RunId:
         self.calls.append((action, {"name": name, **kwargs}))
         if self.fail_with is not None:
             raise self.fail_with
         self.stack(name, repository=kwargs.get("repository"))
-        return self.store.start_run(
-            stack=name,
-            repository=REPO_KEY,
-            revision=kwargs.get("revision") or SHA_B,
-            kind="plan" if action == "refresh" else "apply",
-            actor=kwargs["actor"],
-            reason=kwargs.get("reason"),
+        return ids.RunId(
+            self.store.start_run(
+                stack=name,
+                repository=REPO_KEY,
+                revision=kwargs.get("revision") or SHA_B,
+                kind="plan" if action == "refresh" else "apply",
+                actor=kwargs["actor"],
+                reason=kwargs.get("reason"),
+            )
         )
 
-    async def refresh(self, name: str, *, repository: str | None = None, actor: str) -> int:
+    async def refresh(self, name: str, *, repository: str | None = None, actor: str) -> ids.RunId:
         return await self._action("refresh", name, repository=repository, actor=actor)
 
-    async def sync(self, name: str, *, repository: str | None = None, actor: str) -> int:
+    async def sync(self, name: str, *, repository: str | None = None, actor: str) -> ids.RunId:
         return await self._action("sync", name, repository=repository, actor=actor)
 
-    async def approve(self, name: str, *, repository: str | None = None, actor: str) -> int:
+    async def approve(self, name: str, *, repository: str | None = None, actor: str) -> ids.RunId:
         return await self._action("approve", name, repository=repository, actor=actor)
 
     async def rollback(
         self, name: str, *, revision: str, repository: str | None = None, actor: str, reason: str
-    ) -> int:
+    ) -> ids.RunId:
         return await self._action(
             "rollback", name, repository=repository, actor=actor, revision=revision, reason=reason
         )

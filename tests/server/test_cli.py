@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
-from truenorth.cli import remote, serve
+from truenorth.cli import actions, remote, serve
+from truenorth.cli import client as cli_client
 from truenorth.config import ControllerConfig, RepositoryConfig, TokenConfig
 
 
@@ -19,7 +20,7 @@ from truenorth.config import ControllerConfig, RepositoryConfig, TokenConfig
 def app() -> typer.Typer:
     app = typer.Typer()
     serve.register(app)
-    remote.register(app)
+    actions.register(app)
     return app
 
 
@@ -83,28 +84,30 @@ def test_client_errors_are_readable_and_never_show_the_token() -> None:
             return httpx.Response(401, json={"detail": f"bad token {token}"})
         return httpx.Response(502, text="<html>bad gateway</html>")
 
-    with remote.ApiClient("http://tn.example", token, transport=httpx.MockTransport(handler)) as client:
+    with cli_client.ApiClient("http://tn.example", token, transport=httpx.MockTransport(handler)) as client:
         assert client.post("/stacks/a%2Fb/sync") == {"run_id": 3}
-        with pytest.raises(remote.RemoteError, match="403: this action needs the operator role") as forbidden:
+        with pytest.raises(
+            cli_client.RemoteError, match="403: this action needs the operator role"
+        ) as forbidden:
             client.get("/forbidden")
         assert "role does not allow" in str(forbidden.value)
-        with pytest.raises(remote.RemoteError) as echoed:
+        with pytest.raises(cli_client.RemoteError) as echoed:
             client.get("/echo")
         assert token not in str(echoed.value) and "--token" in str(echoed.value)
-        with pytest.raises(remote.RemoteError, match="502"):
+        with pytest.raises(cli_client.RemoteError, match="502"):
             client.get("/other")
 
 
 def test_client_refuses_a_non_http_server_and_reports_unreachable() -> None:
-    with pytest.raises(remote.RemoteError, match="http"):
-        remote.ApiClient("ftp://x", None)
+    with pytest.raises(cli_client.RemoteError, match="http"):
+        cli_client.ApiClient("ftp://x", None)
 
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
     with (
-        remote.ApiClient("http://127.0.0.1:1", None, transport=httpx.MockTransport(refuse)) as client,
-        pytest.raises(remote.RemoteError, match="cannot reach the server"),
+        cli_client.ApiClient("http://127.0.0.1:1", None, transport=httpx.MockTransport(refuse)) as client,
+        pytest.raises(cli_client.RemoteError, match="cannot reach the server"),
     ):
         client.get("/stacks")
 

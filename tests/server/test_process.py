@@ -25,6 +25,7 @@ import pytest
 from tests.server.conftest import ADMIN, GIT_TOKEN, OPERATOR, VIEWER, WEBHOOK_SECRET
 from tests.server.processes import ServerProcess, github_push, wait_for
 from tests.support.gitrepos import GitRepo
+from truenorth.engines import processes, survivors
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("server")]
 
@@ -107,6 +108,7 @@ url = "{repo.url}"
 branch = "main"
 poll_interval = "1h"
 credentials_env = "TN_GIT_TOKEN"
+sandbox_writable = ["{self.tmp_path / "gated"}"]
 
 {"[webhooks]" + chr(10) + 'secret_env = "TN_WEBHOOK_SECRET"' if webhook_secret else ""}
 
@@ -230,7 +232,7 @@ GATED_TF = """\
 resource "terraform_data" "gate" {{
   triggers_replace = "{generation}"
   provisioner "local-exec" {{
-    command = "if [ -p {gate} ]; then echo $PPID > {pidfile}; cat {gate} > /dev/null; fi"
+    command = "if [ -p {gate} ]; then echo blocked > {pidfile}; cat {gate} > /dev/null; fi"
   }}
 }}
 """
@@ -239,7 +241,9 @@ resource "terraform_data" "gate" {{
 def test_sigkill_mid_apply_then_restart_marks_interrupted_and_converges(
     tmp_path: Path, servers: Servers
 ) -> None:
-    gate, pidfile = tmp_path / "gate.fifo", tmp_path / "terraform.pid"
+    # In a folder its (sandboxed) applies may reach: the configuration's sandbox_writable.
+    gate, pidfile = tmp_path / "gated" / "gate.fifo", tmp_path / "gated" / "blocked"
+    gate.parent.mkdir()
     repo = GitRepo(tmp_path / "repo")
 
     def tf(generation: int) -> dict[str, str]:
@@ -253,14 +257,16 @@ def test_sigkill_mid_apply_then_restart_marks_interrupted_and_converges(
     new = repo.commit("generation 2", tf(2))
     raw, headers = github_push(push_body(repo), secret=WEBHOOK_SECRET, delivery="before-kill")
     assert httpx.post(f"{server.url}/api/v1/webhooks/github", content=raw, headers=headers).status_code == 202
-    # The provisioner writes Terraform's pid and then blocks on the FIFO: we are mid-apply.
-    terraform_pid = int(
-        wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="the apply to block")
-    )
+    # The provisioner says it blocks on the FIFO: we are mid-apply.
+    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), what="the apply to block")
     assert server.stack("network", token=ADMIN)["sync_state"] == "applying"
     [running] = runs(server, stack="network", kind="apply", status="running")
     killed_run = running["id"]
     assert running["revision"] == new
+    # Terraform, as the run's process record names it (inside its sandbox its own pid differs).
+    record = survivors.read_record(tmp_path / "data" / "runs" / str(killed_run) / processes.RECORD_FILE)
+    assert record is not None
+    terraform_pid = record.pid
 
     server.kill()  # SIGKILL: no cleanup at all
     os.killpg(os.getpgid(terraform_pid), signal.SIGKILL)  # what dies with the container

@@ -25,7 +25,8 @@ from typer.testing import CliRunner
 from tests.server.conftest import ADMIN, GIT_TOKEN, OPERATOR, VIEWER, WEBHOOK_SECRET
 from tests.server.processes import ServerProcess, wait_for
 from tests.server.test_process import Servers, one_stack_repo
-from truenorth.cli import remote
+from truenorth.cli import actions
+from truenorth.cli import client as cli_client
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("server")]
 
@@ -267,7 +268,7 @@ def test_token_matrix_no_secrets_and_the_cli_against_the_server(tmp_path: Path, 
 
     # The CLI against the server: viewer cannot approve, operator can and waits for the run.
     app = typer.Typer()
-    remote.register(app)
+    actions.register(app)
 
     @app.command("noop", hidden=True)
     def _noop() -> None:  # a second command keeps typer from collapsing to one
@@ -303,16 +304,16 @@ def test_token_matrix_no_secrets_and_the_cli_against_the_server(tmp_path: Path, 
     )
     assert never.exit_code == 1 and "server answered 4" in never.stderr
 
-    status = remote.remote_status(server.url, VIEWER)
+    status = cli_client.remote_status(server.url, VIEWER)
     assert status["source_errors"] == []
     stacks = status["stacks"]
     assert [(s["name"], s["sync_state"], s["applied_revision"]) for s in stacks] == [
         ("network", "synced", sha)
     ]
-    history = remote.remote_history(server.url, VIEWER, "network", 10)
+    history = cli_client.remote_history(server.url, VIEWER, "network", 10)
     applies = [r for r in history if r["kind"] == "apply"]
     assert applies[0]["actor"] == "ci" and applies[0]["status"] == "succeeded"
-    assert len(remote.remote_history(server.url, VIEWER, None, 1)) == 1
+    assert len(cli_client.remote_history(server.url, VIEWER, None, 1)) == 1
     stack_runs = server.get_json("/api/v1/stacks/network/runs?repository=infra", token=VIEWER)
     assert stack_runs["total"] == len(history) >= 3  # plan, refresh's plan, apply
     assert {r["repository"] for r in stack_runs["items"]} == {"infra"}

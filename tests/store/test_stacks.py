@@ -18,7 +18,7 @@ def test_a_new_stack_gets_defaults_for_fields_not_given(store: Store, clock: Clo
     assert (record.engine, record.sync_state, record.health, record.error) == (
         "terraform",
         "unknown",
-        "unknown",
+        "Unknown",
         "",
     )
     assert (record.applied_revision, record.applied_at, record.last_run_id, record.pending_plan_id) == (

@@ -44,7 +44,7 @@ def plan_document(revision: Any, outcomes: list[executing.Outcome]) -> dict[str,
     plans_ = [o.plan for o in outcomes if o.plan is not None]
     return {
         "format_version": FORMAT_VERSION,
-        "repository": revision.display,
+        "repository": revision.shown_url,
         "branch": urls.branch_of(revision.key),
         "ref": revision.ref,
         "revision": revision.sha,

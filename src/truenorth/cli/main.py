@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -21,15 +23,16 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from truenorth import __version__
-from truenorth.cli import documents, remote, serve, tables
+from truenorth import __version__, config
+from truenorth.cli import actions, client, documents, remote, serve, tables
+from truenorth.config import sandboxes
+from truenorth.controller import errors as controller_errors
 from truenorth.controller.local import orchestrating
 from truenorth.controller.runs import executing, layout, ownership, runtime, validating
 from truenorth.core import redaction, runs, specfields, specs
-from truenorth.engines import protocol
+from truenorth.engines import processes, protocol, sandbox
 from truenorth.git import errors as git_errors
 from truenorth.git import urls
-from truenorth.store import errors as store_errors
 
 __all__ = ["app", "main"]
 
@@ -260,7 +263,7 @@ def drift(
         _print_json(
             {
                 "format_version": JSON_FORMAT_VERSION,
-                "repository": head.display,
+                "repository": head.shown_url,
                 "branch": urls.branch_of(head.key),
                 "stacks": reports,
             }
@@ -323,8 +326,8 @@ def history(
     """List recorded runs, newest first (from a running controller with --server)."""
     if server:
         try:
-            found = remote.remote_history(server, token, stack, limit)
-        except remote.RemoteError as exc:
+            found = client.remote_history(server, token, stack, limit)
+        except client.RemoteError as exc:
             fail(str(exc))
         if output is OutputFormat.json:
             _print_json({"format_version": JSON_FORMAT_VERSION, "runs": found})
@@ -364,8 +367,8 @@ def status(
     """Show every known stack: sync state and applied revision (from a controller with --server)."""
     if server:
         try:
-            found = remote.remote_status(server, token)
-        except remote.RemoteError as exc:
+            found = client.remote_status(server, token)
+        except client.RemoteError as exc:
             fail(str(exc))
         if output is OutputFormat.json:
             _print_json({"format_version": JSON_FORMAT_VERSION, **found})
@@ -398,7 +401,11 @@ def status(
 
 @app.command()
 def doctor() -> None:
-    """Report the external programs truenorth drives: present or not, and their versions."""
+    """Report the external programs truenorth drives: present or not, and their versions.
+
+    And the sandbox: whether bubblewrap works here, and what ``TRUENORTH_SANDBOX`` makes of
+    it (``required`` on a machine where it does not work fails the command).
+    """
     from truenorth.controller.runs import registry
 
     engines = registry.EngineRegistry()
@@ -407,17 +414,47 @@ def doctor() -> None:
     for name in ("git", "terraform", "tofu", "ansible-playbook", "kubectl"):
         found = shutil.which(name) or (shutil.which(name, path=str(Path(sys.executable).parent)))
         table.add_row(
-            name, "found" if found else "missing", _program_version(name, engines) if found else "-"
+            name, "found" if found else "missing", _program_version(name, found, engines) if found else "-"
         )
         ok = ok and (found is not None or name == "tofu")
+    support = sandbox.probe()
+    state = "works" if support.works else "missing" if support.bwrap is None else "fails"
+    table.add_row("bwrap", state, support.version or "-")
     console.print(table)
+    ok = _sandbox_report(support) and ok
     if not ok:
         raise typer.Exit(EXIT_ERROR)
 
 
-def _program_version(name: str, engines: Any) -> str:
-    import subprocess
+def _sandbox_report(support: sandbox.Support) -> bool:
+    """Say whether engine programs run sandboxed here; False when the mode cannot be met."""
+    try:
+        policy, _ = sandboxes.from_environment(os.environ)
+    except config.ConfigError as exc:
+        console.print(f"sandbox: {exc}")
+        return False
+    if policy.mode is sandbox.Mode.OFF:
+        console.print("sandbox: off (TRUENORTH_SANDBOX=off): engine programs run UNCONFINED")
+    elif support.works:
+        console.print(
+            f"sandbox: {policy.mode.value}: every engine program runs in bubblewrap ({support.bwrap})"
+        )
+    else:
+        severity = "REFUSED" if policy.mode is sandbox.Mode.REQUIRED else "SANDBOX OFF"
+        console.print(
+            f"sandbox: {policy.mode.value}: {severity}: bubblewrap does not work here ({support.reason}); "
+            + (
+                "no engine program will run"
+                if policy.mode is sandbox.Mode.REQUIRED
+                else "engine programs run repository code UNCONFINED"
+            )
+        )
+        return policy.mode is not sandbox.Mode.REQUIRED
+    return True
 
+
+def _program_version(name: str, path: str, engines: Any) -> str:
+    """What the engine reports for its program, else the first line of ``path --version``."""
     engine_for = {"terraform": "terraform", "ansible-playbook": "ansible", "kubectl": "kubernetes"}
     if name in engine_for:
         try:
@@ -425,62 +462,44 @@ def _program_version(name: str, engines: Any) -> str:
             return found or "unknown"
         except protocol.EngineError:
             pass
-    try:
-        result = subprocess.run([name, "--version"], capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return (
-        (result.stdout or result.stderr).strip().splitlines()[0]
-        if (result.stdout or result.stderr)
-        else "unknown"
-    )
+    return processes.version_of([path, "--version"]) or "unknown"
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-class _RuntimeScope:
+@contextlib.contextmanager
+def _runtime(
+    data_dir: Path | None, store_url: str | None, *, engines: str | None = None
+) -> Iterator[runtime.Runtime]:
     """The local data dir for one command; ``engines`` (the command) if it runs engines there.
 
     Such a command shares the data dir with other local commands but refuses while a
     controller (``truenorth serve``) holds it (:mod:`truenorth.controller.runs.ownership`).
-    Files it writes there are private (umask 077).
+    Files it writes there are private (umask 077). A store that fails, at opening or
+    later, ends the command with its reason (``Error: state database: disk full``), exit 1.
     """
-
-    def __init__(self, data_dir: Path | None, store_url: str | None, *, engines: str | None) -> None:
-        self.data_dir = layout.data_dir_from_env(data_dir)
-        self.store_url = store_url
-        self.engines = engines
-        self.rt: runtime.Runtime | None = None
-        self._held = contextlib.ExitStack()
-
-    def __enter__(self) -> runtime.Runtime:
+    root = layout.data_dir_from_env(data_dir)
+    with contextlib.ExitStack() as held:
         try:
-            self._held.enter_context(ownership.private_files())
-            if self.engines is not None:
-                self._held.enter_context(ownership.share(self.data_dir, command=self.engines))
-            self.rt = runtime.open_runtime(self.data_dir, store_url=self.store_url)
+            held.enter_context(ownership.private_files())
+            if engines is not None:
+                held.enter_context(ownership.share(root, command=engines))
+            with controller_errors.store_unavailable():
+                rt = runtime.open_runtime(root, store_url=store_url)
         except ownership.DataDirBusy as exc:
-            self._held.close()
             fail(str(exc))
-        except store_errors.StoreError as exc:
-            self._held.close()
-            fail(f"cannot open the store: {exc}")
+        except controller_errors.ControllerError as exc:
+            fail(exc.message)
         except OSError as exc:
-            self._held.close()
-            fail(f"cannot use data dir {self.data_dir}: {exc.strerror or exc}")
-        return self.rt
-
-    def __exit__(self, *exc: object) -> None:
+            fail(f"cannot use data dir {root}: {exc.strerror or exc}")
         try:
-            if self.rt is not None:
-                self.rt.close()
+            with controller_errors.store_unavailable():
+                yield rt
+        except controller_errors.ControllerError as exc:
+            fail(exc.message)
         finally:
-            self._held.close()
-
-
-def _runtime(data_dir: Path | None, store_url: str | None, *, engines: str | None = None) -> _RuntimeScope:
-    return _RuntimeScope(data_dir, store_url, engines=engines)
+            rt.close()
 
 
 def _prepare(
@@ -504,7 +523,7 @@ def _prepare(
             _print_json(
                 {
                     "format_version": JSON_FORMAT_VERSION,
-                    "repository": revision.display,
+                    "repository": revision.shown_url,
                     "revision": revision.sha,
                     "valid": False,
                     "errors": [{"file": i.file, "field": i.field, "message": i.message} for i in exc.issues],
@@ -521,7 +540,7 @@ def _prepare(
 
 
 def _print_revision_header(revision: Any) -> None:
-    header = Text(f"{revision.display} @ {revision.ref} -> {revision.sha[:12]} ", style="bold")
+    header = Text(f"{revision.shown_url} @ {revision.ref} -> {revision.sha[:12]} ", style="bold")
     header.append(f"{revision.commit.subject} ({revision.commit.author_name})", style="dim")
     console.print(header)
 
@@ -608,7 +627,7 @@ def _print_json(document: dict[str, Any]) -> None:
 
 
 serve.register(app)
-remote.register(app)
+actions.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

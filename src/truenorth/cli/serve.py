@@ -39,7 +39,6 @@ from truenorth.core import durations, redaction
 from truenorth.engines import processes
 from truenorth.server import app as server_app
 from truenorth.server import limits, logs, serving
-from truenorth.store import errors as store_errors
 
 __all__ = ["register", "serve", "startup_warnings"]
 
@@ -104,8 +103,9 @@ def serve(
         except OSError as exc:
             _fail(f"cannot listen on {settings.listen}: {exc.strerror or exc}")
         try:
-            controller = facade.Controller(settings)
-        except (controller_errors.ControllerError, store_errors.StoreError, OSError) as exc:
+            with controller_errors.store_unavailable():
+                controller = facade.Controller(settings)
+        except (controller_errors.ControllerError, OSError) as exc:
             sock.close()
             _fail(redact(f"cannot start the controller: {exc}"))
         host, port = sock.getsockname()[:2]
@@ -134,10 +134,11 @@ def _owned(
         _fail(f"cannot use data dir {settings.data_dir}: {exc.strerror or exc}")
     with owned:
         try:
-            owned.claim_store(settings.store_url, label=label)
+            with controller_errors.store_unavailable():
+                owned.claim_store(settings.store_url, label=label)
         except ownership.DataDirBusy as exc:
             _fail(redact(str(exc)))
-        except store_errors.StoreError as exc:
+        except controller_errors.ControllerError as exc:
             _fail(redact(f"cannot start the controller: {exc}"))
         yield owned
 

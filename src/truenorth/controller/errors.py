@@ -9,7 +9,21 @@ message is meant for users and is always redacted before the error is raised.
 
 from __future__ import annotations
 
-__all__ = ["BUSY", "CONFLICT", "INVALID", "KINDS", "NOT_FOUND", "UNAVAILABLE", "ControllerError"]
+import contextlib
+from collections.abc import Iterator
+
+from truenorth.store import errors as store_errors
+
+__all__ = [
+    "BUSY",
+    "CONFLICT",
+    "INVALID",
+    "KINDS",
+    "NOT_FOUND",
+    "UNAVAILABLE",
+    "ControllerError",
+    "store_unavailable",
+]
 
 NOT_FOUND = "not_found"
 CONFLICT = "conflict"
@@ -33,3 +47,16 @@ class ControllerError(Exception):
 
     def __repr__(self) -> str:
         return f"ControllerError({self.kind!r}, {self.message!r})"
+
+
+@contextlib.contextmanager
+def store_unavailable() -> Iterator[None]:
+    """Raise a store failure in the block as ``ControllerError(unavailable, "state database: ...")``.
+
+    The store's message says what failed and why and never holds a password; callers
+    above the controller (the server) then know one exception only and never the store.
+    """
+    try:
+        yield
+    except store_errors.StoreError as exc:
+        raise ControllerError(UNAVAILABLE, f"state database: {exc}") from None

@@ -35,6 +35,7 @@ __all__ = [
     "check_approval",
     "check_rollback",
     "check_stored_plan",
+    "hold_reason",
     "match_revision",
 ]
 

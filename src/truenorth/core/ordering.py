@@ -1,7 +1,8 @@
-"""Dependency order between stacks: topological sort, cycles, and who depends on whom.
+"""Dependency order between stacks: topological sort and cycles.
 
-Pure graph functions over ``{name: dependencies}`` mappings. Order is stable: among
-stacks that are free to go, declaration order wins, so plans read the same every time.
+Pure graph functions over ``{name: dependencies}`` mappings (who waits for whom during a
+walk is :mod:`truenorth.core.walks`). Order is stable: among stacks that are free to go,
+declaration order wins, so plans read the same every time.
 The graph comes from a pushed ``truenorth.yaml``: nothing here recurses, and nothing is
 worse than linear-logarithmic in its size.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-__all__ = ["CycleError", "dependents", "find_cycle", "topological_order"]
+__all__ = ["CycleError", "find_cycle", "topological_order"]
 
 
 class CycleError(ValueError):
@@ -84,19 +85,3 @@ def topological_order(graph: Mapping[str, Iterable[str]]) -> tuple[str, ...]:
             if waiting[child] == 0:
                 heapq.heappush(ready, index[child])
     return tuple(done)
-
-
-def dependents(graph: Mapping[str, Iterable[str]], roots: Iterable[str]) -> frozenset[str]:
-    """Every stack that depends on any of ``roots``, directly or through others."""
-    reverse: dict[str, set[str]] = {name: set() for name in graph}
-    for name, deps in graph.items():
-        for dep in deps:
-            reverse.setdefault(dep, set()).add(name)
-    found: set[str] = set()
-    todo = list(roots)
-    while todo:
-        for child in reverse.get(todo.pop(), ()):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return frozenset(found)

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from truenorth.core import states
+
 __all__ = ["OUTPUT_TYPE", "Action", "Change", "Plan", "PlanSummary", "summarize"]
 
 #: ``Change.resource_type`` of a changed Terraform output (``output.<name>``).
@@ -228,6 +230,8 @@ class Plan:
     #: Hosts the engine could not reach while planning (Ansible).
     unreachable_hosts: tuple[str, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
+    #: The live system's health as the engine saw it while planning (None: it does not say).
+    health: states.Health | None = None
 
     @property
     def has_changes(self) -> bool:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from truenorth.core import plans
+from truenorth.core import plans, states
 
 __all__ = ["HostResult", "HostStatus", "RunKind", "RunResult", "RunStatus"]
 
@@ -43,6 +43,12 @@ class RunStatus(enum.StrEnum):
     def finished(self) -> bool:
         """True once the run can no longer change."""
         return self not in (RunStatus.PENDING, RunStatus.RUNNING)
+
+    @property
+    def deployed(self) -> bool:
+        """True for an apply that changed the live system to its revision, fully or partly
+        (the stack is then applied at that revision)."""
+        return self in (RunStatus.SUCCEEDED, RunStatus.PARTIAL)
 
 
 class HostStatus(enum.StrEnum):
@@ -93,6 +99,9 @@ class RunResult:
     output: str = ""
     error: str = ""
     hosts: tuple[HostResult, ...] = ()
+    #: The engine's own verdict on the live system's health after an apply (None: it gives
+    #: none, and the controller derives it from ``status``).
+    health: states.Health | None = None
 
     @property
     def ok(self) -> bool:

@@ -25,6 +25,7 @@ __all__ = [
     "after_drift_check",
     "after_interrupted",
     "after_plan",
+    "after_refused",
     "health_after_apply",
     "worst",
 ]
@@ -55,8 +56,12 @@ class SyncState(enum.StrEnum):
             return cls.UNKNOWN
 
 
-class Health(enum.Enum):
-    """How the live system is doing, ordered from best to worst (gitops-engine's order)."""
+class Health(enum.StrEnum):
+    """How the live system is doing, ordered from best to worst (gitops-engine's order).
+
+    A string by its value (``"Healthy"``, as stored and shown), but ordered by rank, never
+    alphabetically: ``Health.HEALTHY < Health.DEGRADED``.
+    """
 
     HEALTHY = "Healthy"
     SUSPENDED = "Suspended"
@@ -72,6 +77,23 @@ class Health(enum.Enum):
 
     def is_worse_than(self, other: Health) -> bool:
         return self.rank > other.rank
+
+    def __lt__(self, other: object) -> bool:
+        return self.rank < other.rank if isinstance(other, Health) else NotImplemented
+
+    def __le__(self, other: object) -> bool:
+        return self.rank <= other.rank if isinstance(other, Health) else NotImplemented
+
+    def __gt__(self, other: object) -> bool:
+        return self.rank > other.rank if isinstance(other, Health) else NotImplemented
+
+    def __ge__(self, other: object) -> bool:
+        return self.rank >= other.rank if isinstance(other, Health) else NotImplemented
+
+    @property
+    def settled(self) -> bool:
+        """True for the healths a wait for health ends on successfully (Healthy, Suspended)."""
+        return self in (Health.HEALTHY, Health.SUSPENDED)
 
     @classmethod
     def parse(cls, text: str | None) -> Health:
@@ -97,35 +119,73 @@ def worst(healths: Iterable[Health]) -> Health:
 
 @dataclass(frozen=True)
 class Transition:
-    """A stack's new state after an event. ``error`` None clears the shown error."""
+    """A stack's new state after an event. ``error`` None clears the shown error;
+    ``health`` None leaves the health as it was."""
 
     sync_state: SyncState
     error: str | None = None
     health: Health | None = None
 
+    def fields(self) -> dict[str, str | None]:
+        """The stack record's fields this transition sets (states and health by their value)."""
+        found: dict[str, str | None] = {"sync_state": self.sync_state.value, "error": self.error}
+        if self.health is not None:
+            found["health"] = self.health.value
+        return found
 
-def after_plan(*, ok: bool, has_changes: bool, error: str = "") -> Transition:
-    """A plan finished: failed, in sync, or out of sync (the caller decides apply vs. approval)."""
+
+def after_plan(
+    *,
+    ok: bool,
+    has_changes: bool,
+    held: bool = False,
+    error: str = "",
+    note: str | None = None,
+    health: Health | None = None,
+) -> Transition:
+    """A plan finished: failed, in sync, out of sync, or waiting for approval.
+
+    ``held``: :func:`truenorth.core.guards.after_plan` held its changes (``note`` says
+    why, beyond a missing approval); otherwise the caller applies them (auto_apply, a
+    rollback, a self-heal) or shows them. ``health``: what the engine saw of the live
+    system while planning (Kubernetes), if it says.
+    """
     if not ok:
-        return Transition(SyncState.FAILED, error=error or "the plan failed")
-    return Transition(SyncState.OUT_OF_SYNC if has_changes else SyncState.SYNCED)
+        return Transition(SyncState.FAILED, error=error or "the plan failed", health=health)
+    if not has_changes:
+        return Transition(SyncState.SYNCED, health=health)
+    if held:
+        return Transition(SyncState.PENDING_APPROVAL, error=note, health=health)
+    return Transition(SyncState.OUT_OF_SYNC, health=health)
+
+
+def after_refused(*, error: str) -> Transition:
+    """An apply was refused before anything ran (an older revision): out of sync, and why."""
+    return Transition(SyncState.OUT_OF_SYNC, error=error)
 
 
 def after_apply_started() -> Transition:
     return Transition(SyncState.APPLYING)
 
 
-def after_apply(*, succeeded: bool, error: str = "", health: Health | None = None) -> Transition:
+def after_apply(
+    *, succeeded: bool, error: str = "", health: Health | None = None, cancelled: bool = False
+) -> Transition:
     """An apply finished. ``health`` is the engine's own verdict, when it gave one."""
+    if health is None:
+        health = health_after_apply(succeeded=succeeded, cancelled=cancelled)
     return Transition(
         SyncState.SYNCED if succeeded else SyncState.FAILED,
         error=(error or None) if not succeeded else None,
-        health=health if health is not None else health_after_apply(succeeded=succeeded),
+        health=health,
     )
 
 
-def health_after_apply(*, succeeded: bool) -> Health:
-    """Health of an engine that reports none: healthy once applied, degraded when it failed."""
+def health_after_apply(*, succeeded: bool, cancelled: bool = False) -> Health:
+    """Health of an engine that reports none: healthy once applied, degraded when it failed,
+    unknown when it was cancelled (what it got to is not known)."""
+    if cancelled:
+        return Health.UNKNOWN
     return Health.HEALTHY if succeeded else Health.DEGRADED
 
 

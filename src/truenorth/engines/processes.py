@@ -28,6 +28,18 @@ it. What happens to it when the controller dies depends on what it does:
 
 It runs with umask 077: whatever it writes (Terraform's state and its backup, say) is
 private to truenorth's user.
+
+Confined (``sandbox=``, see :mod:`.sandbox`): the program runs inside bubblewrap as the
+sandbox's PID 1, leader of its own process group. The record then names the program
+(its pid as this side sees it, from bwrap), a cancel or a timeout signals its group,
+and the parent-death interrupt reaches it from inside the sandbox; a program that
+finishes alone keeps its sandbox until it ends. Its exit status comes back through
+bwrap as a shell would report it: 128 + N for a signal N.
+
+Limits (``limits=``): CPU time and memory per process (``prlimit``: SIGXCPU, then SIGKILL
+5 s later; ``RLIMIT_DATA``), and the output kept: a program whose standard output or
+error passes ``output_bytes`` is stopped, and what is kept is cut there with a marker.
+Either way the result says which limit it hit (:attr:`ProcessResult.limit`).
 """
 
 from __future__ import annotations
@@ -36,8 +48,10 @@ import contextlib
 import errno
 import functools
 import io
+import json
 import logging
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -50,9 +64,19 @@ from pathlib import Path
 from typing import IO
 
 from truenorth.core import redaction
+from truenorth.engines import sandbox as sandboxing
 from truenorth.engines import survivors
 
-__all__ = ["PRIVATE_UMASK", "RECORD_FILE", "ProcessResult", "ProgramMissing", "run"]
+__all__ = [
+    "PRIVATE_UMASK",
+    "RECORD_FILE",
+    "ProcessResult",
+    "ProgramMissing",
+    "limit_hit",
+    "run",
+    "signal_of",
+    "version_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +88,10 @@ _GRACE_SECONDS = 5.0
 PRIVATE_UMASK = 0o077
 #: The conventional name of a run's ``record`` file (see :func:`run`).
 RECORD_FILE = "engine.process.json"
+#: How long bwrap gets to say which process is the sandbox's PID 1.
+_INFO_SECONDS = 30.0
+#: Exit statuses bwrap reports for a program killed by signal N: 128 + N.
+_SIGNALLED = range(129, 129 + 64)
 
 
 class ProgramMissing(FileNotFoundError):  # noqa: N818 (a condition, not an error kind)
@@ -74,7 +102,8 @@ class ProgramMissing(FileNotFoundError):  # noqa: N818 (a condition, not an erro
 class ProcessResult:
     """How a program ended. ``stderr`` is redacted, and so is ``stdout`` unless the caller
     asked for it as data (see :func:`run`); ``returncode`` is negative when a signal killed
-    it. ``timed_out`` and ``cancelled`` say why we stopped it."""
+    it, or (``sandboxed``) 128 + the signal, as a shell reports it: bwrap cannot tell the
+    two apart. ``timed_out`` and ``cancelled`` say why we stopped it."""
 
     argv: tuple[str, ...]
     returncode: int
@@ -84,11 +113,15 @@ class ProcessResult:
     cancelled: bool = False
     seconds: float = 0.0
     stdout_is_data: bool = False
+    #: Whether it ran inside the bubblewrap sandbox.
+    sandboxed: bool = False
+    #: The limit it hit, in words (``"output: more than 128 MiB"``), or "".
+    limit: str = ""
 
     @property
     def ok(self) -> bool:
         """True when the program exited 0 by itself."""
-        return self.returncode == 0 and not self.timed_out and not self.cancelled
+        return self.returncode == 0 and not self.timed_out and not self.cancelled and not self.limit
 
     def describe_failure(self) -> str:
         """A one-paragraph, redacted reason for a failure (standard error first)."""
@@ -97,15 +130,17 @@ class ProcessResult:
             return f"{name} timed out after {self.seconds:.0f}s and was stopped"
         if self.cancelled:
             return f"{name} was cancelled"
+        if self.limit:
+            return f"{name} was stopped at a limit: {self.limit}"
         if self.returncode < 0:
-            try:
-                sig = signal.Signals(-self.returncode).name
-            except ValueError:
-                sig = str(-self.returncode)
-            return f"{name} was killed by signal {sig}"
+            return f"{name} was killed by signal {_signal_name(-self.returncode)}"
         shown_stdout = "" if self.stdout_is_data else self.stdout.strip()
         tail = (self.stderr.strip() or shown_stdout)[-4000:]
-        return f"{name} exited with code {self.returncode}" + (f":\n{tail}" if tail else "")
+        code = str(self.returncode)
+        signalled = signal_of(self.returncode, sandboxed=self.sandboxed)
+        if signalled is not None:
+            code += f" (128 + {_signal_name(signalled)}: killed by that signal, as a shell reports it)"
+        return f"{name} exited with code {code}" + (f":\n{tail}" if tail else "")
 
 
 def run(
@@ -121,6 +156,8 @@ def run(
     stdout_is_data: bool = False,
     record: Path | None = None,
     finish_alone: bool = False,
+    sandbox: sandboxing.Sandbox | None = None,
+    limits: sandboxing.Limits | None = None,
 ) -> ProcessResult:
     """Run ``argv`` in ``cwd`` with exactly ``env``; return its redacted output.
 
@@ -130,76 +167,258 @@ def run(
     names the running program (:class:`~truenorth.engines.survivors.ProcessRecord`)
     until it has been reaped, so that a process started after this one died can wait
     for it. ``finish_alone`` lets the program run to its end if this process dies (for
-    programs with side effects; see the module's docstring). Raises
-    :class:`ProgramMissing` when the program cannot be found.
+    programs with side effects; see the module's docstring). ``sandbox`` runs it
+    confined (its ``environment`` merged over ``env``), ``limits`` bound its CPU time,
+    memory and the output kept. Raises :class:`ProgramMissing` when the program cannot
+    be found.
     """
     if stdout_is_data:
         sink = None
     program = _resolve(argv[0], cwd=cwd, env=env)
     started = time.monotonic()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    cap = limits.output_bytes if limits is not None else None
+    with contextlib.ExitStack() as held:
+        out = held.enter_context(tempfile.TemporaryFile())
+        err = held.enter_context(tempfile.TemporaryFile())
+        launched = _launch(
+            [program, *argv[1:]],
+            cwd=cwd,
+            env=env,
+            stdin=stdin,
+            out=out,
+            err=err,
+            finish_alone=finish_alone,
+            sandbox=sandbox,
+            limits=limits,
+            shown=argv[0],
+        )
+        proc = launched.proc
         try:
-            proc = subprocess.Popen(
-                [*([] if finish_alone else _interrupt_with_parent()), program, *argv[1:]],
-                cwd=str(cwd),
-                env=dict(env),
-                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-                umask=PRIVATE_UMASK,
-            )
-        except FileNotFoundError as exc:
-            raise ProgramMissing(f"{argv[0]} is not installed or not on PATH") from exc
-        try:
-            _record(record, proc.pid, program=Path(argv[0]).name)
+            _record(record, launched.target, program=Path(argv[0]).name)
             outcome = _supervise(
-                proc,
+                launched,
                 stdin=stdin,
                 out=out,
+                err=err,
                 sink=sink,
                 redactor=redactor,
                 cancel=cancel,
                 deadline=started + timeout,
+                cap=cap,
             )
         finally:
             if proc.returncode is None:  # an exception in our own code: never leave it running
-                _stop(proc)
+                _stop(launched)
             if record is not None:
                 with contextlib.suppress(OSError):
                     record.unlink(missing_ok=True)
-        stdout = _text(out)
-        stderr = _text(err)
+        stdout = _text(out, cap=cap)
+        stderr = _text(err, cap=cap)
+    returncode = proc.returncode if proc.returncode is not None else -signal.SIGKILL
     return ProcessResult(
         argv=tuple(argv),
-        returncode=proc.returncode if proc.returncode is not None else -signal.SIGKILL,
+        returncode=returncode,
         stdout=stdout if stdout_is_data else redactor(stdout),
         stderr=redactor(stderr),
         timed_out=outcome == "timed_out",
         cancelled=outcome == "cancelled",
         seconds=time.monotonic() - started,
         stdout_is_data=stdout_is_data,
+        sandboxed=sandbox is not None,
+        limit=limit_hit(
+            outcome,
+            signalled=signal_of(returncode, sandboxed=sandbox is not None),
+            stderr=stderr,
+            limits=limits,
+            seconds=time.monotonic() - started,
+        ),
     )
 
 
+@dataclass(frozen=True)
+class _Launched:
+    """A started program: our child, and the process to signal and record (the same one,
+    or the program inside the sandbox when it is confined)."""
+
+    proc: subprocess.Popen[bytes]
+    inner: int | None = None
+
+    @property
+    def target(self) -> int:
+        return self.inner if self.inner is not None else self.proc.pid
+
+
+def _launch(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    stdin: str | None,
+    out: IO[bytes],
+    err: IO[bytes],
+    finish_alone: bool,
+    sandbox: sandboxing.Sandbox | None,
+    limits: sandboxing.Limits | None,
+    shown: str,
+) -> _Launched:
+    """Start ``argv`` (program resolved), confined or not; find the sandbox's PID 1."""
+    environment = dict(env)
+    info: tuple[int, int] | None = None
+    if sandbox is None:
+        prefix = [] if finish_alone else _interrupt_with_parent()
+        command = [*prefix, *sandboxing.limit_options(limits), *argv]
+    else:
+        if finish_alone:
+            sandbox = sandbox.with_lifetime(sandboxing.Lifetime.FINISH_ALONE)
+        info = os.pipe()
+        environment.update(dict(sandbox.environment))
+        interrupt = sandbox.lifetime is sandboxing.Lifetime.INTERRUPT
+        command = [
+            *(_interrupt_with_parent() if interrupt else []),
+            *sandboxing.command(sandbox, argv, cwd=cwd, limits=limits, info_fd=info[1]),
+        ]
+    try:
+        try:
+            proc = subprocess.Popen(
+                command,
+                cwd=str(cwd),
+                env=environment,
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                umask=PRIVATE_UMASK,
+                pass_fds=(info[1],) if info is not None else (),
+            )
+        except FileNotFoundError as exc:
+            if exc.filename == str(cwd):
+                raise
+            missing = shown if sandbox is None else sandboxing.BWRAP
+            raise ProgramMissing(f"{missing} is not installed or not on PATH") from exc
+        finally:
+            if info is not None:
+                os.close(info[1])
+        inner = _sandbox_pid(info[0], proc) if info is not None else None
+    finally:
+        if info is not None:
+            os.close(info[0])
+    return _Launched(proc=proc, inner=inner)
+
+
+def _sandbox_pid(fd: int, proc: subprocess.Popen[bytes]) -> int | None:
+    """The pid of the sandbox's PID 1, the program (as this side sees it), from ``--info-fd``.
+
+    bwrap writes it once the sandbox exists and then closes the descriptor; None when it
+    ends first (a sandbox that could not be set up: its error is on standard error).
+    """
+    data = b""
+    deadline = time.monotonic() + _INFO_SECONDS
+    while len(data) < 4096 and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if not ready:
+            if proc.poll() is not None:
+                break
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    try:
+        pid = json.loads(data.decode("utf-8"))["child-pid"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return pid if isinstance(pid, int) and pid > 1 else None
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def signal_of(returncode: int, *, sandboxed: bool) -> int | None:
+    """The signal that killed the program, if one did (see :attr:`ProcessResult.returncode`)."""
+    if returncode < 0:
+        return -returncode
+    if sandboxed and returncode in _SIGNALLED:
+        return returncode - 128
+    return None
+
+
+def limit_hit(
+    outcome: str, *, signalled: int | None, stderr: str, limits: sandboxing.Limits | None, seconds: float
+) -> str:
+    """Which limit the program hit, in words; "" when none did (as far as can be told).
+
+    A SIGKILL is put down to the CPU-time limit (whose hard limit kills a program that
+    ignores SIGXCPU) only when the program ran long enough to use that much CPU time on
+    this machine's cores.
+    """
+    if limits is None:
+        return ""
+    if outcome == "output_limit":
+        return f"output: it printed more than {_size(limits.output_bytes)} (the output kept is cut there)"
+    if outcome != "exited":
+        return ""
+    if signalled == signal.SIGXCPU and limits.cpu_seconds is not None:
+        return f"CPU time: it used more than {limits.cpu_seconds} s of CPU time"
+    could_spend = seconds * (os.cpu_count() or 1)
+    if signalled == signal.SIGKILL and limits.cpu_seconds is not None and could_spend >= limits.cpu_seconds:
+        return f"CPU time: killed (SIGKILL) at its CPU-time limit of {limits.cpu_seconds} s (+5 s), or by the system"
+    if limits.memory_bytes is not None:
+        tail = stderr[-4000:]
+        if any(mark in tail for mark in _OUT_OF_MEMORY):
+            return f"memory: it needed more than {_size(limits.memory_bytes)}"
+    return ""
+
+
+#: What programs print when an allocation fails (Go, Python, C libraries).
+_OUT_OF_MEMORY = ("out of memory", "MemoryError", "Cannot allocate memory", "cannot allocate memory")
+
+
+def _size(count: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if count >= 1 << shift and count % (1 << shift) == 0:
+            return f"{count >> shift} {unit}"
+    return f"{count} bytes"
+
+
+def version_of(argv: Sequence[str], *, timeout: float = 10.0) -> str | None:
+    """The first line a program prints when asked its version (``["git", "--version"]``).
+
+    For ``truenorth doctor``, which must not spawn processes itself: None when the program
+    is missing, cannot be run, fails, times out or prints nothing.
+    """
+    try:
+        result = run(argv, cwd=Path.cwd(), env=os.environ, timeout=timeout, redactor=redaction.Redactor())
+    except OSError:  # ProgramMissing, PermissionError, a deleted working directory
+        return None
+    lines = (result.stdout.strip() or result.stderr.strip()).splitlines() if result.ok else []
+    return lines[0].strip() if lines else None
+
+
 def _supervise(
-    proc: subprocess.Popen[bytes],
+    launched: _Launched,
     *,
     stdin: str | None,
     out: IO[bytes],
+    err: IO[bytes],
     sink: Callable[[str], None] | None,
     redactor: redaction.Redactor,
     cancel: threading.Event | None,
     deadline: float,
+    cap: int | None,
 ) -> str:
     """Feed stdin, tail stdout into ``sink`` until the program ends; say how it ended."""
+    proc = launched.proc
     if stdin is not None and proc.stdin is not None:
         try:
             proc.stdin.write(stdin.encode("utf-8"))
             proc.stdin.close()
         except BrokenPipeError:
             pass
-    tail = _Tail(out, sink=sink, redactor=redactor)
+    tail = _Tail(out, sink=sink, redactor=redactor, cap=cap)
     poll = 0.002  # short programs end in milliseconds: poll fast, then back off to 0.1 s
     while True:
         try:
@@ -208,16 +427,27 @@ def _supervise(
         except subprocess.TimeoutExpired:
             tail.feed()
             if cancel is not None and cancel.is_set():
-                _stop(proc)
+                _stop(launched)
                 tail.feed(final=True)
                 return "cancelled"
             if time.monotonic() >= deadline:
-                _stop(proc)
+                _stop(launched)
                 tail.feed(final=True)
                 return "timed_out"
+            if cap is not None and _written(out, err) > cap:
+                _stop(launched)
+                tail.feed(final=True)
+                return "output_limit"
             poll = min(poll * 2, 0.1)
     tail.feed(final=True)
+    if cap is not None and _written(out, err) > cap:
+        return "output_limit"
     return "exited"
+
+
+def _written(*spools: IO[bytes]) -> int:
+    """The most any one of ``spools`` holds (the output limit is per stream)."""
+    return max(os.fstat(spool.fileno()).st_size for spool in spools)
 
 
 class _Tail:
@@ -230,19 +460,26 @@ class _Tail:
     _CHUNK = 1 << 16
 
     def __init__(
-        self, out: IO[bytes], *, sink: Callable[[str], None] | None, redactor: redaction.Redactor
+        self,
+        out: IO[bytes],
+        *,
+        sink: Callable[[str], None] | None,
+        redactor: redaction.Redactor,
+        cap: int | None = None,
     ) -> None:
         self._fd = out.fileno()
         self._sink = sink
         self._redactor = redactor
         self._offset = 0
         self._partial = b""
+        self._cap = cap
 
     def feed(self, *, final: bool = False) -> None:
         if self._sink is None:
             return
-        while True:
-            chunk = os.pread(self._fd, self._CHUNK, self._offset)
+        while self._cap is None or self._offset < self._cap:
+            size = self._CHUNK if self._cap is None else min(self._CHUNK, self._cap - self._offset)
+            chunk = os.pread(self._fd, size, self._offset)
             if not chunk:
                 break
             self._offset += len(chunk)
@@ -263,11 +500,19 @@ class _Tail:
             self._sink = None
 
 
-def _text(spool: IO[bytes]) -> str:
-    """Everything the program wrote, decoded as text mode would (universal newlines)."""
+def _text(spool: IO[bytes], *, cap: int | None = None) -> str:
+    """What the program wrote, decoded as text mode would (universal newlines).
+
+    Past ``cap`` bytes it is cut, with a marker saying how much more there was.
+    """
     spool.seek(0)
-    raw = spool.read()
-    return io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", errors="replace").read()
+    raw = spool.read() if cap is None else spool.read(cap)
+    text = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", errors="replace").read()
+    if cap is not None:
+        more = os.fstat(spool.fileno()).st_size - len(raw)
+        if more > 0:
+            text += f"\n... (output cut at the limit of {_size(cap)}: {more} more bytes)\n"
+    return text
 
 
 def _resolve(program: str, *, cwd: Path, env: Mapping[str, str]) -> str:
@@ -336,30 +581,42 @@ def _record(path: Path | None, pid: int, *, program: str) -> None:
         survivors.write_record(path, found)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Interrupt the process group as Ctrl-C in a terminal would, then SIGTERM it, then SIGKILL it.
+def _stop(launched: _Launched) -> None:
+    """Interrupt the program as Ctrl-C in a terminal would, then SIGTERM it, then SIGKILL it.
 
     Terraform takes SIGINT as a graceful stop (the operation in flight ends, the state is
     saved, the lock released) and its provider plugins ignore it, as they must in a
     terminal; a SIGTERM would kill the plugins under it. Whatever is left of the group
     once the program has stopped (a provisioner's children) is killed.
+
+    Confined, the signals go to the program's group inside the sandbox, not to bwrap
+    (which would die of them and leave the program unwaited for); the final SIGKILL
+    ends the sandbox, everything in it, and bwrap.
     """
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGINT)
+    proc = launched.proc
+    inner = launched.inner
+
+    def send(sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(launched.target, sig)
+
+    def kill_all() -> None:
+        for group in (inner, proc.pid):
+            if group is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(group, signal.SIGKILL)
+
+    send(signal.SIGINT)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=_INTERRUPT_SECONDS)
     if proc.returncode is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_all()
         return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        proc.wait()
-        return
+    send(signal.SIGTERM)
     try:
         proc.wait(timeout=_GRACE_SECONDS)
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_all()
         proc.wait()
+        return
+    kill_all()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from truenorth.core import plans, redaction, runs, specs
+from truenorth.engines import sandbox as sandboxing
 
 __all__ = ["Engine", "EngineError", "OutputSink", "StackContext", "apply_result"]
 
@@ -38,7 +39,9 @@ class StackContext:
     clear text). ``state_dir`` persists across runs of this stack (Terraform's local
     state, saved plans). ``cache_dir`` is shared by all stacks (provider plugin cache).
     ``secrets`` are resolved secret values (vault passwords, kubeconfig paths) that the
-    controller looked up by reference; they never come from Git.
+    controller looked up by reference; they never come from Git. ``sandbox`` says how
+    the engine's programs are confined (the controller's ``sandbox`` mode and the
+    repository's allowances) and ``limits`` what each may use (:mod:`.sandbox`).
     """
 
     stack: specs.StackSpec
@@ -53,6 +56,8 @@ class StackContext:
     redactor: redaction.Redactor = field(default_factory=redaction.Redactor)
     on_output: OutputSink | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    sandbox: sandboxing.Policy = field(default_factory=sandboxing.Policy)
+    limits: sandboxing.Limits = field(default_factory=sandboxing.Limits)
 
     @property
     def stack_dir(self) -> Path:

@@ -2,7 +2,8 @@
 
 ``app.create_app(controller, config)`` builds the FastAPI app that ``truenorth serve``
 runs with ``serving.run``. The server knows the controller only through the
-``ports.ControllerPort`` protocol. Webhook checks (``signatures``, ``pushes``) and body
+``ports.ControllerPort`` protocol (read-only views, plus the four actions) and never
+imports the store (an import-linter contract). Webhook checks (``signatures``, ``pushes``) and body
 limits (``limits``) are pure and tested without a server; everything else is thin glue.
 """
 

@@ -5,21 +5,24 @@ needs ``admin`` (it deliberately deploys something other than what Git says). Ac
 answer 202 with the id of the run they queued; the caller follows it at
 ``/runs/{id}`` and ``/runs/{id}/log``. The actor recorded with a run is the token's
 configured name. Controller errors map by kind: not_found 404, conflict 409, invalid
-422, unavailable 503.
+422, unavailable 503 (the store failing among them: the server never sees the store).
+
+Reads are plain ``def`` endpoints: FastAPI runs them in its thread pool, so a store query
+never holds up the event loop, and each asks the controller for one page of views.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from truenorth.controller import errors as controller_errors
 from truenorth.controller.actions import views
+from truenorth.core import ids, runs
 from truenorth.server import auth, ports, presenting, schemas
-from truenorth.store import errors as store_errors
 
 __all__ = ["ERROR_STATUS", "router", "translated"]
 
@@ -54,21 +57,6 @@ def router(controller: ports.ControllerPort) -> APIRouter:
     """Every ``/api/v1`` route except the webhooks, bound to ``controller``."""
     api = APIRouter()
 
-    def store_keys() -> dict[str, str]:
-        """Repository name by the key its runs are stored under."""
-        with translated():
-            return {(r.store_key or r.name): r.name for r in controller.repositories()}
-
-    def one_stack(name: str, repository: str | None) -> views.StackView:
-        with translated():
-            return controller.stack(name, repository=repository)
-
-    def store_key(view: views.StackView) -> str:
-        for key, name in store_keys().items():
-            if name == view.repository:
-                return key
-        return view.repository
-
     @api.get("/repositories", response_model=schemas.RepositoryList, responses=_ERRORS, tags=["read"])
     def list_repositories(_caller: auth.Viewer) -> schemas.RepositoryList:
         """Tracked repositories: newest revision seen, source errors, last check and fetch."""
@@ -94,40 +82,39 @@ def router(controller: ports.ControllerPort) -> APIRouter:
         ``source_errors`` lists the repositories whose source is in error, so that a refused
         ``truenorth.yaml`` shows here even before the repository has a stack.
         """
+        query = views.StackQuery(
+            repository=repository,
+            engine=engine,
+            sync_state=sync_state,
+            health=health,
+            name_contains=q,
+            offset=offset,
+            limit=limit,
+        )
         with translated():
-            found = [
-                s
-                for s in controller.stacks()
-                if (repository is None or s.repository == repository)
-                and (engine is None or s.engine == engine)
-                and (sync_state is None or s.sync_state == sync_state)
-                and (health is None or s.health.lower() == health.lower())
-                and (q is None or q.lower() in s.name.lower())
-            ]
-            broken = [r for r in controller.repositories() if repository is None or r.name == repository]
-        page = found[offset : offset + limit]
+            page = controller.stack_page(query)
         return schemas.StackPage(
-            items=[presenting.stack(s) for s in page],
-            total=len(found),
+            items=[presenting.stack(s) for s in page.items],
+            total=page.total,
             limit=limit,
             offset=offset,
-            source_errors=presenting.source_errors(broken),
+            source_errors=presenting.source_errors(page.source_errors),
         )
 
     @api.get("/stacks/{name}", response_model=schemas.Stack, responses=_ACTION_ERRORS, tags=["read"])
     def get_stack(_caller: auth.Viewer, name: StackName, repository: RepoFilter = None) -> schemas.Stack:
         """One stack."""
-        return presenting.stack(one_stack(name, repository))
+        with translated():
+            return presenting.stack(controller.stack(name, repository=repository))
 
     @api.get("/stacks/{name}/plan", response_model=schemas.PlanOut, responses=_ACTION_ERRORS, tags=["read"])
     def get_plan(_caller: auth.Viewer, name: StackName, repository: RepoFilter = None) -> schemas.PlanOut:
         """The stack's current plan (pending approval, or the latest): summary and changes."""
-        view = one_stack(name, repository)
         with translated():
-            record = controller.current_plan(name, repository=repository)
-        if record is None:
+            found = controller.current_plan(name, repository=repository)
+        if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no plan recorded for stack {name!r}")
-        return presenting.plan(record).model_copy(update={"repository": view.repository})
+        return presenting.plan(found)
 
     @api.get("/stacks/{name}/runs", response_model=schemas.RunPage, responses=_ACTION_ERRORS, tags=["read"])
     def list_stack_runs(
@@ -138,13 +125,10 @@ def router(controller: ports.ControllerPort) -> APIRouter:
         offset: Offset = 0,
     ) -> schemas.RunPage:
         """The stack's runs, newest first."""
-        view = one_stack(name, repository)
-        key = store_key(view)
         with translated():
-            found = controller.store.list_runs(stack=view.name, repository=key, limit=limit, offset=offset)
-            total = controller.store.count_runs(stack=view.name, repository=key)
-        items = [presenting.run(r).model_copy(update={"repository": view.repository}) for r in found]
-        return schemas.RunPage(items=items, total=total, limit=limit, offset=offset)
+            found = controller.stack_runs(name, repository=repository, offset=offset, limit=limit)
+        items = [presenting.run(r) for r in found.items]
+        return schemas.RunPage(items=items, total=found.total, limit=limit, offset=offset)
 
     @api.get("/runs", response_model=schemas.RunPage, responses=_ERRORS, tags=["read"])
     def list_runs(
@@ -152,38 +136,28 @@ def router(controller: ports.ControllerPort) -> APIRouter:
         _caller: auth.Viewer,
         stack: Annotated[str | None, Query(max_length=200)] = None,
         repository: RepoFilter = None,
-        kind: Annotated[str | None, Query(pattern="^(plan|apply|drift)$")] = None,
-        status_: Annotated[str | None, Query(alias="status", max_length=50)] = None,
+        kind: Annotated[runs.RunKind | None, Query()] = None,
+        status_: Annotated[runs.RunStatus | None, Query(alias="status")] = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> schemas.RunPage:
         """Every run, newest first, optionally of one stack, repository, kind or status."""
-        keys = store_keys()
-        key = None
-        if repository is not None:
-            key = next((k for k, n in keys.items() if n == repository), None)
-            if key is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no repository named {repository!r}")
+        query = views.RunQuery(
+            stack=stack, repository=repository, kind=kind, status=status_, offset=offset, limit=limit
+        )
         with translated():
-            found = controller.store.list_runs(
-                stack=stack, repository=key, kind=kind, status=status_, limit=limit, offset=offset
-            )
-            total = controller.store.count_runs(stack=stack, repository=key, kind=kind, status=status_)
-        items = [
-            presenting.run(r).model_copy(update={"repository": keys.get(r.repository, r.repository)})
-            for r in found
-        ]
-        return schemas.RunPage(items=items, total=total, limit=limit, offset=offset)
+            found = controller.runs(query)
+        items = [presenting.run(r) for r in found.items]
+        return schemas.RunPage(items=items, total=found.total, limit=limit, offset=offset)
 
     @api.get("/runs/{run_id}", response_model=schemas.RunDetail, responses=_ACTION_ERRORS, tags=["read"])
     def get_run(_caller: auth.Viewer, run_id: Annotated[int, Path(ge=1)]) -> schemas.RunDetail:
         """One run with its changes, per-host results and output."""
         with translated():
-            record = controller.store.get_run(run_id)
-        if record is None:
+            found = controller.run(ids.RunId(run_id))
+        if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id}")
-        name = store_keys().get(record.repository, record.repository)
-        return presenting.run_detail(record).model_copy(update={"repository": name})
+        return presenting.run_detail(found)
 
     @api.get("/runs/{run_id}/log", response_model=schemas.RunLog, responses=_ACTION_ERRORS, tags=["read"])
     def get_run_log(
@@ -198,15 +172,15 @@ def router(controller: ports.ControllerPort) -> APIRouter:
         that encoding the answer, which happens on the event loop, stays short.
         """
         with translated():
-            record = controller.store.get_run(run_id)
-            if record is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id}")
-            lines = _within_bytes(controller.store.read_log(run_id, after_seq=after, limit=limit))
+            page = controller.run_log(ids.RunId(run_id), after=after, limit=limit)
+        if page is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id}")
+        lines = _within_bytes(page.lines)
         return schemas.RunLog(
             run_id=run_id,
-            lines=[schemas.LogLine(seq=seq, line=line) for seq, line in lines],
+            lines=presenting.log_lines(lines),
             next_after=lines[-1][0] if lines else after,
-            finished=record.finished,
+            finished=page.finished,
         )
 
     @api.post(
@@ -280,20 +254,18 @@ def router(controller: ports.ControllerPort) -> APIRouter:
 
 @contextlib.contextmanager
 def translated() -> Iterator[None]:
-    """Turn controller and store errors raised in the block into HTTP errors."""
+    """Turn controller errors raised in the block into HTTP errors (the store's reach us as ``unavailable``)."""
     try:
         yield
     except controller_errors.ControllerError as exc:
         raise HTTPException(ERROR_STATUS.get(exc.kind, 500), exc.message) from None
-    except store_errors.StoreError as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"state database: {exc}") from None
 
 
 #: The text one log page carries at most (see ``get_run_log``).
 _LOG_PAGE_BYTES = 1 << 20
 
 
-def _within_bytes(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
+def _within_bytes(lines: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
     """The first lines of ``lines`` that fit in :data:`_LOG_PAGE_BYTES` (at least one)."""
     kept: list[tuple[int, str]] = []
     size = 0

@@ -90,9 +90,10 @@ def create_app(
         except Exception:
             _log.exception("readiness check failed")
             ready = False
-        return response_class(
-            {"status": "ready" if ready else "not ready"}, status_code=200 if ready else 503
-        )
+        body: dict[str, Any] = {"status": "ready" if ready else "not ready"}
+        with contextlib.suppress(Exception):  # a detail: never what decides readiness
+            body["sandbox"] = dict(controller.sandbox_status())
+        return response_class(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["health"], response_class=Response)
     def prometheus() -> Response:

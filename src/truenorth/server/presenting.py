@@ -1,28 +1,41 @@
-"""From the controller's views and the store's records to the API's JSON models.
+"""From the controller's views to the API's JSON models.
 
-The one place that decides what of a record is shown. Plan summaries are filtered
+The one place that decides what of a view is shown. Plan summaries are filtered
 through an allow-list of counters, so that private fields stored next to them (the
 plan artifact's path, the fingerprint of the inputs) or anything added there later
-never reach a client by accident.
+never reach a client by accident. Views hold datetimes and enums; the JSON spells them
+here and in :mod:`.schemas` (a stack's last run and applied commit keep their times as
+ISO 8601 text with an offset, as they always have).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from truenorth.controller.actions import views
 from truenorth.core import plans
 from truenorth.server import schemas
-from truenorth.store import records
 
-__all__ = ["SUMMARY_KEYS", "plan", "repository", "run", "run_detail", "source_errors", "stack", "summary"]
+__all__ = [
+    "SUMMARY_KEYS",
+    "log_lines",
+    "plan",
+    "repository",
+    "run",
+    "run_detail",
+    "source_errors",
+    "stack",
+    "summary",
+]
 
 #: The plan summary fields shown to clients.
 SUMMARY_KEYS = frozenset(plans.PlanSummary().to_dict()) | {"has_changes", "unreachable_hosts"}
 
 
-def summary(stored: dict[str, Any] | None) -> dict[str, Any]:
-    """The shown part of a stored run summary."""
+def summary(stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The shown part of a recorded run summary."""
     return {key: value for key, value in (stored or {}).items() if key in SUMMARY_KEYS}
 
 
@@ -39,13 +52,8 @@ def repository(view: views.RepositoryView) -> schemas.Repository:
     )
 
 
-def source_errors(found: list[views.RepositoryView]) -> list[schemas.SourceError]:
-    """The repositories of ``found`` whose source is in error."""
-    return [
-        schemas.SourceError(repository=view.name, source_error=view.source_error)
-        for view in found
-        if view.source_error
-    ]
+def source_errors(found: Iterable[views.SourceError]) -> list[schemas.SourceError]:
+    return [schemas.SourceError(repository=item.repository, source_error=item.error) for item in found]
 
 
 def stack(view: views.StackView) -> schemas.Stack:
@@ -55,31 +63,28 @@ def stack(view: views.StackView) -> schemas.Stack:
         repository=view.repository,
         name=view.name,
         engine=view.engine,
-        sync_state=view.sync_state,
-        health=view.health,
+        sync_state=view.sync_state.value,
+        health=view.health.value,
         drift=view.drift,
         auto_apply=view.auto_apply,
         self_heal=view.self_heal,
         depends_on=list(view.depends_on),
         applied_revision=view.applied_revision,
         applied_commit=schemas.Commit(
-            sha=str(commit.get("sha", "")),
-            author=_text(commit.get("author")),
-            date=_text(commit.get("date")),
-            subject=_text(commit.get("subject")),
+            sha=commit.sha, author=commit.author, date=_text(commit.date), subject=commit.subject
         )
-        if commit
+        if commit is not None
         else None,
         applied_at=view.applied_at,
         desired_revision=view.desired_revision,
         last_run=schemas.RunRef(
-            id=int(last["id"]),
-            kind=str(last.get("kind", "")),
-            status=str(last.get("status", "")),
-            started_at=_text(last.get("started_at")),
-            finished_at=_text(last.get("finished_at")),
+            id=last.id,
+            kind=last.kind.value,
+            status=last.status.value,
+            started_at=_text(last.started_at),
+            finished_at=_text(last.finished_at),
         )
-        if last
+        if last is not None
         else None,
         pending_plan_run_id=view.pending_plan_run_id,
         busy=view.busy,
@@ -88,53 +93,56 @@ def stack(view: views.StackView) -> schemas.Stack:
     )
 
 
-def run(record: records.RunRecord) -> schemas.Run:
-    return schemas.Run(**_run_fields(record))
+def run(view: views.RunView) -> schemas.Run:
+    return schemas.Run(**_run_fields(view))
 
 
-def run_detail(record: records.RunRecord) -> schemas.RunDetail:
+def run_detail(view: views.RunDetail) -> schemas.RunDetail:
     return schemas.RunDetail(
-        **_run_fields(record),
-        changes=list(record.changes),
-        hosts=list(record.hosts),
-        output=record.output,
+        **_run_fields(view),
+        changes=list(view.changes),
+        hosts=list(view.hosts),
+        output=view.output,
     )
 
 
-def plan(record: records.RunRecord) -> schemas.PlanOut:
+def plan(view: views.RunDetail) -> schemas.PlanOut:
     return schemas.PlanOut(
-        run_id=record.id,
-        stack=record.stack,
-        repository=record.repository,
-        revision=record.revision,
-        status=record.status,
-        started_at=record.started_at,
-        finished_at=record.finished_at,
-        summary=summary(record.summary),
-        changes=list(record.changes),
-        error=record.error,
+        run_id=view.id,
+        stack=view.stack,
+        repository=view.repository,
+        revision=view.revision,
+        status=view.status.value,
+        started_at=view.started_at,
+        finished_at=view.finished_at,
+        summary=summary(view.summary),
+        changes=list(view.changes),
+        error=view.error,
     )
 
 
-def _run_fields(record: records.RunRecord) -> dict[str, Any]:
+def log_lines(lines: Iterable[tuple[int, str]]) -> list[schemas.LogLine]:
+    return [schemas.LogLine(seq=seq, line=line) for seq, line in lines]
+
+
+def _run_fields(view: views.RunView) -> dict[str, Any]:
     return {
-        "id": record.id,
-        "stack": record.stack,
-        "repository": record.repository,
-        "revision": record.revision,
-        "kind": record.kind,
-        "status": record.status,
-        "started_at": record.started_at,
-        "finished_at": record.finished_at,
-        "summary": summary(record.summary),
-        "error": record.error,
-        "actor": record.actor,
-        "reason": record.reason,
-        "plan_id": record.plan_id,
+        "id": view.id,
+        "stack": view.stack,
+        "repository": view.repository,
+        "revision": view.revision,
+        "kind": view.kind.value,
+        "status": view.status.value,
+        "started_at": view.started_at,
+        "finished_at": view.finished_at,
+        "summary": summary(view.summary),
+        "error": view.error,
+        "actor": view.actor,
+        "reason": view.reason,
+        "plan_id": view.plan_id,
     }
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+def _text(value: datetime | None) -> str | None:
+    """A time as the stack's ``last_run`` and ``applied_commit`` show it: ISO 8601 with an offset."""
+    return None if value is None else value.isoformat()

@@ -415,6 +415,69 @@ class Store:
         with self._guard("list stacks"), self._reading() as conn:
             return [rows.stack_record(row) for row in conn.execute(query)]
 
+    def stack_states(self, *, repositories: Sequence[str]) -> list[records.StackBrief]:
+        """Key, engine, sync state and health of every stack of ``repositories``, by repository then name.
+
+        One query over five short columns: what filtering and counting thousands of stacks
+        needs, without their errors or runs.
+        """
+        wanted = sorted(set(repositories))
+        if not wanted:
+            return []
+        query = (
+            sa.select(
+                StackRow.repository, StackRow.name, StackRow.engine, StackRow.sync_state, StackRow.health
+            )
+            .where(StackRow.repository.in_(wanted))
+            .order_by(StackRow.repository, StackRow.name)
+        )
+        with self._guard("list the states of stacks"), self._reading() as conn:
+            found = conn.execute(query).tuples().all()
+        return [records.StackBrief(*row) for row in found]
+
+    def stack_page(self, *, stacks: Sequence[tuple[str, str]]) -> list[records.StackOverview]:
+        """The recorded state of each of ``stacks`` (``(repository, name)`` pairs) with its last run in brief.
+
+        One query, the stacks joined with their last runs (never a query per stack), for
+        at most 10,000 stacks. In the order of ``stacks``; a stack never recorded is left out.
+        """
+        if len(stacks) > _MAX_PAGE:
+            raise ValueError(f"a stack page holds at most {_MAX_PAGE} stacks, got {len(stacks)}")
+        names: dict[str, set[str]] = {}
+        for repository, name in stacks:
+            names.setdefault(repository, set()).add(name)
+        if not names:
+            return []
+        query = (
+            sa.select(
+                StackRow,
+                RunRow.id.label("run_id"),
+                RunRow.kind.label("run_kind"),
+                RunRow.status.label("run_status"),
+                RunRow.started_at.label("run_started_at"),
+                RunRow.finished_at.label("run_finished_at"),
+            )
+            .outerjoin(RunRow, RunRow.id == StackRow.last_run_id)
+            .where(
+                sa.or_(
+                    *(
+                        sa.and_(StackRow.repository == repository, StackRow.name.in_(sorted(found)))
+                        for repository, found in sorted(names.items())
+                    )
+                )
+            )
+        )
+        with self._guard(f"read the state of {len(stacks)} stack(s)"), self._reading() as conn:
+            found_rows = {
+                (row.repository, row.name): rows.stack_overview(row._mapping) for row in conn.execute(query)
+            }
+        return [found_rows[key] for key in dict.fromkeys(stacks) if key in found_rows]
+
+    def run_status(self, run_id: int) -> str | None:
+        """The status of run ``run_id`` (None: no such run), without reading its output."""
+        with self._guard(f"read the status of run {run_id}"), self._reading() as conn:
+            return conn.execute(sa.select(RunRow.status).where(RunRow.id == run_id)).scalar_one_or_none()
+
     def delete_stack(self, *, repository: str, name: str) -> bool:
         """Forget a stack's state (its runs stay); True if there was one."""
         with self._guard(f"delete the state of stack {name!r}"), self._writing() as conn:

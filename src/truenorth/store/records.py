@@ -20,7 +20,10 @@ __all__ = [
     "RUN_KINDS",
     "RUN_STATUSES",
     "STACK_FIELDS",
+    "RunBrief",
     "RunRecord",
+    "StackBrief",
+    "StackOverview",
     "StackRecord",
 ]
 
@@ -87,8 +90,10 @@ class RunRecord:
 class StackRecord:
     """The controller's view of one stack of one repository.
 
-    ``sync_state`` and ``health`` are the controller's words (``"unknown"`` until it has
-    looked); ``pending_plan_id`` is a plan waiting for approval; ``updated_at`` is when
+    ``sync_state`` and ``health`` are the controller's words, the values of
+    ``core.states.SyncState`` and ``core.states.Health`` (``"unknown"`` and ``"Unknown"``
+    until it has looked; rows of older versions may say ``"unknown"`` for health, which
+    ``Health.parse`` reads); ``pending_plan_id`` is a plan waiting for approval; ``updated_at`` is when
     this record last changed.
     """
 
@@ -103,3 +108,33 @@ class StackRecord:
     pending_plan_id: int | None
     error: str
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class StackBrief:
+    """A stack's key and states only: what filtering and counting many stacks needs."""
+
+    repository: str
+    name: str
+    engine: str
+    sync_state: str
+    health: str
+
+
+@dataclass(frozen=True)
+class RunBrief:
+    """A run without its summary, changes, hosts and output."""
+
+    id: int
+    kind: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StackOverview:
+    """One stack's state with its last run in brief, as one overview page shows it."""
+
+    stack: StackRecord
+    last_run: RunBrief | None

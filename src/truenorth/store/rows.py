@@ -32,6 +32,7 @@ __all__ = [
     "run_record",
     "stack_fields",
     "stack_key",
+    "stack_overview",
     "stack_record",
     "stack_upsert",
 ]
@@ -46,7 +47,7 @@ NEWEST_FIRST = (RunRow.started_at.desc(), RunRow.id.desc())
 _STACK_DEFAULTS: dict[str, Any] = {
     "engine": "",
     "sync_state": "unknown",
-    "health": "unknown",
+    "health": "Unknown",  # core.states.Health.UNKNOWN's value (older rows say "unknown")
     "applied_revision": None,
     "applied_at": None,
     "last_run_id": None,
@@ -186,6 +187,23 @@ def stack_record(row: sa.Row[Any]) -> records.StackRecord:
     return records.StackRecord(
         **{field.name: mapping[field.name] for field in dataclasses.fields(records.StackRecord)}
     )
+
+
+def stack_overview(mapping: sa.RowMapping) -> records.StackOverview:
+    """A stack's record and its last run in brief, from one row of the stacks-runs join."""
+    last = None
+    if mapping["run_id"] is not None:
+        last = records.RunBrief(
+            id=mapping["run_id"],
+            kind=mapping["run_kind"],
+            status=mapping["run_status"],
+            started_at=mapping["run_started_at"],
+            finished_at=mapping["run_finished_at"],
+        )
+    stack = records.StackRecord(
+        **{field.name: mapping[field.name] for field in dataclasses.fields(records.StackRecord)}
+    )
+    return records.StackOverview(stack=stack, last_run=last)
 
 
 def _text(value: object, *, what: str) -> str:

@@ -22,7 +22,7 @@ import pytest
 from tests.support.gitrepos import GitRepo
 from tests.support.sshd import ssh_hosts  # noqa: F401 - the fixture, re-exported for these tests
 from truenorth.core import redaction, specs
-from truenorth.engines import protocol
+from truenorth.engines import protocol, sandbox
 from truenorth.engines.ansible import AnsibleEngine
 from truenorth.git import trees
 
@@ -69,6 +69,9 @@ class Lab:
     runs: int = 0
     lines: list[str] = field(default_factory=list)
     snapshots: list[Path] = field(default_factory=list)
+    #: Host paths the sandbox lets the runs read (an SSH client key, known_hosts): what an
+    #: operator lists in the repository's ``sandbox_read_only``.
+    readable: list[Path] = field(default_factory=list)
 
     _repo: GitRepo | None = None
 
@@ -77,6 +80,10 @@ class Lab:
         if self._repo is None:
             self._repo = GitRepo(self.root / "repo")
         return self._repo
+
+    def policy(self, **options: Any) -> sandbox.Policy:
+        """The sandbox policy of this lab's runs (``options``: other Policy fields)."""
+        return sandbox.Policy(writable=(self.hosts_dir,), read_only=tuple(self.readable), **options)
 
     @property
     def hosts_dir(self) -> Path:
@@ -125,10 +132,15 @@ class Lab:
         revision: str,
         **extra: Any,
     ) -> protocol.StackContext:
-        """A context with a fresh run dir and redactor; output lines go to ``lines``."""
+        """A context with a fresh run dir and redactor; output lines go to ``lines``.
+
+        Its sandbox policy lets applies write the test hosts' folders (``connection:
+        local`` plays manage them; plans only read them) and lets runs read ``readable``.
+        """
         self.runs += 1
         extra.setdefault("on_output", self.lines.append)
         extra.setdefault("redactor", redaction.Redactor())
+        extra.setdefault("sandbox", self.policy())
         return protocol.StackContext(
             stack=spec,
             checkout=checkout,

@@ -102,6 +102,8 @@ def test_canaries_never_leave_the_engine(
 
     result = engine.apply(lab.ctx(spec, checkout, revision=sha, secrets=secrets), plan)
     assert result.status is runs.RunStatus.SUCCEEDED, result.error
+    # Both runs record whether they ran sandboxed (bubblewrap works on the test machines).
+    assert result.plan is not None and result.plan.meta["apply_sandbox"] == plan.meta["sandbox"]
     web1 = lab.hosts_dir / "web1"
     assert (web1 / "db.conf").read_text() == f"password={VAULT_CANARY}\n", "the host gets the real value"
     assert (web1 / "token").read_text() == f"token={NOLOG_CANARY}\n"

@@ -17,6 +17,13 @@ from truenorth.engines.ansible import AnsibleEngine
 
 pytestmark = [pytest.mark.slow, pytest.mark.ssh]
 
+
+@pytest.fixture(autouse=True)
+def _ssh_files_readable(lab: Lab, ssh_hosts: SshHosts) -> None:
+    """What an operator lists in ``sandbox_read_only``: the SSH client key and known_hosts."""
+    lab.readable.extend([ssh_hosts.client_key, ssh_hosts.known_hosts])
+
+
 SITE = """\
 - name: configure the app hosts
   hosts: all

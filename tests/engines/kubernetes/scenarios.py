@@ -21,6 +21,7 @@ from tests.engines.kubernetes import manifests as m
 from tests.engines.kubernetes.harness import Cluster, Workspace
 from truenorth.core.plans import Action, Plan
 from truenorth.core.runs import RunStatus
+from truenorth.core.states import Health
 from truenorth.engines.kubernetes import KubernetesEngine
 from truenorth.engines.kubernetes import inventory as inventory_file
 from truenorth.engines.protocol import EngineError
@@ -69,10 +70,10 @@ def plan_apply_and_converge(ws: Workspace, cluster: Cluster) -> None:
         "Service",
         "Deployment",
     ]
-    assert plan.summary.add == 4 and plan.meta["health"]["status"] == "Missing"
+    assert plan.summary.add == 4 and plan.health is Health.MISSING
     result = engine.apply(ws.ctx(), plan)
     assert result.status is RunStatus.SUCCEEDED, result.error
-    assert "health: Healthy" in result.output
+    assert result.health is Health.HEALTHY
     live = cluster.get("apps/v1", "Deployment", "web", ns)
     assert live is not None
     assert live["metadata"]["labels"] == {
@@ -84,7 +85,7 @@ def plan_apply_and_converge(ws: Workspace, cluster: Cluster) -> None:
     again = engine.plan(ws.ctx())
     assert not again.has_changes, again.output
     assert {c.action for c in again.changes} == {Action.NOOP}
-    assert again.meta["health"]["status"] == "Healthy"
+    assert again.health is Health.HEALTHY
 
 
 def removing_a_deployment_prunes_it(ws: Workspace, cluster: Cluster) -> None:

@@ -13,6 +13,7 @@ from tests.engines.kubernetes.harness import ServerCluster, Workspace
 from tests.support.kubeapi import KubeAPIServer
 from truenorth.core.plans import Action
 from truenorth.core.runs import RunResult, RunStatus
+from truenorth.core.states import Health
 from truenorth.engines.kubernetes import KubernetesEngine
 from truenorth.engines.kubernetes import inventory as inventory_file
 from truenorth.engines.protocol import EngineError
@@ -70,8 +71,8 @@ def test_health_is_waited_for_and_a_timeout_fails_the_run(
         namespace=NS,
     )
     plan = engine.plan(workspace.ctx())
-    assert plan.meta["health"]["objects"][f"apps/Deployment/{NS}/web"]["status"] == "Healthy"
-    assert plan.meta["health"]["status"] == "Missing", "the ConfigMap of the next wave was never applied"
+    assert plan.meta["object_health"][f"apps/Deployment/{NS}/web"]["status"] == "Healthy"
+    assert plan.health is Health.MISSING, "the ConfigMap of the next wave was never applied"
     assert engine.apply(workspace.ctx(), plan).ok
 
 
@@ -102,7 +103,8 @@ def test_degraded_ends_the_wait_at_once(workspace: Workspace, kubeapi: KubeAPISe
         and "degraded" in result.error
         and "progress deadline" in result.error
     )
-    assert "health: Degraded" in result.output
+    assert result.health is Health.DEGRADED
+    assert "health: Degraded" in result.output  # for people reading the run's log
     assert time.monotonic() - started < 120, "Degraded must not wait for the 5 minute timeout"
 
 
@@ -113,7 +115,7 @@ def test_without_wait_the_apply_reports_health_and_succeeds(
     workspace.commit({"app.yaml": [m.namespace(NS), m.deployment("web", NS)]}, wait=False)
     result = _apply(workspace)
     assert result.status is RunStatus.SUCCEEDED
-    assert "health: Progressing" in result.output
+    assert result.health is Health.PROGRESSING
 
 
 def test_a_cancel_while_waiting_cancels_the_run(workspace: Workspace, kubeapi: KubeAPIServer) -> None:
@@ -241,7 +243,8 @@ def test_drift_sees_an_object_deleted_out_of_band(workspace: Workspace, kubeapi:
     kubeapi.store.delete(kubeapi.kind("v1", "ConfigMap"), NS, "a", dry_run=False)
     drift = KubernetesEngine().drift(workspace.ctx())
     assert {c.address: c.action for c in drift.changes}[f"core/ConfigMap/{NS}/a"] is Action.CREATE
-    assert drift.meta["health"]["objects"][f"core/ConfigMap/{NS}/a"]["status"] == "Missing"
+    assert drift.meta["object_health"][f"core/ConfigMap/{NS}/a"]["status"] == "Missing"
+    assert drift.health is Health.MISSING and drift.meta["drift"] is True
 
 
 def test_engine_errors_for_cluster_access(

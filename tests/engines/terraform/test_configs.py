@@ -80,7 +80,6 @@ def test_environment_is_minimal_and_explicit(tmp_path: Path) -> None:
         cli_config_file=tmp_path / "rc",
         data_dir=tmp_path / "data",
         plugin_cache_dir=tmp_path / "cache",
-        states_root=tmp_path / "state",
         base={"PATH": "/usr/bin", "HOME": "/home/x", "AWS_SECRET_ACCESS_KEY": "nope", "TF_LOG": "trace"},
     )
     assert env == {
@@ -92,7 +91,6 @@ def test_environment_is_minimal_and_explicit(tmp_path: Path) -> None:
         "TF_DATA_DIR": str(tmp_path / "data"),
         "TF_PLUGIN_CACHE_DIR": str(tmp_path / "cache"),
         "CHECKPOINT_DISABLE": "1",
-        "TF_VAR_truenorth_state_dir": str(tmp_path / "state"),
     }
 
 

@@ -12,6 +12,7 @@ import pytest
 from tests.engines.terraform.conftest import Lab, stack, tree_digest
 from truenorth.core import plans as core_plans
 from truenorth.core import runs
+from truenorth.engines import sandbox
 from truenorth.engines.protocol import EngineError
 from truenorth.engines.terraform import TerraformEngine
 
@@ -46,12 +47,10 @@ output "label" { value = "team-${var.name}" }
 """
 
 APP = """
-variable "truenorth_state_dir" { type = string }
-
 data "terraform_remote_state" "network" {
   backend = "local"
   config = {
-    path = "${var.truenorth_state_dir}/network/terraform.tfstate"
+    path = ".truenorth/deps/network/terraform.tfstate"
   }
 }
 
@@ -92,7 +91,12 @@ def test_two_stacks_plan_apply_and_drift_through_remote_state(lab: Lab, engine: 
 
     result = engine.apply(lab.ctx(network, checkout, revision=REV1), plan)
     assert result.status is runs.RunStatus.SUCCEEDED, result.error
-    assert result.kind is runs.RunKind.APPLY and result.plan is plan
+    assert result.kind is runs.RunKind.APPLY and result.plan is not None
+    assert result.plan.changes == plan.changes
+    # Each run records whether its commands were sandboxed: the plan, and the apply.
+    assert result.plan.meta["apply_sandbox"] == plan.meta["sandbox"]
+    if sandbox.probe().works:
+        assert plan.meta["sandbox"] == "bubblewrap"
     assert "Apply complete! Resources: 1 added" in result.output
     assert result.started_at.tzinfo is not None and result.finished_at >= result.started_at
     assert not Path(plan.artifact).exists()  # applied plans are removed
@@ -219,11 +223,15 @@ def test_declared_backend_is_left_alone(lab: Lab, engine: TerraformEngine) -> No
     config = f'terraform {{\n  backend "local" {{\n    path = "{elsewhere}"\n  }}\n}}\nresource "terraform_data" "x" {{}}\n'
     checkout = lab.checkout({"stacks/own/main.tf": config})
     spec = stack("own")
-    plan = engine.plan(lab.ctx(spec, checkout))
-    assert engine.apply(lab.ctx(spec, checkout), plan).ok
+    if sandbox.probe().works:  # sandboxed, a folder outside the state dir must be allowed
+        with pytest.raises(EngineError, match=r"its local backend keeps the state in .*declared, outside"):
+            engine.plan(lab.ctx(spec, checkout))
+    allowed = sandbox.Policy(writable=(elsewhere.parent,))
+    plan = engine.plan(lab.ctx(spec, checkout, sandbox=allowed))
+    assert engine.apply(lab.ctx(spec, checkout, sandbox=allowed), plan).ok
     assert elsewhere.is_file()
     assert not (lab.data / "state" / "own" / "terraform.tfstate").exists()
-    assert not engine.plan(lab.ctx(spec, checkout)).has_changes
+    assert not engine.plan(lab.ctx(spec, checkout, sandbox=allowed)).has_changes
 
 
 def test_relative_local_backend_is_refused(lab: Lab, engine: TerraformEngine) -> None:

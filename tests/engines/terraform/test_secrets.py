@@ -38,11 +38,9 @@ output "plain" {{
 # Reads the vault's sensitive output through remote state, where Terraform forgets that
 # it is sensitive, and puts it into a resource and a non-sensitive output.
 CONSUMER = """
-variable "truenorth_state_dir" { type = string }
-
 data "terraform_remote_state" "vault" {
   backend = "local"
-  config  = { path = "${var.truenorth_state_dir}/vault/terraform.tfstate" }
+  config  = { path = ".truenorth/deps/vault/terraform.tfstate" }
 }
 
 resource "terraform_data" "uses" {

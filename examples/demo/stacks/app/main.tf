@@ -1,8 +1,6 @@
-# The app reads the network stack's outputs from its local state, which truenorth keeps
-# under <data-dir>/state/<stack>/ and passes in as var.truenorth_state_dir.
-variable "truenorth_state_dir" {
-  type = string
-}
+# The app reads the network stack's outputs from its local state: the app declares
+# depends_on: [network], so truenorth shows it that state (read-only) at
+# .truenorth/deps/network/terraform.tfstate, relative to the stack's folder.
 
 variable "replicas" {
   type    = number
@@ -12,7 +10,7 @@ variable "replicas" {
 data "terraform_remote_state" "network" {
   backend = "local"
   config = {
-    path = "${var.truenorth_state_dir}/network/terraform.tfstate"
+    path = ".truenorth/deps/network/terraform.tfstate"
   }
   defaults = {
     vpc_id = "(network not applied yet)"

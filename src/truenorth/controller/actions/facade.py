@@ -9,22 +9,25 @@ fail with ``ControllerError(conflict, "another operation is already in progress"
 and return the id of the first run they record as soon as that run exists; the work
 goes on in the background.
 
-The views and :meth:`Controller.current_plan` read the store synchronously (fast
-queries); everything that may block for long (git, engines) runs in worker threads.
+The views (repositories, pages of stacks, runs, logs) are answered by
+:class:`.reading.Reader`, synchronously and sized to a page: the API calls them from its
+thread pool. Everything that may block for long (git, engines) runs in worker threads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import prometheus_client
 
 from truenorth import config as settings
 from truenorth.controller import errors as controller_errors
-from truenorth.controller.actions import launching
+from truenorth.controller.actions import launching, reading, views
 from truenorth.controller.actions.views import RepositoryView, StackView
 from truenorth.controller.errors import ControllerError
 from truenorth.controller.loop import (
@@ -38,20 +41,18 @@ from truenorth.controller.loop import (
     workers,
 )
 from truenorth.controller.loop import repositories as repository_states
+from truenorth.controller.runs import guarding, runtime, secrets
 from truenorth.controller.runs import registry as engine_registry
-from truenorth.controller.runs import runtime, secrets
-from truenorth.core import redaction, specs
+from truenorth.core import ids, redaction, specs, states, walks
+from truenorth.engines import sandbox as sandboxing
 from truenorth.git import errors as git_errors
 from truenorth.git import urls
-from truenorth.store import database, records
+from truenorth.store import database
 from truenorth.store import errors as store_errors
 
 __all__ = ["Controller", "ControllerError", "RepositoryView", "StackView"]
 
 log = logging.getLogger(__name__)
-
-_HEALTH = {"unknown": "Unknown"}
-_MAX_HISTORY = 1000
 
 
 class Controller:
@@ -78,6 +79,8 @@ class Controller:
             secret_resolver=secrets.SecretResolver(files=config.secret_files, envs=config.secret_envs),
             clusters=_cluster_lookup(config.clusters),
             timeout=config.operation_timeout,
+            sandbox=_sandbox_lookup(config),
+            limits=config.limits,
         )
         #: Names this process in the runs it records (``<data dir instance>/<host>:<pid>``).
         self.holder = self.runtime.holder or ""
@@ -99,6 +102,7 @@ class Controller:
             locks=locks.StackLocks(),
             redactor=redaction.Redactor(config.secret_values()),
         )
+        _announce_sandbox(config.sandbox)
         self._repos = repository_states.states_of(config.repositories, retry=config.retry)
         self._match_keys = {name: _normalized(state.config.url) for name, state in self._repos.items()}
         self.loops = {
@@ -108,6 +112,7 @@ class Controller:
         self._tasks: list[asyncio.Task[None]] = []
         self._actions: set[asyncio.Task[Any]] = set()
         self._started = False
+        self.reading = reading.Reader(self.context, self._repos)
         self.metrics.watch_stacks(self._stack_states)
 
     # ------------------------------------------------------------------ lifecycle
@@ -133,6 +138,10 @@ class Controller:
         self.context.engine_pool.close()
         self.context.io_pool.close(wait=False)
         self.runtime.close()
+
+    def sandbox_status(self) -> dict[str, str]:
+        """Whether engine programs run sandboxed (``/readyz`` details): mode, bubblewrap, why not."""
+        return _sandbox_status(self.config.sandbox)
 
     def is_ready(self) -> bool:
         """Store reachable, recovery done and every repository checked at least once."""
@@ -207,156 +216,84 @@ class Controller:
 
     def repositories(self) -> list[RepositoryView]:
         """Every tracked repository, in configuration order."""
-        return [
-            RepositoryView(
-                name=repo.name,
-                url=repo.display,
-                branch=repo.config.branch,
-                revision=repo.desired_sha,
-                source_error=repo.source_error or repo.revision_error,
-                last_fetch_at=repo.last_fetch_at,
-                last_check_at=repo.last_check_at,
-                valid_revision=repo.revision.sha if repo.revision else None,
-                store_key=repo.key,
-            )
-            for repo in self._repos.values()
-        ]
+        return self.reading.repositories()
+
+    def stack_page(self, query: views.StackQuery) -> views.StackPage:
+        """One page of the stacks ``query`` filters, with their total and source errors."""
+        return self.reading.stack_page(query)
 
     def stacks(self) -> list[StackView]:
         """Every stack of every repository (declared in its newest valid revision, else as stored)."""
-        views: list[StackView] = []
-        for repo in self._repos.values():
-            stored = {record.name: record for record in self.store.list_stacks(repository=repo.key)}
-            names = list(repo.spec.names) if repo.spec is not None else sorted(stored)
-            views.extend(self._view(repo, name=name, record=stored.get(name)) for name in names)
-        return views
+        return self.reading.stacks()
 
     def stack(self, name: str, *, repository: str | None = None) -> StackView:
         """One stack; ``repository`` (a configured name) is needed only when several declare it."""
-        repo = self._locate(name, repository)
-        return self._view(repo, name=name, record=self.store.get_stack(repository=repo.key, name=name))
+        return self.reading.stack(name, repository=repository)
 
-    def current_plan(self, name: str, *, repository: str | None = None) -> records.RunRecord | None:
+    def current_plan(self, name: str, *, repository: str | None = None) -> views.RunDetail | None:
         """The plan waiting for approval, else the stack's newest plan run (None: never planned)."""
-        repo = self._locate(name, repository)
-        record = self.store.get_stack(repository=repo.key, name=name)
-        if record is not None and record.pending_plan_id is not None:
-            found = self.store.get_run(record.pending_plan_id)
-            if found is not None:
-                return found
-        return self.store.last_run(repository=repo.key, stack=name, kind="plan")
+        return self.reading.current_plan(name, repository=repository)
 
-    def _view(
-        self, repo: repository_states.RepositoryState, *, name: str, record: records.StackRecord | None
-    ) -> StackView:
-        declared = _declared(repo, name)
-        last = None
-        if record is not None and record.last_run_id is not None:
-            run = self.store.get_run(record.last_run_id)
-            if run is not None:
-                last = {
-                    "id": run.id,
-                    "kind": run.kind,
-                    "status": run.status,
-                    "started_at": run.started_at.isoformat(),
-                    "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-                }
-        applied = record.applied_revision if record else None
-        # Read-only: this runs in the API's threads, next to the event loop that owns the
-        # tracks and the commit cache (``get``, never ``repo.track()``, which creates one).
-        track = repo.tracks.get(name)
-        commit = self.context.commits.get(applied) if applied else None
-        return StackView(
-            repository=repo.name,
-            name=name,
-            engine=declared.engine if declared else (record.engine if record else ""),
-            sync_state=record.sync_state if record else "unknown",
-            health=_HEALTH.get(record.health, record.health) if record else "Unknown",
-            drift=track.drift if track is not None else False,
-            auto_apply=declared.auto_apply if declared else False,
-            self_heal=declared.self_heal if declared else False,
-            depends_on=declared.depends_on if declared else (),
-            applied_revision=applied,
-            applied_commit=dict(commit) if commit is not None else None,
-            desired_revision=repo.desired_sha,
-            last_run=last,
-            pending_plan_run_id=record.pending_plan_id if record else None,
-            error=self._stack_error(record),
-            busy=self.context.locks.busy((repo.name, name)),
-            applied_at=record.applied_at if record else None,
-            source_error=repo.source_error or repo.revision_error,
-        )
+    def stack_runs(
+        self, name: str, *, repository: str | None = None, offset: int = 0, limit: int = 50
+    ) -> views.RunPage:
+        """The stack's runs, newest first."""
+        return self.reading.stack_runs(name, repository=repository, offset=offset, limit=limit)
 
-    def _stack_error(self, record: records.StackRecord | None) -> str | None:
-        """The stack's recorded error; while the store refuses writes, that first (nothing is recorded)."""
-        recorded = (record.error or None) if record else None
-        health = self.context.store_health
-        if not health.failing:
-            return recorded
-        failing = (
-            f"the state database is failing ({health.error}): nothing is planned, applied or recorded "
-            "until it works again; the state shown is the last one recorded"
-        )
-        return f"{failing}. Last recorded error: {recorded}" if recorded else failing
+    def runs(self, query: views.RunQuery) -> views.RunPage:
+        """Every run, newest first, filtered by ``query``."""
+        return self.reading.runs(query)
+
+    def run(self, run_id: ids.RunId) -> views.RunDetail | None:
+        """One run in full (None: no such run)."""
+        return self.reading.run(run_id)
+
+    def run_log(self, run_id: ids.RunId, *, after: int = 0, limit: int = 1000) -> views.LogPage | None:
+        """A page of the run's log (None: no such run)."""
+        return self.reading.run_log(run_id, after=after, limit=limit)
 
     def _locate(self, name: str, repository: str | None) -> repository_states.RepositoryState:
-        if repository is not None:
-            repo = self._repos.get(repository)
-            if repo is None:
-                raise ControllerError(controller_errors.NOT_FOUND, f"no repository named {repository!r}")
-            candidates = [repo]
-        else:
-            candidates = list(self._repos.values())
-        found = [repo for repo in candidates if self._knows(repo, name)]
-        if not found:
-            where = f" in repository {repository!r}" if repository else ""
-            raise ControllerError(controller_errors.NOT_FOUND, f"no stack named {name!r}{where}")
-        if len(found) > 1:
-            raise ControllerError(
-                controller_errors.INVALID,
-                f"stack {name!r} exists in several repositories ({', '.join(r.name for r in found)}): "
-                "name the repository",
-            )
-        return found[0]
+        return self.reading.locate(name, repository)
 
-    def _knows(self, repo: repository_states.RepositoryState, name: str) -> bool:
-        if repo.spec is not None:
-            return name in repo.spec.names
-        return self.store.get_stack(repository=repo.key, name=name) is not None
-
-    def _stack_states(self) -> Iterable[tuple[str, str]]:
-        return [(view.sync_state, view.health) for view in self.stacks()]
+    def _stack_states(self) -> Mapping[tuple[str, str], int]:
+        return {
+            (sync_state.value, health.value): count
+            for (sync_state, health), count in self.reading.state_counts().items()
+        }
 
     # ------------------------------------------------------------------ actions
 
-    async def refresh(self, name: str, *, repository: str | None = None, actor: str) -> int:
+    async def refresh(self, name: str, *, repository: str | None = None, actor: str) -> ids.RunId:
         """Plan the stack now at the newest valid revision (and apply it when ``auto_apply``)."""
         repo, stack = self._declared_stack(name, repository)
         revision, spec = repo.revision, repo.spec
         assert revision is not None and spec is not None
-        graph = {item.name: item.depends_on for item in spec.stacks}
         lease = self._lease(repo, name, purpose=f"refresh by {actor}")
 
         async def work(on_start: operating.RunStarted) -> operating.Step:
             stored = await self.context.io(lambda: self.store.list_stacks(repository=repo.key))
             applied = {record.name: record.applied_revision for record in stored}
-            # The loop's rule: never plan (and apply) a stack while a dependency failed or
+            # The loop's walk: never plan (and apply) a stack while a dependency failed or
             # still needs work; a refresh is refused with the reason instead.
-            gate = operating.dependency_gate(
+            failed = states.SyncState.FAILED
+            step = operating.dependency_step(
                 repo,
-                upstream=operating.upstream(graph, name),
-                failed_states=frozenset(record.name for record in stored if record.sync_state == "failed"),
+                order=spec.order(),
+                name=name,
+                failed_states=frozenset(
+                    r.name for r in stored if states.SyncState.parse(r.sync_state) is failed
+                ),
             )
-            if gate.failed:
+            if isinstance(step, walks.Skip):
                 raise ControllerError(
                     controller_errors.CONFLICT,
-                    f"stack {name!r} is not refreshed: its dependency {', '.join(gate.failed)} failed; "
+                    f"stack {name!r} is not refreshed: its dependency {', '.join(step.failed)} failed; "
                     "fix that first (or refresh it)",
                 )
-            if gate.waiting:
+            if isinstance(step, walks.Wait):
                 raise ControllerError(
                     controller_errors.CONFLICT,
-                    f"stack {name!r} is not refreshed: its dependency {', '.join(gate.waiting)} is not "
+                    f"stack {name!r} is not refreshed: its dependency {', '.join(step.waiting_for)} is not "
                     "converged yet; refresh it once that is done",
                 )
             repo.track(name).demand(revision.sha, because=(f"refresh by {actor}",), fresh=True)
@@ -374,45 +311,37 @@ class Controller:
         repo.wake_up()
         return run_id
 
-    async def sync(self, name: str, *, repository: str | None = None, actor: str) -> int:
+    async def sync(self, name: str, *, repository: str | None = None, actor: str) -> ids.RunId:
         """Apply the stored plan of the stack (conflict when there is none or an operation runs)."""
         return await self._apply_stored(name, repository=repository, actor=actor, approval=False)
 
-    async def approve(self, name: str, *, repository: str | None = None, actor: str) -> int:
+    async def approve(self, name: str, *, repository: str | None = None, actor: str) -> ids.RunId:
         """Apply the plan a ``pending-approval`` stack waits with."""
         return await self._apply_stored(name, repository=repository, actor=actor, approval=True)
 
     async def rollback(
         self, name: str, *, revision: str, repository: str | None = None, actor: str, reason: str
-    ) -> int:
+    ) -> ids.RunId:
         """Plan and apply the stack at an earlier revision it was applied at; records actor and reason.
 
-        Refused (conflict) for ``auto_apply`` stacks, which would go forward again at once
+        RefusedError (conflict) for ``auto_apply`` stacks, which would go forward again at once
         (Argo CD refuses rollback while automated sync is on for the same reason).
         """
         repo, stack = self._declared_stack(name, repository)
-        if not reason or not reason.strip():
-            raise ControllerError(controller_errors.INVALID, "a rollback needs a reason")
-        if stack.auto_apply:
-            raise ControllerError(
-                controller_errors.CONFLICT,
-                f"rollback of stack {name!r} is refused while auto_apply is on (it would be applied forward "
-                "again at once); set auto_apply: false for it first",
-            )
-        deployed = self.store.list_runs(
-            stack=name,
-            repository=repo.key,
-            kind="apply",
-            status=records.DEPLOYED_STATUSES,
-            limit=_MAX_HISTORY,
-        )
-        sha = _match_revision(revision, [run.revision for run in deployed])
-        if sha is None:
-            raise ControllerError(
-                controller_errors.INVALID,
-                f"revision {revision[:40]!r} was never applied to stack {name!r}; roll back to one of its "
-                "applied revisions",
-            )
+        try:
+            with controller_errors.store_unavailable():
+                sha = await self.context.io(
+                    lambda: guarding.rollback_target(
+                        self.store,
+                        repository=repo.key,
+                        stack=name,
+                        auto_apply=stack.auto_apply,
+                        reason=reason,
+                        wanted=revision,
+                    )
+                )
+        except guarding.RefusedError as exc:
+            raise operating.refused(exc.refusal) from None
         lease = self._lease(repo, name, purpose=f"rollback by {actor}")
 
         async def work(on_start: operating.RunStarted) -> operating.Step:
@@ -422,28 +351,19 @@ class Controller:
 
         return await self._launch(repo, lease=lease, work=work)
 
-    async def _apply_stored(self, name: str, *, repository: str | None, actor: str, approval: bool) -> int:
+    async def _apply_stored(
+        self, name: str, *, repository: str | None, actor: str, approval: bool
+    ) -> ids.RunId:
         repo, _ = self._declared_stack(name, repository)
-        record = self.store.get_stack(repository=repo.key, name=name)
-        if approval and (record is None or record.sync_state != "pending-approval"):
-            state = record.sync_state if record else "unknown"
-            raise ControllerError(
-                controller_errors.CONFLICT, f"stack {name!r} is not waiting for approval (it is {state})"
-            )
-        if record is None or record.pending_plan_id is None:
-            raise ControllerError(
-                controller_errors.CONFLICT, f"stack {name!r} has no stored plan to apply; refresh it first"
-            )
-        run = self.store.get_run(record.pending_plan_id)
-        if (
-            run is None
-            or run.kind != "plan"
-            or run.status != "succeeded"
-            or not run.summary.get("has_changes", False)
-        ):
-            raise ControllerError(
-                controller_errors.CONFLICT, f"the stored plan of stack {name!r} cannot be applied; refresh it"
-            )
+        try:
+            with controller_errors.store_unavailable():
+                run = await self.context.io(
+                    lambda: guarding.stored_plan(
+                        self.store, repository=repo.key, stack=name, approval=approval
+                    )
+                )
+        except guarding.RefusedError as exc:
+            raise operating.refused(exc.refusal) from None
         lease = self._lease(repo, name, purpose=f"{'approval' if approval else 'sync'} by {actor}")
 
         async def work(on_start: operating.RunStarted) -> operating.Step:
@@ -481,10 +401,11 @@ class Controller:
         *,
         lease: locks.Lease,
         work: Callable[[operating.RunStarted], Awaitable[operating.Step]],
-    ) -> int:
-        return await launching.launch(
+    ) -> ids.RunId:
+        run_id = await launching.launch(
             self.context, lease=lease, work=work, tasks=self._actions, after=lambda: repo.wake_up(check=False)
         )
+        return ids.RunId(run_id)
 
 
 def _declared(repo: repository_states.RepositoryState, name: str) -> specs.StackSpec | None:
@@ -500,15 +421,52 @@ def _normalized(url: str) -> str | None:
         return None
 
 
-def _match_revision(wanted: str, candidates: Sequence[str]) -> str | None:
-    """The one candidate equal to ``wanted`` or starting with it (at least 7 hex digits)."""
-    wanted = wanted.strip().lower()
-    if wanted in candidates:
-        return wanted
-    if len(wanted) < 7 or any(c not in "0123456789abcdef" for c in wanted):
-        return None
-    found = {sha for sha in candidates if sha.startswith(wanted)}
-    return found.pop() if len(found) == 1 else None
+def _sandbox_status(mode: sandboxing.Mode) -> dict[str, str]:
+    support = sandboxing.probe() if mode is not sandboxing.Mode.OFF else None
+    status = {"mode": mode.value}
+    if support is None:
+        status["engines"] = "unconfined (sandbox = off)"
+    elif support.works:
+        status["engines"] = "sandboxed (bubblewrap)"
+    else:
+        status["bubblewrap"] = support.reason
+        status["engines"] = (
+            "refused: sandbox is required and bubblewrap does not work here"
+            if mode is sandboxing.Mode.REQUIRED
+            else "UNCONFINED: auto fell back, bubblewrap does not work here"
+        )
+    return status
+
+
+def _announce_sandbox(mode: sandboxing.Mode) -> None:
+    """Say in the log, once at start, whether engine programs will run sandboxed."""
+    status = _sandbox_status(mode)
+    if mode is sandboxing.Mode.OFF:
+        log.warning("sandbox = off: engine programs run repository code UNCONFINED")
+    elif "bubblewrap" not in status:
+        log.info("sandbox = %s: every engine program runs in bubblewrap", mode.value)
+    elif mode is sandboxing.Mode.REQUIRED:
+        log.error(
+            "sandbox = required and bubblewrap does not work here (%s): every engine run will fail",
+            status["bubblewrap"],
+        )
+    else:
+        sandboxing.resolve_mode(mode)  # its warning, once: engine programs run UNCONFINED
+
+
+def _sandbox_lookup(config: settings.ControllerConfig) -> Callable[[str], sandboxing.Policy]:
+    """A repository's key -> its sandbox policy: its own allowances, the controller's mode."""
+    policies: dict[str, sandboxing.Policy] = {}
+    for repo in config.repositories:
+        with contextlib.suppress(git_errors.GitError):
+            key = urls.repository_key(urls.to_url(repo.url), repo.branch)
+            policies[key] = dataclasses.replace(repo.sandbox, mode=config.sandbox)
+    default = sandboxing.Policy(mode=config.sandbox)
+
+    def lookup(key: str) -> sandboxing.Policy:
+        return policies.get(key, default)
+
+    return lookup
 
 
 def _cluster_lookup(

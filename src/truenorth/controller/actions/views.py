@@ -1,17 +1,37 @@
-"""What the controller shows about a repository and a stack: frozen, redacted, JSON-ready.
+"""What the controller shows about repositories, stacks and runs: frozen, typed, redacted.
 
-The API and the CLI read these views and never the controller's moving parts. They are
-built from the store's records plus what only the running controller knows (the newest
-revision seen, a source error, drift found by the last check).
+The API and the web UI read these views and never the controller's moving parts or the
+store. They are built by :mod:`.reading` from the store's records plus what only the
+running controller knows (the newest revision seen, a source error, drift found by the
+last check, whether an operation holds a stack). Repositories are named as configured,
+never by their store key; states are :mod:`truenorth.core.states` enums, run kinds and
+statuses :mod:`truenorth.core.runs` enums; times stay timezone-aware ``datetime`` until
+the server writes its JSON. The queries the API asks with are here too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["RepositoryView", "StackView"]
+from truenorth.core import ids, runs, states
+
+__all__ = [
+    "CommitView",
+    "LogPage",
+    "RepositoryView",
+    "RunBrief",
+    "RunDetail",
+    "RunPage",
+    "RunQuery",
+    "RunView",
+    "SourceError",
+    "StackPage",
+    "StackQuery",
+    "StackView",
+]
 
 
 @dataclass(frozen=True)
@@ -28,34 +48,54 @@ class RepositoryView:
     source_error: str | None
     last_fetch_at: datetime | None
     last_check_at: datetime | None
+    #: Where its runs and stacks are stored: ``<normalized URL>#<branch>`` (never shown by the API).
+    store_key: ids.RepositoryKey
     #: The newest *valid* revision, the one stacks are planned from.
     valid_revision: str | None = None
-    #: The store key of this repository's runs and stacks: ``<normalized URL>#<branch>``.
-    store_key: str = ""
+
+
+@dataclass(frozen=True)
+class CommitView:
+    """The commit a stack is applied at: who, when, what."""
+
+    sha: str
+    author: str | None = None
+    #: The author date, in the author's time zone.
+    date: datetime | None = None
+    subject: str | None = None
+
+
+@dataclass(frozen=True)
+class RunBrief:
+    """A stack's most recent run, in brief."""
+
+    id: ids.RunId
+    kind: runs.RunKind
+    status: runs.RunStatus
+    started_at: datetime
+    finished_at: datetime | None
 
 
 @dataclass(frozen=True)
 class StackView:
     """One stack of one repository: desired and applied revision, sync state, health, drift."""
 
+    #: The repository's configured name.
     repository: str
     name: str
     engine: str
-    #: synced | out-of-sync | pending-approval | applying | failed | unknown
-    sync_state: str
-    #: Healthy | Progressing | Degraded | Suspended | Missing | Unknown
-    health: str
+    sync_state: states.SyncState
+    health: states.Health
     drift: bool
     auto_apply: bool
     self_heal: bool
     depends_on: tuple[str, ...]
     applied_revision: str | None
-    #: ``{"sha", "author", "date", "subject"}`` of ``applied_revision`` when known.
-    applied_commit: dict[str, Any] | None
+    #: Author, date and subject of ``applied_revision`` when known.
+    applied_commit: CommitView | None
     desired_revision: str | None
-    #: ``{"id", "kind", "status", "started_at", "finished_at"}`` (datetimes as ISO 8601 text).
-    last_run: dict[str, Any] | None
-    pending_plan_run_id: int | None
+    last_run: RunBrief | None
+    pending_plan_run_id: ids.RunId | None
     error: str | None
     #: True while an operation holds the stack (another action would conflict).
     busy: bool = False
@@ -63,3 +103,109 @@ class StackView:
     #: Why the stack's repository cannot be used right now (its newest ``truenorth.yaml``
     #: was refused, git fails, the branch moved back): the same as the repository's.
     source_error: str | None = None
+
+
+@dataclass(frozen=True)
+class StackQuery:
+    """Which stacks one page of the overview shows: filters (all optional, all must hold) and paging."""
+
+    #: A repository's configured name.
+    repository: str | None = None
+    engine: str | None = None
+    #: A sync state as written (``out-of-sync``).
+    sync_state: str | None = None
+    #: A health, in any letter case.
+    health: str | None = None
+    #: Part of the stack's name, in any letter case.
+    name_contains: str | None = None
+    offset: int = 0
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class SourceError:
+    """A repository whose source cannot be used right now, and why."""
+
+    repository: str
+    error: str
+
+
+@dataclass(frozen=True)
+class StackPage:
+    """One page of stacks, in repository order (as configured), then declaration order.
+
+    A repository without a valid revision yet shows the stacks it has recorded, by name.
+    """
+
+    items: tuple[StackView, ...]
+    #: How many stacks match the query (on every page).
+    total: int
+    #: The repositories (of the query's repository) whose source is in error, also when
+    #: they have no stack to show yet.
+    source_errors: tuple[SourceError, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunView:
+    """One plan, apply or drift check; ``summary`` as recorded (the server picks what it shows)."""
+
+    id: ids.RunId
+    stack: str
+    #: The repository's configured name (its store key when no configured repository has it).
+    repository: str
+    revision: str
+    kind: runs.RunKind
+    status: runs.RunStatus
+    started_at: datetime
+    finished_at: datetime | None
+    summary: Mapping[str, Any]
+    error: str
+    actor: str | None
+    reason: str | None
+    plan_id: ids.RunId | None
+
+    @property
+    def finished(self) -> bool:
+        """True once the run can no longer change."""
+        return self.status not in (runs.RunStatus.PENDING, runs.RunStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class RunDetail(RunView):
+    """A run with its changes, per-host results and final output (all redacted when recorded)."""
+
+    changes: tuple[Any, ...] = ()
+    hosts: tuple[Any, ...] = ()
+    output: str = ""
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """Which runs one page shows, newest first: filters (all optional) and paging."""
+
+    stack: str | None = None
+    #: A repository's configured name.
+    repository: str | None = None
+    kind: runs.RunKind | None = None
+    status: runs.RunStatus | None = None
+    offset: int = 0
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class RunPage:
+    """One page of runs, newest first."""
+
+    items: tuple[RunView, ...]
+    #: How many runs match the query.
+    total: int
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """Lines of a run's log numbered after the asked one, in order, and whether the run ended."""
+
+    run_id: ids.RunId
+    #: ``(seq, line)``; ``seq`` counts from 1 within the run.
+    lines: tuple[tuple[int, str], ...]
+    finished: bool

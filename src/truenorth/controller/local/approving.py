@@ -5,15 +5,21 @@ on the local data dir the way the controller's actions do on its own, on the rec
 (REPO, BRANCH), the default branch when none is given: ``sync``/``approve`` apply exactly
 the plan ``truenorth plan`` stored for the stack (the engine refuses it when stale), and
 ``rollback`` plans and applies an earlier *applied* revision of the stack, recording who
-and why. Nothing here guesses: no stored plan or a never-applied revision is an error.
+and why. They refuse what the controller refuses, asking the same guards through
+:mod:`truenorth.controller.runs.guarding`: ``approve`` needs a stack waiting for
+approval; both need a stored plan that succeeded with changes, for a revision not older
+than the applied one; a rollback needs a reason and a revision the stack was applied at,
+and is refused while the stack is ``auto_apply`` (as the branch's head declares it).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from truenorth.controller.runs import executing, runtime, validating
-from truenorth.core import runs, specs
+from truenorth import paths
+from truenorth.controller.runs import executing, guarding, runtime, sources, validating
+from truenorth.core import specs
+from truenorth.git import errors as git_errors
 from truenorth.git import urls
 
 __all__ = ["ActionError", "apply_stored_plan", "roll_back"]
@@ -24,17 +30,31 @@ class ActionError(RuntimeError):
 
 
 def apply_stored_plan(
-    rt: runtime.Runtime, repo: str, stack: str, *, actor: str, branch: str | None = None
+    rt: runtime.Runtime,
+    repo: str,
+    stack: str,
+    *,
+    actor: str,
+    branch: str | None = None,
+    approval: bool = False,
 ) -> executing.Outcome:
-    """Apply the plan stored for ``stack`` of (``repo``, ``branch``): the newest plan with changes not yet applied."""
+    """Apply the plan stored for ``stack`` of (``repo``, ``branch``) (``approval``: as ``approve``)."""
     repository = rt.sources.key(repo, branch=branch)
-    record = rt.store.get_stack(repository=repository, name=stack)
-    if record is None or not record.pending_plan_id:
-        raise ActionError(f"stack {stack!r} has no stored plan to apply; run `truenorth plan {repo}` first")
-    planned = rt.store.get_run(record.pending_plan_id)
-    if planned is None or planned.kind != runs.RunKind.PLAN.value or planned.status != "succeeded":
-        raise ActionError(f"the stored plan of stack {stack!r} is gone; plan again")
+    try:
+        planned = guarding.stored_plan(rt.store, repository=repository, stack=stack, approval=approval)
+    except guarding.RefusedError as exc:
+        raise ActionError(exc.refusal.message) from None
     revision = rt.sources.checkout(repo, ref=planned.revision, branch=urls.branch_of(repository))
+    record = rt.store.get_stack(repository=repository, name=stack)
+    try:
+        guarding.check_forward(
+            rt.sources.cache,
+            revision.url,
+            applied=record.applied_revision if record is not None else None,
+            target=revision.sha,
+        )
+    except guarding.RefusedError as exc:
+        raise ActionError(exc.refusal.message) from None
     spec = _stack_at(revision.checkout, stack)
     plan = executing.plan_from_record(
         stack=stack,
@@ -57,19 +77,21 @@ def roll_back(
     branch: str | None = None,
 ) -> executing.Outcome:
     """Plan ``stack`` of (``repo``, ``branch``) at an earlier applied ``revision`` and apply it, recording ``reason``."""
-    if not reason.strip():
-        raise ActionError("a rollback needs a reason")
     repository = rt.sources.key(repo, branch=branch)
-    target = rt.sources.checkout(repo, ref=revision, branch=urls.branch_of(repository))
-    applied = {
-        run.revision
-        for run in rt.store.list_runs(stack=stack, repository=repository, kind="apply", limit=1000)
-        if run.status in ("succeeded", "partial")
-    }
-    if target.sha not in applied:
-        raise ActionError(
-            f"{target.sha[:12]} was never applied to stack {stack!r}; only applied revisions roll back"
+    name = urls.branch_of(repository)
+    head = rt.sources.checkout(repo, ref=f"refs/heads/{name}", branch=name)
+    try:
+        sha = guarding.rollback_target(
+            rt.store,
+            repository=repository,
+            stack=stack,
+            auto_apply=_auto_apply(rt, repo, head, stack=stack, repository=repository),
+            reason=reason,
+            wanted=revision,
         )
+    except guarding.RefusedError as exc:
+        raise ActionError(exc.refusal.message) from None
+    target = rt.sources.checkout(repo, ref=sha, branch=urls.branch_of(repository), fetch=False)
     spec = _stack_at(target.checkout, stack)
     planned = executing.plan_stack(rt, target, spec, actor=actor)
     if planned.plan is None:
@@ -77,6 +99,31 @@ def roll_back(
     return executing.apply_stack(
         rt, target, spec, planned.plan, plan_run_id=planned.run_id, actor=actor, reason=f"rollback: {reason}"
     )
+
+
+def _auto_apply(
+    rt: runtime.Runtime, repo: str, head: sources.Revision, *, stack: str, repository: str
+) -> bool:
+    """Whether ``stack`` is ``auto_apply`` as the newest valid revision declares it: the
+    branch's head, else (the head is invalid) the revision the stack was applied at."""
+    found = _declared_auto_apply(head.checkout, stack)
+    if found is None:
+        deployed = rt.store.deployed_revision(repository=repository, stack=stack)
+        if deployed is not None:
+            branch = urls.branch_of(repository)
+            try:
+                at_deploy = rt.sources.checkout(repo, ref=deployed, branch=branch, fetch=False)
+            except git_errors.GitError:
+                return False
+            found = _declared_auto_apply(at_deploy.checkout, stack)
+    return bool(found)
+
+
+def _declared_auto_apply(checkout: Path, stack: str) -> bool | None:
+    try:
+        return validating.validate_checkout(checkout).stack(stack).auto_apply
+    except (specs.SpecError, paths.PathEscapeError, KeyError):
+        return None
 
 
 def _stack_at(checkout: Path, stack: str) -> specs.StackSpec:

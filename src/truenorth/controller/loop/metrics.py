@@ -3,15 +3,15 @@
 One registry per :class:`~truenorth.controller.actions.facade.Controller` (not the global
 default) so that tests and several controllers in one process never share counters. The
 server serves :attr:`Metrics.registry` at ``/metrics`` and counts webhooks with
-:func:`webhook_received`. The stacks gauge is computed when scraped, from the same views
-the API shows, so it can never disagree with them.
+:func:`webhook_received`. The stacks gauge is counted when scraped, by the same reading
+of stacks the API pages through (one store query, whatever the number of stacks), so it
+can never disagree with the API.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 import prometheus_client
@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 #: Buckets for operations that take from milliseconds (git ls-remote) to many minutes (apply).
 _BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 
-#: (sync_state, health) of every stack, read at scrape time.
-StackStates = Callable[[], Iterable[tuple[str, str]]]
+#: How many stacks are in each (sync_state, health), read at scrape time.
+StackStates = Callable[[], Mapping[tuple[str, str], int]]
 
 
 class Metrics:
@@ -77,14 +77,14 @@ class Metrics:
             "Operations that failed because the store could not be read or written.",
             registry=reg,
         )
-        self._stack_states: StackStates = stack_states or (lambda: ())
+        self._stack_states: StackStates = stack_states or (lambda: {})
         reg.register(_StacksCollector(self._read_stack_states))
 
     def watch_stacks(self, source: StackStates) -> None:
-        """Read ``(sync_state, health)`` pairs from ``source`` at every scrape."""
+        """Read the number of stacks per ``(sync_state, health)`` from ``source`` at every scrape."""
         self._stack_states = source
 
-    def _read_stack_states(self) -> Iterable[tuple[str, str]]:
+    def _read_stack_states(self) -> Mapping[tuple[str, str], int]:
         return self._stack_states()
 
     def run_recorded(self, *, engine: str, kind: str, result: str) -> None:
@@ -105,7 +105,7 @@ def webhook_received(owner: Metrics | _HasMetrics, provider: str, outcome: str) 
 class _StacksCollector(Collector):
     """``truenorth_stacks{sync_state, health}``: how many stacks are in each state."""
 
-    def __init__(self, source: Callable[[], Iterable[tuple[str, str]]]) -> None:
+    def __init__(self, source: StackStates) -> None:
         self._source = source
 
     def describe(self) -> Iterator[Any]:
@@ -118,10 +118,10 @@ class _StacksCollector(Collector):
             "truenorth_stacks", "Stacks by sync state and health.", labels=["sync_state", "health"]
         )
         try:
-            counted = Tally(self._source())
+            counted = dict(self._source())
         except Exception as exc:  # a failing store must not break the whole scrape
             log.warning("cannot count stacks for /metrics: %s", exc)
-            counted = Tally()
+            counted = {}
         for (sync_state, health), count in sorted(counted.items()):
             family.add_metric([sync_state, health], count)
         yield family

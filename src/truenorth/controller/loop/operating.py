@@ -6,58 +6,49 @@ bounded worker pool (so every run is recorded before the engine starts), then up
 what the store and the loop know: sync state, health, pending plan, retry and drift
 bookkeeping.
 
-Never backwards: before anything is applied automatically, the stack's applied revision
-must be the new revision or one of its ancestors. A revision that is an ancestor of the
-applied one (the branch was moved back) is not even planned; a revision on another line
-of history (rewritten history) is planned but waits for a human to approve it. Only
-:func:`rollback` deploys an older revision, deliberately.
+The rules are not here: :mod:`truenorth.core.guards` says what may be applied (never
+backwards: a revision older than the applied one is not even planned; one on another
+line of history is planned but waits for approval; only :func:`rollback` deploys an
+older revision, deliberately), :mod:`truenorth.core.states` what state a stack is in
+after each event (:mod:`.executing` writes it, once per change), and
+:mod:`truenorth.core.walks` which stacks wait for which (:func:`dependency_step`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from truenorth.controller import errors
-from truenorth.controller.loop import contexts, repositories
-from truenorth.controller.runs import executing, sources, validating
-from truenorth.core import plans, runs, specs
-from truenorth.git import ancestry, commits
-from truenorth.git import errors as git_errors
+from truenorth.controller.loop import contexts, repositories, scheduling
+from truenorth.controller.runs import executing, guarding, sources, validating
+from truenorth.core import guards, plans, runs, specs, states, walks
+from truenorth.git import commits
 from truenorth.store import records
 
 __all__ = [
-    "DIVERGED",
-    "FORWARD",
-    "OLDER",
-    "Gate",
     "Step",
     "apply_stored_plan",
     "check_drift",
     "count_failure",
-    "dependency_gate",
+    "dependency_step",
+    "ended",
     "learn_commit",
     "reconcile_stack",
+    "refused",
     "relation",
     "revision_at",
     "rollback",
     "spec_at",
     "stack_at",
-    "upstream",
 ]
 
 log = logging.getLogger(__name__)
 
-FORWARD = "forward"
-OLDER = "older"
-DIVERGED = "diverged"
-
 RunStarted = Callable[[int], None]
-_HEALTH_LINE = re.compile(r"^health: (Healthy|Suspended|Progressing|Missing|Degraded|Unknown)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -85,7 +76,7 @@ async def revision_at(
         checkout = cache.snapshot(url, commit.sha)
         return sources.Revision(
             url=repo.display,
-            display=repo.display,
+            shown_url=repo.display,
             key=repo.key,
             ref=repo.config.branch,
             sha=commit.sha,
@@ -142,25 +133,18 @@ async def spec_at(ctx: contexts.Context, revision: sources.Revision) -> specs.Re
 
 async def relation(
     ctx: contexts.Context, repo: repositories.RepositoryState, *, applied: str | None, target: str
-) -> str:
-    """:data:`FORWARD` when ``target`` is ``applied``, descends from it or nothing is applied;
-    :data:`OLDER` when ``target`` is an ancestor of ``applied``; else :data:`DIVERGED`."""
+) -> guards.Direction:
+    """Where ``target`` lies from the ``applied`` revision (:func:`guarding.direction`)."""
     if applied is None or applied == target:
-        return FORWARD
+        return guards.Direction.FORWARD
     url = repo.config.fetch_url()
     cache = ctx.rt.sources.cache
+    return await ctx.io(lambda: guarding.direction(cache, url, applied=applied, target=target))
 
-    def ask() -> str:
-        try:
-            if ancestry.is_ancestor(cache, url, ancestor=applied, descendant=target):
-                return FORWARD
-            if ancestry.is_ancestor(cache, url, ancestor=target, descendant=applied):
-                return OLDER
-        except git_errors.GitError as exc:
-            log.warning("cannot compare %s with %s in %s: %s", target[:12], applied[:12], repo.name, exc)
-        return DIVERGED
 
-    return await ctx.io(ask)
+def refused(refusal: guards.Refusal) -> errors.ControllerError:
+    """The error an action answers a guard's refusal with (its kind is the HTTP status)."""
+    return errors.ControllerError(refusal.kind.value, refusal.message)
 
 
 # ---------------------------------------------------------------------- engine runs
@@ -175,17 +159,26 @@ async def _plan(
     actor: str | None = None,
     reason: str | None = None,
     on_start: RunStarted | None = None,
+    direction: guards.Direction | None = None,
+    applied: str | None = None,
+    drifted_before: bool = False,
 ) -> executing.Outcome:
     outcome = await ctx.engine(
         lambda cancel: executing.plan_stack(
-            ctx.rt, revision, stack, kind=kind, actor=actor, reason=reason, cancel=cancel, on_start=on_start
+            ctx.rt,
+            revision,
+            stack,
+            kind=kind,
+            actor=actor,
+            reason=reason,
+            cancel=cancel,
+            on_start=on_start,
+            direction=direction,
+            applied=applied,
+            drifted_before=drifted_before,
         )
     )
     ctx.metrics.run_recorded(engine=stack.engine, kind=kind.value, result=outcome.result.status.value)
-    if outcome.plan is not None:
-        health = _plan_health(outcome.plan)
-        if health is not None:
-            await _upsert(ctx, revision.key, name=stack.name, health=health)
     return outcome
 
 
@@ -215,28 +208,7 @@ async def _apply(
     )
     result = outcome.result
     ctx.metrics.run_recorded(engine=stack.engine, kind=runs.RunKind.APPLY.value, result=result.status.value)
-    await _upsert(ctx, revision.key, name=stack.name, health=_apply_health(result))
     return outcome
-
-
-def _plan_health(plan: plans.Plan) -> str | None:
-    """The live health an engine reported while planning (Kubernetes), if any."""
-    found = plan.meta.get("health")
-    if isinstance(found, Mapping) and isinstance(found.get("status"), str):
-        return str(found["status"])
-    return None
-
-
-def _apply_health(result: runs.RunResult) -> str:
-    """Health after an apply: the engine's own verdict if it printed one, else by outcome."""
-    match = _HEALTH_LINE.findall(result.output)
-    if match:
-        return str(match[-1])
-    if result.status is runs.RunStatus.SUCCEEDED:
-        return "Healthy"
-    if result.status in (runs.RunStatus.FAILED, runs.RunStatus.PARTIAL):
-        return "Degraded"
-    return "Unknown"
 
 
 async def _upsert(ctx: contexts.Context, key: str, *, name: str, **fields: Any) -> records.StackRecord:
@@ -265,23 +237,23 @@ async def reconcile_stack(
     record = await _stack_record(ctx, repo.key, name=stack.name)
     current = record.applied_revision if record else None
     direction = await relation(ctx, repo, applied=current, target=revision.sha)
-    if direction == OLDER:
-        assert current is not None
-        message = (
-            f"not applied: revision {revision.sha[:12]} is older than the applied revision "
-            f"{current[:12]} (the branch was moved back, by a force-push?); use rollback to go back on purpose"
-        )
+    refusal = guards.check_apply_direction(direction=direction, target=revision.sha, applied=current)
+    if refusal is not None:
+        message = f"not applied: {refusal.message}"
         log.warning("repository %s, stack %s: %s", repo.name, stack.name, message)
-        skipped = await ctx.io(lambda: executing.record_skipped(ctx.rt, revision, stack, reason=message))
+        skipped = await ctx.io(
+            lambda: executing.record_skipped(
+                ctx.rt, revision, stack, reason=message, transition=states.after_refused(error=message)
+            )
+        )
         if on_start is not None:
             on_start(skipped.run_id)
         ctx.metrics.run_recorded(engine=stack.engine, kind="apply", result="skipped")
-        await _upsert(
-            ctx, repo.key, name=stack.name, engine=stack.engine, sync_state="out-of-sync", error=message
-        )
         track.succeeded()
         return Step(apply_run_id=skipped.run_id)
-    planned = await _plan(ctx, stack, revision=revision, actor=actor, on_start=on_start)
+    planned = await _plan(
+        ctx, stack, revision=revision, actor=actor, on_start=on_start, direction=direction, applied=current
+    )
     track.planned_with = {dep: applied.get(dep) for dep in stack.depends_on}
     now = ctx.clock.now()
     plan = planned.plan
@@ -289,16 +261,16 @@ async def reconcile_stack(
         count_failure(ctx, repo, stack=stack, sha=revision.sha, what="plan", error=planned.result.error)
         return Step(plan_run_id=planned.run_id)
     track.checked(now=now, interval=stack.drift_interval)
-    if not plan.has_changes:
+    if planned.decision is guards.Decision.NOTHING:
         await _settle_interrupted_apply(ctx, repo, stack=stack, revision=revision, current=current)
         track.succeeded()
         return Step(plan_run_id=planned.run_id, ok=True)
-    if stack.auto_apply and direction == FORWARD:
+    if planned.decision is guards.Decision.APPLY:
         outcome = await _apply(
             ctx, stack, revision=revision, plan=plan, plan_run_id=planned.run_id, actor=actor
         )
         status = outcome.result.status
-        deployed = status in (runs.RunStatus.SUCCEEDED, runs.RunStatus.PARTIAL)
+        deployed = status.deployed
         if deployed:
             track.drift = False
             track.checked(now=ctx.clock.now(), interval=stack.drift_interval)
@@ -312,13 +284,7 @@ async def reconcile_stack(
             ok=status is runs.RunStatus.SUCCEEDED,
             applied=deployed,
         )
-    fields: dict[str, Any] = {"sync_state": "pending-approval"}
-    if direction == DIVERGED:
-        fields["error"] = (
-            f"waiting for approval: revision {revision.sha[:12]} does not descend from the applied revision "
-            f"{str(current)[:12]} (history was rewritten?), so it is never applied automatically"
-        )
-    await _upsert(ctx, repo.key, name=stack.name, **fields)
+    # Held for approval: the plan's record already says so (pending-approval, and why).
     track.succeeded()
     return Step(plan_run_id=planned.run_id, ok=True)
 
@@ -374,46 +340,44 @@ def count_failure(
         )  # fmt: skip
 
 
-def upstream(graph: Mapping[str, Sequence[str]], name: str) -> set[str]:
-    """Every stack ``name`` depends on in ``graph`` (name -> direct dependencies), directly or through others."""
-    found: set[str] = set()
-    todo = list(graph.get(name, ()))
-    while todo:
-        dep = todo.pop()
-        if dep not in found:
-            found.add(dep)
-            todo.extend(graph.get(dep, ()))
-    return found
+def ended(track: scheduling.StackTrack | None, *, failed: bool = False, applied: bool = False) -> walks.Ended:
+    """How a stack's turn in a walk ended, by its track (``failed``: the store says so;
+    ``applied``: deployed in this walk)."""
+    if failed or (track is not None and track.failed):
+        return walks.Ended.FAILED
+    if applied:
+        return walks.Ended.APPLIED
+    if track is not None and track.needs:
+        return walks.Ended.WAITING
+    return walks.Ended.OK
 
 
-@dataclass(frozen=True)
-class Gate:
-    """Why a stack may not be planned now: upstream stacks that failed, or still need work."""
+def dependency_step(
+    repo: repositories.RepositoryState,
+    *,
+    order: Sequence[specs.StackSpec],
+    name: str,
+    failed_states: frozenset[str] = frozenset(),
+) -> walks.Step:
+    """What the dependency walk says of ``name`` now, by what its upstream stacks' tracks say:
+    :class:`~walks.Skip` when one failed, :class:`~walks.Wait` while one still needs work,
+    else :class:`~walks.Start`. The rule of the reconcile pass, for a path that plans one
+    stack on its own (a refresh).
 
-    failed: tuple[str, ...] = ()
-    waiting: tuple[str, ...] = ()
-
-    @property
-    def open(self) -> bool:
-        return not self.failed and not self.waiting
-
-    @property
-    def skip_reason(self) -> str:
-        return f"not applied: dependency {', '.join(self.failed)} failed"
-
-
-def dependency_gate(
-    repo: repositories.RepositoryState, *, upstream: set[str], failed_states: frozenset[str] = frozenset()
-) -> Gate:
-    """The one rule for every path that plans a stack (the loop, a refresh): it waits while a
-    stack it depends on (directly or through others) failed or still needs work.
-
-    ``failed_states``: stacks the store shows as failed (a track is lost with a restart).
+    ``order``: the revision's stacks in dependency order; ``failed_states``: stacks the
+    store shows as failed (a track is lost with a restart).
     """
-    tracks = repo.tracks
-    failed = sorted(dep for dep in upstream if dep in failed_states or (dep in tracks and tracks[dep].failed))
-    waiting = sorted(dep for dep in upstream if dep in tracks and tracks[dep].needs and dep not in failed)
-    return Gate(failed=tuple(failed), waiting=tuple(waiting))
+    walk = walks.Walk([(stack.name, stack.depends_on) for stack in order])
+    while not walk.done:
+        steps = walk.ready()
+        for step in steps:
+            if step.stack == name:
+                return step
+            if isinstance(step, walks.Start):
+                walk.finish(
+                    step.stack, ended(repo.tracks.get(step.stack), failed=step.stack in failed_states)
+                )
+    raise ValueError(f"stack {name!r} is not in the walk")
 
 
 async def apply_stored_plan(
@@ -430,13 +394,10 @@ async def apply_stored_plan(
     stack = await stack_at(ctx, revision, name=name)
     record = await _stack_record(ctx, repo.key, name=name)
     current = record.applied_revision if record else None
-    if await relation(ctx, repo, applied=current, target=revision.sha) == OLDER:
-        assert current is not None
-        raise errors.ControllerError(
-            errors.CONFLICT,
-            f"the stored plan is for revision {revision.sha[:12]}, older than the applied revision "
-            f"{current[:12]}; use rollback to go back on purpose",
-        )
+    direction = await relation(ctx, repo, applied=current, target=revision.sha)
+    refusal = guards.check_apply_direction(direction=direction, target=revision.sha, applied=current)
+    if refusal is not None:
+        raise refused(refusal)
     plan = executing.plan_from_record(
         stack=name, engine=stack.engine, revision=run.revision, summary=run.summary, changes=run.changes
     )
@@ -445,7 +406,7 @@ async def apply_stored_plan(
     )
     track = repo.track(name)
     status = outcome.result.status
-    if status in (runs.RunStatus.SUCCEEDED, runs.RunStatus.PARTIAL):
+    if status.deployed:
         track.drift = False
         track.checked(now=ctx.clock.now(), interval=stack.drift_interval)
     if status is runs.RunStatus.SUCCEEDED:
@@ -457,7 +418,7 @@ async def apply_stored_plan(
     return Step(
         apply_run_id=outcome.run_id,
         ok=status is runs.RunStatus.SUCCEEDED,
-        applied=status in (runs.RunStatus.SUCCEEDED, runs.RunStatus.PARTIAL),
+        applied=status.deployed,
     )
 
 
@@ -493,7 +454,7 @@ async def rollback(
     )
     track = repo.track(name)
     status = outcome.result.status
-    if status in (runs.RunStatus.SUCCEEDED, runs.RunStatus.PARTIAL):
+    if status.deployed:
         track.drift = False
         track.checked(now=ctx.clock.now(), interval=stack.drift_interval)
     if repo.revision is not None and repo.revision.sha != revision.sha:
@@ -503,12 +464,16 @@ async def rollback(
         plan_run_id=planned.run_id,
         apply_run_id=outcome.run_id,
         ok=status is runs.RunStatus.SUCCEEDED,
-        applied=status in (runs.RunStatus.SUCCEEDED, runs.RunStatus.PARTIAL),
+        applied=status.deployed,
     )
 
 
 async def check_drift(ctx: contexts.Context, repo: repositories.RepositoryState, *, name: str) -> Step:
-    """Plan at the deployed revision; changes mean drift. ``self_heal`` re-applies that revision."""
+    """Plan at the deployed revision; changes mean drift. ``self_heal`` re-applies that revision.
+
+    The check's record is one write (:func:`truenorth.core.states.after_drift_check`):
+    drift makes the stack out of sync; none clears only the out-of-sync drift caused.
+    """
     track = repo.track(name)
     deployed = await ctx.io(lambda: ctx.rt.store.deployed_revision(repository=repo.key, stack=name))
     if deployed is None:
@@ -517,26 +482,23 @@ async def check_drift(ctx: contexts.Context, repo: repositories.RepositoryState,
     revision = await revision_at(ctx, repo, sha=deployed)
     stack = await stack_at(ctx, revision, name=name)
     before = await _stack_record(ctx, repo.key, name=name)
-    checked = await _plan(ctx, stack, revision=revision, kind=runs.RunKind.DRIFT, reason="drift check")
+    checked = await _plan(
+        ctx,
+        stack,
+        revision=revision,
+        kind=runs.RunKind.DRIFT,
+        reason="drift check",
+        drifted_before=track.drift,
+    )
     track.checked(now=ctx.clock.now(), interval=stack.drift_interval)
-    previous = before.sync_state if before else "unknown"
     if checked.plan is None:
-        message = f"drift check failed: {checked.result.error}"
-        kept = previous if previous != "applying" else "unknown"
-        await _upsert(ctx, repo.key, name=name, sync_state=kept, error=message)
         return Step(plan_run_id=checked.run_id)
-    drifted_before, track.drift = track.drift, checked.plan.has_drift
+    track.drift = checked.plan.has_drift
     if not track.drift:
-        # No drift says nothing about a newer revision waiting, a failure or a refusal:
-        # keep what the state said, unless it was only this drift that made it out of sync.
-        cleared_drift = previous == "out-of-sync" and drifted_before
-        if before is not None and previous not in ("synced", "unknown", "applying") and not cleared_drift:
-            await _upsert(ctx, repo.key, name=name, sync_state=previous, error=before.error or None)
         return Step(plan_run_id=checked.run_id, ok=True)
     log.warning(
         "repository %s, stack %s: drift found at %s (run %d)", repo.name, name, deployed[:12], checked.run_id
     )
-    await _upsert(ctx, repo.key, name=name, sync_state="out-of-sync")
     if not stack.self_heal:
         return Step(plan_run_id=checked.run_id, ok=True)
     reason = f"self-heal: drift found by run {checked.run_id}"
@@ -547,7 +509,7 @@ async def check_drift(ctx: contexts.Context, repo: repositories.RepositoryState,
         ctx, stack, revision=revision, plan=planned.plan, plan_run_id=planned.run_id, reason=reason
     )
     status = outcome.result.status
-    if status in (runs.RunStatus.SUCCEEDED, runs.RunStatus.PARTIAL):
+    if status.deployed:
         track.drift = False
     if repo.revision is not None and (before is not None and before.pending_plan_id is not None):
         track.demand(repo.revision.sha, because=("self-heal replaced the pending plan",))
@@ -555,5 +517,5 @@ async def check_drift(ctx: contexts.Context, repo: repositories.RepositoryState,
         plan_run_id=planned.run_id,
         apply_run_id=outcome.run_id,
         ok=status is runs.RunStatus.SUCCEEDED,
-        applied=status in (runs.RunStatus.SUCCEEDED, runs.RunStatus.PARTIAL),
+        applied=status.deployed,
     )

@@ -12,11 +12,13 @@ One asyncio task per tracked repository. Each pass:
    and nothing of it is planned; the last valid revision stays in force.
 3. the stacks it impacts (:mod:`truenorth.core.impacts`) are planned in dependency
    order, applied when ``auto_apply`` (:func:`.operating.reconcile_stack`), held for
-   approval otherwise; a stack whose dependency was applied in this pass is planned
-   after that apply; dependents of a failed stack are skipped and the skip recorded
-   (:func:`.operating.dependency_gate`, the rule a refresh obeys too). A failure, even a
-   bug, in one stack's operation is that stack's: it is counted and retried, and the
-   plans and applies of its siblings in flight finish and are recorded.
+   approval otherwise. The order is :class:`truenorth.core.walks.Walk`'s, the one the
+   CLI's ``truenorth apply`` and a refresh follow too: a stack whose dependency was
+   applied in this pass is planned after that apply; dependents of a failed stack are
+   skipped and the skip recorded; dependents of one still waiting (a retry not due)
+   wait. A failure, even a bug, in one stack's operation is that stack's: it is counted
+   and retried, and the plans and applies of its siblings in flight finish and are
+   recorded.
 4. drift checks that are due run, for stacks no operation holds.
 
 Then it sleeps until the next poll, retry or drift check, or until woken.
@@ -35,7 +37,7 @@ from truenorth import paths
 from truenorth.controller import errors
 from truenorth.controller.loop import contexts, operating, repositories
 from truenorth.controller.runs import executing, sources
-from truenorth.core import impacts, specs
+from truenorth.core import guards, impacts, specs, walks
 from truenorth.git import errors as git_errors
 from truenorth.store import errors as store_errors
 
@@ -212,7 +214,8 @@ class RepositoryLoop:
             except git_errors.GitError:
                 changed = None
             moved_back = (
-                await operating.relation(ctx, repo, applied=old_revision.sha, target=sha) != operating.FORWARD
+                await operating.relation(ctx, repo, applied=old_revision.sha, target=sha)
+                is not guards.Direction.FORWARD
             )
         records = await ctx.io(lambda: ctx.rt.store.list_stacks(repository=repo.key))
         applied = {record.name: record.applied_revision for record in records}
@@ -261,61 +264,61 @@ class RepositoryLoop:
     # ------------------------------------------------------------------ converge
 
     async def _converge(self, revision: sources.Revision, spec: specs.RepoSpec) -> None:
-        """Work through the stacks that need it, independent ones at the same time.
+        """Work through the stacks that need it, in the steps of the dependency walk.
 
-        A stack is decided once everything it depends on is decided in this pass, so it
-        sees the revisions its dependencies were just applied at; the worker pool bounds
-        how many run at once.
+        A stack's turn comes once everything it depends on has had its turn in this pass,
+        so it sees the revisions its dependencies were just applied at; independent stacks
+        run at the same time, as many as the worker pool allows. A stack that needs no
+        work, or is not due yet, ends its turn at once with what its track says.
         """
         repo, ctx = self.repo, self.ctx
         records = await ctx.io(lambda: ctx.rt.store.list_stacks(repository=repo.key))
         applied = {record.name: record.applied_revision for record in records}
         await self._learn_commits({sha for sha in applied.values() if sha is not None})
-        graph = {stack.name: stack.depends_on for stack in spec.stacks}
         self._blocked = set()
         by_name = {stack.name: stack for stack in spec.stacks}
-        undecided = {stack.name: stack for stack in spec.order()}  # in dependency order
+        walk = walks.Walk([(stack.name, stack.depends_on) for stack in spec.order()])
         running: dict[str, asyncio.Task[operating.Step]] = {}
         # A store failure in one stack's task stops new work, but never cuts short the
         # plans and applies of its siblings in flight: they finish (and are recorded) first.
         failure: store_errors.StoreError | None = None
         try:
-            while (undecided and failure is None) or running:
-                for name, stack in list(undecided.items()) if failure is None else ():
-                    # Decided once its direct dependencies are; they waited for theirs.
-                    if any(dep in undecided or dep in running for dep in stack.depends_on):
-                        continue
-                    del undecided[name]
-                    upstream = operating.upstream(graph, name)
+            while not walk.done and (failure is None or running):
+                for step in walk.ready() if failure is None else ():
+                    stack = by_name[step.stack]
                     try:
-                        ready = await self._ready(stack, revision, upstream=upstream, applied=applied)
+                        start = await self._take(step, stack, revision, applied=applied)
                     except store_errors.StoreError as exc:  # recording a skip failed
                         failure = exc
                         break
                     except Exception as exc:
                         self._crashed(stack, revision=revision, exc=exc)
-                        continue
-                    if ready:
-                        running[name] = asyncio.create_task(
+                        start = False
+                    if start:
+                        running[stack.name] = asyncio.create_task(
                             self._reconcile(stack, revision=revision, applied=applied)
                         )
+                    elif isinstance(step, walks.Start):
+                        walk.finish(stack.name, operating.ended(repo.tracks.get(stack.name)))
                 if not running:
+                    if failure is not None:
+                        break
                     continue
                 finished, _ = await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
                 for name, task in list(running.items()):
                     if task not in finished:
                         continue
                     del running[name]
+                    deployed = False
                     try:
-                        step = task.result()
+                        deployed = task.result().applied
                     except store_errors.StoreError as exc:
                         failure = failure or exc
-                        continue
                     except Exception as exc:
                         self._crashed(by_name[name], revision=revision, exc=exc)
-                        continue
-                    if step.applied:
+                    if deployed:
                         applied[name] = revision.sha
+                    walk.finish(name, operating.ended(repo.tracks.get(name), applied=deployed))
             if failure is not None:
                 raise failure
         finally:  # only when the pass itself is cancelled (the controller stops)
@@ -351,15 +354,16 @@ class RepositoryLoop:
             except git_errors.GitError as exc:
                 log.info("repository %s: no commit details for %s: %s", self.repo.name, sha[:12], exc)
 
-    async def _ready(
+    async def _take(
         self,
+        step: walks.Step,
         stack: specs.StackSpec,
         revision: sources.Revision,
         *,
-        upstream: set[str],
         applied: dict[str, str | None],
     ) -> bool:
-        """Whether ``stack`` is to be planned now; records a skip when a dependency failed."""
+        """Whether ``stack`` is to be planned now, as ``step`` says; records a skip once per
+        revision when a dependency failed."""
         repo, ctx = self.repo, self.ctx
         track = repo.track(stack.name)
         moved = impacts.dependency_moves(stack, applied=applied, planned_with=track.planned_with)
@@ -367,25 +371,20 @@ class RepositoryLoop:
             track.demand(revision.sha, because=tuple(f"dependency {dep} was applied" for dep in moved))
         if not track.needs:
             return False
-        gate = operating.dependency_gate(repo, upstream=upstream)
-        if not gate.open:
-            self._blocked.add(stack.name)  # due when its dependency is; never before
-            if gate.failed and track.skip_recorded != revision.sha:
-                reason = gate.skip_reason
-                outcome = await ctx.io(
-                    functools.partial(executing.record_skipped, ctx.rt, revision, stack, reason=reason)
-                )
-                track.skip_recorded = revision.sha
-                ctx.metrics.run_recorded(engine=stack.engine, kind="apply", result="skipped")
-                log.info(
-                    "repository %s, stack %s: skipped (run %d): %s",
-                    repo.name,
-                    stack.name,
-                    outcome.run_id,
-                    reason,
-                )
-            return False
-        return track.due(ctx.clock.now())
+        if isinstance(step, walks.Start):
+            return track.due(ctx.clock.now())
+        self._blocked.add(stack.name)  # due when its dependency is; never before
+        if isinstance(step, walks.Skip) and track.skip_recorded != revision.sha:
+            reason = step.reason
+            outcome = await ctx.io(
+                functools.partial(executing.record_skipped, ctx.rt, revision, stack, reason=reason)
+            )
+            track.skip_recorded = revision.sha
+            ctx.metrics.run_recorded(engine=stack.engine, kind="apply", result="skipped")
+            log.info(
+                "repository %s, stack %s: skipped (run %d): %s", repo.name, stack.name, outcome.run_id, reason
+            )
+        return False
 
     async def _reconcile(
         self, stack: specs.StackSpec, *, revision: sources.Revision, applied: dict[str, str | None]

@@ -13,10 +13,10 @@ stacks ``applying``. Before anything else runs, :func:`recover`:
    is done would fail on the lock, read a state about to change, and delete the
    working copy under it. If it is still running after ``wait`` seconds, its process
    group is stopped (SIGTERM, then SIGKILL);
-3. ends those runs as ``interrupted`` (``store.mark_interrupted``), puts their stacks
-   back to ``unknown`` with an error that names the run (their real state is whatever
-   the engine got to), and returns them so that the controller re-plans each one before
-   trusting it again.
+3. ends those runs as ``interrupted`` (``store.mark_interrupted``), puts their
+   ``applying`` stacks back to ``unknown`` (:func:`truenorth.core.states.after_interrupted`)
+   with an error that names the run (their real state is whatever the engine got to),
+   and returns them so that the controller re-plans each one before trusting it again.
 
 Stack locks are in-process and died with the process; the data dir lock (held by this
 controller now) and Terraform's state lock are released by the kernel and by Terraform.
@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 
 from truenorth.controller.runs import executing, ownership, runtime
+from truenorth.core import states
 from truenorth.engines import processes, survivors
 from truenorth.store import records
 
@@ -67,20 +68,22 @@ def recover(rt: runtime.Runtime, *, wait: float = 3600.0) -> list[Interrupted]:
             found.setdefault((run.repository, run.stack), []).append(run.id)
     for record in store.list_stacks():
         key = (record.repository, record.name)
-        if record.sync_state == "applying" and key not in busy_elsewhere:
+        if (
+            states.SyncState.parse(record.sync_state) is states.SyncState.APPLYING
+            and key not in busy_elsewhere
+        ):
             found.setdefault(key, [])
     result = []
     for (repository, stack), run_ids in sorted(found.items()):
         current = store.get_stack(repository=repository, name=stack)
-        if current is not None and current.sync_state == "applying":
-            which = f"run {', '.join(map(str, run_ids))}" if run_ids else "an apply"
-            store.upsert_stack(
-                repository=repository,
-                name=stack,
-                sync_state="unknown",
-                health="Unknown",
-                error=f"{which} was interrupted when the controller stopped; planning again",
-            )
+        which = f"run {', '.join(map(str, run_ids))}" if run_ids else "an apply"
+        transition = (
+            states.after_interrupted(states.SyncState.parse(current.sync_state), what=which)
+            if current is not None
+            else None
+        )
+        if transition is not None:
+            store.upsert_stack(repository=repository, name=stack, **transition.fields())
         result.append(Interrupted(repository=repository, stack=stack, run_ids=tuple(run_ids)))
         log.warning(
             "stack %s of %s: interrupted runs %s; it will be planned again", stack, repository, run_ids

@@ -7,6 +7,11 @@ its status, plan summary, changes and error whatever fails once the row exists (
 engine raising, or its context failing to be prepared): no run is left ``running`` and
 no stack ``applying`` by a failure. A failed run's log ends with its error in full, since
 engines often fail before printing anything.
+
+Each run changes the stack's record once per state change (:mod:`truenorth.core.states`
+says to what): a plan or drift check when it ends, an apply when it starts and when it
+ends. The sync state, error and health are written together with the run's ids, never
+written and then corrected, so nobody reading the store sees a state in between.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from truenorth.controller.runs import runtime, sources
-from truenorth.core import plans, redaction, runs, specs
+from truenorth.core import guards, plans, redaction, runs, specs, states
 from truenorth.engines import protocol
 
 __all__ = [
@@ -44,11 +49,16 @@ LineSink = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Outcome:
-    """A recorded run: its id, the engine's result and, for plans, the plan."""
+    """A recorded run: its id, the engine's result and, for plans, the plan.
+
+    ``decision``: for a plan made with a ``direction``, what :func:`guards.after_plan`
+    said follows it (nothing, apply, or hold for approval).
+    """
 
     run_id: int
     result: runs.RunResult
     plan: plans.Plan | None = None
+    decision: guards.Decision | None = None
 
 
 def plan_stack(
@@ -62,10 +72,18 @@ def plan_stack(
     cancel: threading.Event | None = None,
     reason: str | None = None,
     on_start: Callable[[int], None] | None = None,
+    direction: guards.Direction | None = None,
+    applied: str | None = None,
+    drifted_before: bool = False,
 ) -> Outcome:
     """Plan (or drift-check) ``stack`` at ``revision`` and record the run.
 
     ``on_start`` hears the run id as soon as the run row exists (before the engine runs).
+    ``direction`` (from the ``applied`` revision): the guards decide what follows a plan
+    with changes, and a held one leaves the stack ``pending-approval``; without one the
+    caller applies it at once (a rollback, a self-heal) and the stack is ``out-of-sync``.
+    ``drifted_before``: the previous drift check found drift (a drift check that finds
+    none clears only the out-of-sync that drift caused).
     """
     run_id = rt.store.start_run(
         stack=stack.name,
@@ -116,8 +134,31 @@ def plan_stack(
         output=result.output,
         error=error,
     )
-    _update_stack_after_plan(rt, revision, stack, plan=plan, run_id=run_id, kind=kind, error=error)
-    return Outcome(run_id=run_id, result=result, plan=plan)
+    decision = None
+    if plan is not None and direction is not None and kind is not runs.RunKind.DRIFT:
+        decision = guards.after_plan(
+            has_changes=plan.has_changes, auto_apply=stack.auto_apply, direction=direction
+        )
+    fields: dict[str, Any] = {"engine": stack.engine, "last_run_id": run_id}
+    if kind is runs.RunKind.DRIFT:
+        fields.update(_after_drift_check(rt, revision, stack, plan=plan, error=error, before=drifted_before))
+    else:
+        note = None
+        if decision is guards.Decision.HOLD and direction is not None:
+            note = guards.hold_reason(direction=direction, target=revision.sha, applied=applied)
+        transition = states.after_plan(
+            ok=plan is not None,
+            has_changes=plan is not None and plan.has_changes,
+            held=decision is guards.Decision.HOLD,
+            error=error,
+            note=note,
+            health=plan.health if plan is not None else None,
+        )
+        fields.update(transition.fields())
+        if plan is not None:
+            fields["pending_plan_id"] = run_id if plan.has_changes else None
+    rt.store.upsert_stack(repository=revision.key, name=stack.name, **fields)
+    return Outcome(run_id=run_id, result=result, plan=plan, decision=decision)
 
 
 def apply_stack(
@@ -153,7 +194,10 @@ def apply_stack(
         if on_start is not None:
             on_start(run_id)
         rt.store.upsert_stack(
-            repository=revision.key, name=stack.name, engine=stack.engine, sync_state="applying"
+            repository=revision.key,
+            name=stack.name,
+            engine=stack.engine,
+            **states.after_apply_started().fields(),
         )
         ctx = _context(rt, revision, stack, run_id=run_id, writer=writer, on_output=on_output, cancel=cancel)
         redactor = ctx.redactor
@@ -171,19 +215,25 @@ def apply_stack(
     rt.store.finish_run(
         run_id,
         status=result.status.value,
-        summary=_summary_record(plan),
+        # The engine's copy of the plan may add what the apply itself was (its sandbox).
+        summary=_summary_record(result.plan if result.plan is not None else plan),
         changes=[item.to_dict() for item in plan.changes],
         hosts=[host.to_dict() for host in result.hosts],
         output=redactor(result.output),
         error=redactor(result.error),
     )
-    converged = result.status in (runs.RunStatus.SUCCEEDED, runs.RunStatus.PARTIAL)
+    converged = result.status.deployed
+    transition = states.after_apply(
+        succeeded=result.status is runs.RunStatus.SUCCEEDED,
+        error=redactor(result.error),
+        health=result.health,
+        cancelled=result.status is runs.RunStatus.CANCELLED,
+    )
     fields: dict[str, Any] = {
         "engine": stack.engine,
-        "sync_state": "synced" if result.status is runs.RunStatus.SUCCEEDED else "failed",
         "last_run_id": run_id,
         "pending_plan_id": None,
-        "error": redactor(result.error) or None,
+        **transition.fields(),
     }
     if converged:
         fields.update(applied_revision=revision.sha, applied_at=result.finished_at)
@@ -197,8 +247,12 @@ def record_skipped(
     stack: specs.StackSpec,
     *,
     reason: str,
+    transition: states.Transition | None = None,
 ) -> Outcome:
-    """Record that ``stack`` was not applied because a dependency failed."""
+    """Record that ``stack`` was not applied (a dependency failed, a guard refused).
+
+    ``transition``: the stack's new state, written with the run (else it stays).
+    """
     now = _now()
     run_id = rt.store.record_run(
         stack=stack.name,
@@ -221,6 +275,10 @@ def record_skipped(
         finished_at=now,
         error=reason,
     )
+    if transition is not None:
+        rt.store.upsert_stack(
+            repository=revision.key, name=stack.name, engine=stack.engine, **transition.fields()
+        )
     return Outcome(run_id=run_id, result=result)
 
 
@@ -303,6 +361,8 @@ def _context(
         redactor=redactor,
         on_output=sink,
         cancel=cancel or threading.Event(),
+        sandbox=rt.sandbox(revision.key),
+        limits=rt.limits,
     )
 
 
@@ -388,28 +448,31 @@ def _json_safe(meta: Mapping[str, Any]) -> dict[str, Any]:
     return safe
 
 
-def _update_stack_after_plan(
+def _after_drift_check(
     rt: runtime.Runtime,
     revision: sources.Revision,
     stack: specs.StackSpec,
     *,
     plan: plans.Plan | None,
-    run_id: int,
-    kind: runs.RunKind,
     error: str,
-) -> None:
-    fields: dict[str, Any] = {"engine": stack.engine, "last_run_id": run_id}
-    if plan is None:
-        fields.update(sync_state="failed", error=error or None)
-    elif kind is runs.RunKind.DRIFT:
-        fields.update(sync_state="out-of-sync" if plan.has_drift else "synced", error=None)
-    else:
-        fields.update(
-            sync_state="out-of-sync" if plan.has_changes else "synced",
-            pending_plan_id=run_id if plan.has_changes else None,
-            error=None,
-        )
-    rt.store.upsert_stack(repository=revision.key, name=stack.name, **fields)
+    before: bool,
+) -> dict[str, Any]:
+    """The stack fields a drift check changes: its state only when the check says so."""
+    record = rt.store.get_stack(repository=revision.key, name=stack.name)
+    previous = states.SyncState.parse(record.sync_state if record is not None else None)
+    transition = states.after_drift_check(
+        previous,
+        ok=plan is not None,
+        drifted=plan is not None and plan.has_drift,
+        drifted_before=before,
+        error=error,
+    )
+    fields: dict[str, Any] = {}
+    if plan is not None and plan.health is not None:
+        fields["health"] = plan.health.value
+    if transition is not None:
+        fields.update(transition.fields())
+    return fields
 
 
 def _failed(

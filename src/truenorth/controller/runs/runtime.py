@@ -6,18 +6,23 @@ operation in :mod:`truenorth.controller.runs.executing` takes it as its first ar
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from truenorth.config import sandboxes
 from truenorth.controller.runs import layout, ownership, registry, secrets, sources
 from truenorth.core import specs
+from truenorth.engines import sandbox as sandboxing
 from truenorth.store import database
 from truenorth.store import urls as store_urls
 
 __all__ = ["Runtime", "open_runtime"]
 
 ClusterLookup = Callable[[specs.StackSpec], Mapping[str, str]]
+#: A repository's key -> how its engine programs are confined.
+SandboxLookup = Callable[[str], sandboxing.Policy]
 
 
 def _no_clusters(stack: specs.StackSpec) -> Mapping[str, str]:
@@ -39,6 +44,9 @@ class Runtime:
     #: Identifies this process in recorded runs: ``<data dir instance>/<host>:<pid>``
     #: (crash recovery ends only the runs of its own data dir).
     holder: str | None = None
+    #: How each repository's engine programs are confined, and what each may use.
+    sandbox: SandboxLookup = field(default=lambda key: sandboxing.Policy())
+    limits: sandboxing.Limits = field(default_factory=sandboxing.Limits)
 
     def close(self) -> None:
         """Release the store's connections."""
@@ -54,11 +62,19 @@ def open_runtime(
     clusters: ClusterLookup | None = None,
     timeout: float = 3600.0,
     holder: str | None = None,
+    sandbox: SandboxLookup | None = None,
+    limits: sandboxing.Limits | None = None,
 ) -> Runtime:
     """Create the data dir layout, open (and migrate) the store, and wire the rest.
 
     ``holder`` names this process in the runs it records (default: :func:`ownership.holder`).
+    ``sandbox`` and ``limits`` default to what the ``TRUENORTH_SANDBOX``/``TRUENORTH_LIMIT_*``
+    variables say (the local commands read no configuration file).
     """
+    if sandbox is None or limits is None:
+        local_policy, local_limits = sandboxes.from_environment(os.environ)
+        sandbox = sandbox or (lambda key: local_policy)
+        limits = limits or local_limits
     where = layout.DataLayout.at(data_dir)
     where.ensure()
     holder = holder or ownership.holder(where.root)
@@ -72,4 +88,6 @@ def open_runtime(
         clusters=clusters or _no_clusters,
         timeout=timeout,
         holder=holder,
+        sandbox=sandbox,
+        limits=limits,
     )

@@ -30,8 +30,8 @@ class Revision:
     """One commit of one repository, checked out read-only at ``checkout``."""
 
     url: str
-    #: The URL with credentials removed: what is shown.
-    display: str
+    #: The URL with credentials removed: what is shown to people (never fetched from).
+    shown_url: str
     #: What its runs, stack states and engine state are kept under (:func:`repository_key`).
     key: str
     ref: str
@@ -46,7 +46,7 @@ class Revision:
         Only for the :data:`MIGRATED_BRANCH`, which the 0002 migration gave the old records
         to: its engine state folder named after the old key is taken over on first use.
         """
-        return self.display if urls.branch_of(self.key) == MIGRATED_BRANCH else None
+        return self.shown_url if urls.branch_of(self.key) == MIGRATED_BRANCH else None
 
 
 class Sources:
@@ -73,7 +73,7 @@ class Sources:
         sha = self.cache.resolve(url, wanted)
         return Revision(
             url=url,
-            display=urls.redact(url),
+            shown_url=urls.redact(url),
             key=urls.repository_key(url, branch or self._branch(url, wanted)),
             ref=wanted,
             sha=sha,

@@ -4,7 +4,9 @@ A plan is ``ansible-playbook --check --diff`` read host by host and task by task
 (:mod:`.checks`); an apply is the real run of the same revision, streamed live and
 redacted into the run log, with a result per host (:mod:`.recaps`); drift is a plan at
 the deployed revision that names the hosts that would change. Inputs are checked first
-(:mod:`.inputs`), ansible-runner does the running (:mod:`.running`). Errors that concern
+(:mod:`.inputs`, and :mod:`.confining`: the repository's ``ansible.cfg`` is ignored and
+an executable inventory refused unless the operator allows them), ansible-runner does
+the running (:mod:`.running`), in the sandbox. Errors that concern
 only this stack (missing playbook, YAML error, undefined variable, wrong vault
 password, missing binary) are raised as :class:`~truenorth.engines.protocol.EngineError`
 by ``plan``/``drift`` and come back as a failed result from ``apply``.
@@ -12,13 +14,15 @@ by ``plan``/``drift`` and come back as a failed result from ``apply``.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 from truenorth.core import plans, redaction, runs
 from truenorth.engines import processes, protocol
-from truenorth.engines.ansible import checks, events, inputs, recaps, running
+from truenorth.engines import sandbox as sandboxing
+from truenorth.engines.ansible import checks, confining, events, inputs, recaps, running
 
 __all__ = ["AnsibleEngine"]
 
@@ -52,7 +56,11 @@ class AnsibleEngine:
     def apply(self, ctx: protocol.StackContext, plan: plans.Plan) -> runs.RunResult:
         """Run the playbook for real (the plan's revision); never raises for engine failures."""
         started = datetime.now(UTC)
-        status, error, output, hosts = self._apply(ctx, plan)
+        confined: list[bool] = []
+        status, error, output, hosts = self._apply(ctx, plan, confined=confined)
+        if confined:  # the run records whether the apply itself was sandboxed
+            meta = {**plan.meta, "apply_sandbox": sandboxing.describe(confined[0], ctx.sandbox.mode)}
+            plan = dataclasses.replace(plan, meta=meta)
         return protocol.apply_result(
             ctx, plan, started=started, status=status, output=output, error=error, hosts=hosts
         )
@@ -83,16 +91,17 @@ class AnsibleEngine:
     # ------------------------------------------------------------------ helpers
 
     def _apply(
-        self, ctx: protocol.StackContext, plan: plans.Plan
+        self, ctx: protocol.StackContext, plan: plans.Plan, *, confined: list[bool]
     ) -> tuple[runs.RunStatus, str, str, tuple[runs.HostResult, ...]]:
-        """``(status, error, output, hosts)`` of a real run."""
+        """``(status, error, output, hosts)`` of a real run; ``confined`` hears if it was sandboxed."""
         failed = runs.RunStatus.FAILED
         stale = self._stale_reason(ctx, plan)
         if stale:
             return failed, f"refusing to apply a stale plan: {stale}; plan again", "", ()
         try:
-            ready = inputs.prepare(ctx)
+            ready = self._ready(ctx)
             outcome = self._run(ctx, ready, check=False, label="apply")
+            confined.append(outcome.sandboxed)
         except protocol.EngineError as exc:
             return failed, str(exc), "", ()
         except OSError as exc:
@@ -103,6 +112,8 @@ class AnsibleEngine:
             return runs.RunStatus.CANCELLED, "the run was cancelled", outcome.stdout, hosts
         if outcome.timed_out:
             return failed, f"the run timed out after {outcome.seconds:.0f}s", outcome.stdout, hosts
+        if outcome.limit:
+            return failed, f"ansible-playbook was stopped at a limit: {outcome.limit}", outcome.stdout, hosts
         if recap is None:
             return failed, _playbook_error(outcome), outcome.stdout, ()
         status = recaps.run_status(hosts, rc=outcome.rc, recap_seen=True)
@@ -112,12 +123,14 @@ class AnsibleEngine:
         return status, error, outcome.stdout, hosts
 
     def _check(self, ctx: protocol.StackContext, *, label: str) -> plans.Plan:
-        ready = inputs.prepare(ctx)
+        ready = self._ready(ctx)
         outcome = self._run(ctx, ready, check=True, label=label)
         if outcome.cancelled:
             raise protocol.EngineError("the check-mode run was cancelled")
         if outcome.timed_out:
             raise protocol.EngineError(f"the check-mode run timed out after {outcome.seconds:.0f}s")
+        if outcome.limit:
+            raise protocol.EngineError(f"ansible-playbook was stopped at a limit: {outcome.limit}")
         recap = events.find_recap(outcome.events)
         if recap is None:
             raise protocol.EngineError(_playbook_error(outcome))
@@ -154,8 +167,19 @@ class AnsibleEngine:
                 "failures": list(report.failures),
                 "vault_files": list(ready.vault_files),
                 "kind": label,
+                "sandbox": sandboxing.describe(outcome.sandboxed, ctx.sandbox.mode),
+                "ansible_cfg": _config_use(ready.stack_dir, ctx.sandbox),
             },
         )
+
+    def _ready(self, ctx: protocol.StackContext) -> inputs.AnsibleInputs:
+        """The stack's checked inputs, its inventory vetted, and a word in the log about ansible.cfg."""
+        ready = inputs.prepare(ctx)
+        confining.check_inventory(ready.inventory, stack_dir=ready.stack_dir, policy=ctx.sandbox)
+        note = confining.ignored_config_note(ready.stack_dir, policy=ctx.sandbox)
+        if note is not None and ctx.on_output is not None:
+            ctx.on_output(note)
+        return ready
 
     def _run(
         self, ctx: protocol.StackContext, ready: inputs.AnsibleInputs, *, check: bool, label: str
@@ -177,6 +201,9 @@ class AnsibleEngine:
             limit=ready.limit,
             extra_vars=ready.extra_vars,
             vault_password=ready.vault_password,
+            checkout=ctx.checkout,
+            policy=ctx.sandbox,
+            limits=ctx.limits,
         )
         return running.run_playbook(invocation, redactor=ctx.redactor, cancel=ctx.cancel, sink=ctx.on_output)
 
@@ -188,6 +215,13 @@ class AnsibleEngine:
         if plan.fingerprint != inputs.fingerprint(ctx):
             return "the stack's options changed since the plan was made"
         return ""
+
+
+def _config_use(stack_dir: Path, policy: sandboxing.Policy) -> str:
+    """What became of the repository's ``ansible.cfg``: ``none``, ``ignored`` or ``trusted``."""
+    if not (stack_dir / confining.CONFIG_FILE).exists():
+        return "none"
+    return "trusted" if policy.trust_ansible_cfg else "ignored"
 
 
 def _playbook_error(outcome: running.Outcome) -> str:

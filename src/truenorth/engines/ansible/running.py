@@ -10,6 +10,10 @@ the live sink, and only redacted copies (``stdout.txt``, ``job_events.jsonl``,
 
 The child gets a filtered environment (no controller secrets), explicit host key
 checking, no retry files and no colour; argv is built here, never shell-split.
+
+ansible-playbook runs in the stack's sandbox (:mod:`.confining`): ansible-runner starts
+bwrap on its pseudo-terminal instead of ansible-playbook itself, with the CPU-time and
+memory limits in front of it; output past the output limit stops the run.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from truenorth.core import redaction
-from truenorth.engines import protocol
-from truenorth.engines.ansible import reaping
+from truenorth.engines import processes, protocol
+from truenorth.engines import sandbox as sandboxing
+from truenorth.engines.ansible import confining, reaping
 
 __all__ = ["Invocation", "Outcome", "child_environment", "run_playbook", "search_path"]
 
@@ -54,6 +59,10 @@ class Invocation:
     limit: str | None = None
     extra_vars: Mapping[str, Any] = field(default_factory=dict)
     vault_password: str | None = field(default=None, repr=False)
+    #: The snapshot the stack folder is in (bound read-only in the sandbox).
+    checkout: Path | None = None
+    policy: sandboxing.Policy = field(default_factory=lambda: sandboxing.Policy(mode=sandboxing.Mode.OFF))
+    limits: sandboxing.Limits | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,10 @@ class Outcome:
     notes: tuple[Mapping[str, Any], ...]
     stdout: str
     seconds: float
+    #: Whether ansible-playbook ran in the sandbox.
+    sandboxed: bool = False
+    #: The limit it hit, in words (see :attr:`truenorth.engines.processes.ProcessResult.limit`), or "".
+    limit: str = ""
 
     @property
     def timed_out(self) -> bool:
@@ -159,12 +172,21 @@ def run_playbook(
     events: list[Mapping[str, Any]] = []
     lines: list[str] = []
     lock = threading.Lock()
+    cap = invocation.limits.output_bytes if invocation.limits is not None else None
+    printed = [0]
+    stopped: list[str] = []
 
     def on_event(event: Mapping[str, Any]) -> bool:
         clean: Mapping[str, Any] = redactor.value(hide_no_log_text(event))
         text = _ANSI.sub("", str(clean.get("stdout") or ""))
         new = [line.rstrip("\r") for line in text.splitlines()]
         with lock:
+            printed[0] += len(text.encode("utf-8", "replace"))
+            if cap is not None and printed[0] > cap:
+                if not stopped:
+                    stopped.append("output_limit")
+                    lines.append(f"... (output cut at the limit of {cap} bytes)")
+                return False  # past the limit: kept nowhere
             events.append(clean)
             lines.extend(new)
         if sink is not None:
@@ -179,6 +201,17 @@ def run_playbook(
         for sub in ("pdd", "local", "cp", "pc"):
             (private / sub).mkdir(mode=0o700)
         notes = private / "notes.jsonl"
+        confined = (
+            confining.sandbox(
+                invocation.policy,
+                checkout=invocation.checkout,
+                private=private,
+                check=invocation.check,
+                runtime=(_PLUGINS,),
+            )
+            if invocation.checkout is not None
+            else None
+        )
         extra_file = _write_private(private / "extravars.json", json.dumps(dict(invocation.extra_vars)))
         vault_file = (
             _write_private(private / "vault-pass", invocation.vault_password)
@@ -191,20 +224,22 @@ def run_playbook(
             notes=notes,
             extra_vars=extra_file if invocation.extra_vars else None,
             vault_file=vault_file,
+            sandbox=confined,
         )
         deadline = started + invocation.timeout
-        stopped: list[str] = []
+
+        killed: list[bool] = []
 
         def should_stop() -> bool:
-            # Polled by ansible-runner about twice a second. On cancel or timeout, kill
-            # the whole tree first: ansible-runner alone would leave detached workers.
-            if stopped:
-                return True
-            if cancel.is_set() or time.monotonic() > deadline:
+            # Polled by ansible-runner about twice a second. On cancel, timeout or too much
+            # output, kill the whole tree first: ansible-runner alone would leave detached
+            # workers.
+            if not stopped and (cancel.is_set() or time.monotonic() > deadline):
                 stopped.append("canceled" if cancel.is_set() else "timeout")
+            if stopped and not killed:
+                killed.append(True)
                 reaping.stop_run(f"TRUENORTH_ANSIBLE_NOTES={notes}")
-                return True
-            return False
+            return bool(stopped)
 
         runner = Runner(config, event_handler=on_event, cancel_callback=should_stop)
         try:
@@ -216,13 +251,28 @@ def run_playbook(
         note_items = _read_notes(notes, redactor)
     finally:
         shutil.rmtree(private, ignore_errors=True)
+    seconds = time.monotonic() - started
+    code = int(rc if rc is not None else -1)
+    stdout = "\n".join(lines)
     outcome = Outcome(
-        rc=int(rc if rc is not None else -1),
+        rc=code,
         status=str(status),
         events=tuple(events),
         notes=note_items,
-        stdout="\n".join(lines),
-        seconds=time.monotonic() - started,
+        stdout=stdout,
+        seconds=seconds,
+        sandboxed=confined is not None,
+        limit=processes.limit_hit(
+            "output_limit"
+            if status == "output_limit"
+            else "exited"
+            if status in ("successful", "failed")
+            else status,
+            signalled=processes.signal_of(code, sandboxed=True),
+            stderr=stdout,
+            limits=invocation.limits,
+            seconds=seconds,
+        ),
     )
     _keep_artifacts(outcome, invocation, redactor)
     return outcome
@@ -235,8 +285,12 @@ def _configure(
     notes: Path,
     extra_vars: Path | None,
     vault_file: Path | None,
+    sandbox: sandboxing.Sandbox | None = None,
 ) -> Any:
-    """An ansible-runner config with truenorth's argv and a filtered environment."""
+    """An ansible-runner config with truenorth's argv and a filtered environment.
+
+    Sandboxed, ansible-runner starts bwrap (with ansible-playbook inside) instead.
+    """
     from ansible_runner import RunnerConfig
 
     config = RunnerConfig(
@@ -261,7 +315,15 @@ def _configure(
         if key.startswith(_RUNNER_PREFIXES) or key in ours
     }
     config.env["ORIGINAL_STDOUT_CALLBACK"] = "default"
-    config.command = _argv(invocation, extra_vars=extra_vars, vault_file=vault_file)
+    config.env.update(
+        confining.environment(private, policy=invocation.policy, inventory=invocation.inventory is not None)
+    )
+    argv = _argv(invocation, extra_vars=extra_vars, vault_file=vault_file)
+    if sandbox is None:
+        config.command = [*sandboxing.limit_options(invocation.limits), *argv]
+    else:
+        config.env.update(dict(sandbox.environment))
+        config.command = sandboxing.command(sandbox, argv, cwd=invocation.stack_dir, limits=invocation.limits)
     return config
 
 

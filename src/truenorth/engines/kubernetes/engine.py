@@ -22,6 +22,7 @@ from typing import Any
 
 from truenorth.core import plans, redaction, runs
 from truenorth.engines import processes, protocol
+from truenorth.engines import sandbox as sandboxing
 from truenorth.engines.kubernetes import (
     applying,
     client,
@@ -71,7 +72,7 @@ class KubernetesEngine:
         """Render, read the live objects and diff them; raises :class:`EngineError`."""
         session = self._observe(ctx, predict=True)
         try:
-            return _shown(
+            plan = _shown(
                 ctx,
                 planning.build_plan(
                     session.observation,
@@ -82,20 +83,13 @@ class KubernetesEngine:
             )
         finally:
             session.kube.close()
+        # Whether `kubectl kustomize` renders in the sandbox (engines/sandbox.py).
+        return dataclasses.replace(plan, meta={**plan.meta, "sandbox": _sandbox_use(ctx)})
 
     def drift(self, ctx: protocol.StackContext) -> plans.Plan:
         """A plan at the deployed revision: any change in it is drift (declared differences ignored)."""
         plan = self.plan(ctx)
-        return plans.Plan(
-            stack=plan.stack,
-            engine=plan.engine,
-            revision=plan.revision,
-            changes=plan.changes,
-            summary=plan.summary,
-            output=plan.output,
-            fingerprint=plan.fingerprint,
-            meta={**plan.meta, "drift": True},
-        )
+        return dataclasses.replace(plan, meta={**plan.meta, "drift": True})
 
     def apply(self, ctx: protocol.StackContext, plan: plans.Plan) -> runs.RunResult:
         """Apply ``plan``; a stale plan, a refused input or an API failure gives a failed result."""
@@ -166,12 +160,11 @@ class KubernetesEngine:
     def health(self, ctx: protocol.StackContext) -> tuple[health.HealthStatus, dict[str, health.Health]]:
         """The live health of every object the stack declares, and the worst of them."""
         plan = self.plan(ctx)
-        meta = plan.meta.get("health", {})
         found = {
             key: health.Health(health.HealthStatus(value["status"]), value.get("message", ""))
-            for key, value in meta.get("objects", {}).items()
+            for key, value in plan.meta.get("object_health", {}).items()
         }
-        return health.worst(item.status for item in found.values()), found
+        return plan.health or health.worst(item.status for item in found.values()), found
 
     # ------------------------------------------------------------------ internals
 
@@ -232,6 +225,7 @@ class KubernetesEngine:
             state_dir=ctx.state_dir,
         )
         statuses = dict(outcome.health)
+        unread = False
         try:
             for target in observation.targets:
                 if target.ref.address not in statuses:
@@ -239,13 +233,17 @@ class KubernetesEngine:
                     statuses[target.ref.address] = health.assess(kube.get(rtype, target.ref))
         except client.ClientError as exc:
             outcome.lines.append(f"health unknown: {exc}")
+            unread = True
         rolled = health.worst(item.status for item in statuses.values())
+        if unread:
+            rolled = health.HealthStatus.UNKNOWN
+        # For people reading the run's log; the controller takes ``health`` from the result.
         lines = [*outcome.lines, f"health: {rolled.value}"]
         lines.extend(
             f"  {key}: {value.status.value}" + (f" ({value.message})" if value.message else "")
             for key, value in sorted(statuses.items())
         )
-        return _result(
+        result = _result(
             ctx,
             plan,
             started=started,
@@ -253,6 +251,7 @@ class KubernetesEngine:
             error=outcome.error,
             output="\n".join(lines) + "\n",
         )
+        return dataclasses.replace(result, health=rolled)
 
 
 def _shown(ctx: protocol.StackContext, plan: plans.Plan) -> plans.Plan:
@@ -319,3 +318,11 @@ def _now() -> datetime:
 
 def _tool_env() -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+
+
+def _sandbox_use(ctx: protocol.StackContext) -> str:
+    """``meta["sandbox"]``: whether this stack's ``kubectl kustomize`` runs in the sandbox."""
+    try:
+        return sandboxing.describe(sandboxing.resolve_mode(ctx.sandbox.mode), ctx.sandbox.mode)
+    except sandboxing.SandboxUnavailable:
+        return f"unavailable: {sandboxing.probe().reason}"

@@ -9,39 +9,20 @@ functions of the live object; the rollout kinds live in
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from truenorth.core import states
 from truenorth.engines.kubernetes import rollouts
 
 __all__ = ["Health", "HealthStatus", "assess", "condition", "worst"]
 
 
-class HealthStatus(enum.StrEnum):
-    """Health of one object or a whole stack, comparable: ``a.rank < b.rank`` means a is better."""
-
-    HEALTHY = "Healthy"
-    SUSPENDED = "Suspended"
-    PROGRESSING = "Progressing"
-    MISSING = "Missing"
-    DEGRADED = "Degraded"
-    UNKNOWN = "Unknown"
-
-    @property
-    def rank(self) -> int:
-        """0 for Healthy up to 5 for Unknown."""
-        return list(HealthStatus).index(self)
-
-    def is_worse_than(self, other: HealthStatus) -> bool:
-        """True when ``self`` ranks below ``other``."""
-        return self.rank > other.rank
-
-    @property
-    def settled(self) -> bool:
-        """True for the statuses a wait for health ends on successfully (Healthy, Suspended)."""
-        return self in (HealthStatus.HEALTHY, HealthStatus.SUSPENDED)
+#: The ordered health of one object or a whole stack: the controller's own
+#: :class:`truenorth.core.states.Health` (``a.rank < b.rank`` means a is better), so an
+#: engine's verdict reaches the stack as a value, never as text to parse back.
+HealthStatus = states.Health
 
 
 @dataclass(frozen=True)
@@ -56,13 +37,8 @@ class Health:
         return {"status": self.status.value, "message": self.message}
 
 
-def worst(statuses: Iterable[HealthStatus]) -> HealthStatus:
-    """The worst of ``statuses``; Healthy when there are none."""
-    result = HealthStatus.HEALTHY
-    for status in statuses:
-        if status.is_worse_than(result):
-            result = status
-    return result
+#: The worst of some statuses; Healthy when there are none.
+worst = states.worst
 
 
 def assess(live: Mapping[str, Any] | None) -> Health:

@@ -168,11 +168,9 @@ def build_plan(
         summary=summary,
         output=output,
         fingerprint=plan_fingerprint,
+        health=rolled,
         meta={
-            "health": {
-                "status": rolled.value,
-                "objects": {key: value.to_dict() for key, value in statuses.items()},
-            },
+            "object_health": {key: value.to_dict() for key, value in statuses.items()},
             "left_alone": [ref.address for ref in observation.disowned],
             "unlisted": [ref.address for ref in observation.unlisted],
             "prune": options.prune,

@@ -20,6 +20,7 @@ from typing import Any
 from truenorth import paths
 from truenorth.core import specs
 from truenorth.engines import processes, protocol
+from truenorth.engines import sandbox as sandboxing
 from truenorth.engines.kubernetes import documents, kustomizations, masking, objects, scopes
 from truenorth.git import errors as git_errors
 
@@ -130,6 +131,10 @@ def _kustomize(
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8"}
     argv = [kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsRootOnly", "--", str(stack_dir)]
     try:
+        # Sandboxed (engines/sandbox.py): the snapshot read-only, its own HOME writable.
+        sandbox = sandboxing.confine(
+            ctx.sandbox, read_only=(ctx.checkout, stack_dir), writable=(home,), home=home
+        )
         # The rendered manifests are what gets applied: verbatim, never masked.
         result = processes.run(
             argv,
@@ -139,7 +144,11 @@ def _kustomize(
             redactor=ctx.redactor,
             cancel=ctx.cancel,
             stdout_is_data=True,
+            sandbox=sandbox,
+            limits=ctx.limits,
         )
+    except sandboxing.SandboxUnavailable as exc:
+        raise kustomizations.SourceError(str(exc)) from None
     except processes.ProgramMissing:
         raise kustomizations.SourceError(
             f"{kubectl} is not installed: it is needed to render Kustomize folders"

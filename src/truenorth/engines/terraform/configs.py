@@ -16,17 +16,9 @@ makes Terraform stop with "Duplicate backend configuration" instead of silently 
 the state; and the engine checks after ``init`` that the state does not end up in the
 throw-away working copy (:func:`truenorth.engines.terraform.states.backend_problem`).
 
-Variables: the environment holds ``TF_VAR_truenorth_state_dir`` (the parent of every
-stack's state dir). A stack reads another stack's local state with::
-
-    variable "truenorth_state_dir" { type = string }
-    data "terraform_remote_state" "network" {
-      backend = "local"
-      config  = { path = "${var.truenorth_state_dir}/network/terraform.tfstate" }
-    }
-
-Stacks that do not declare the variable are unaffected (Terraform ignores ``TF_VAR_``
-values of undeclared variables).
+A stack reads the local state of a stack it declares in ``depends_on`` at
+``.truenorth/deps/<stack>/terraform.tfstate`` (:data:`.preparing.DEPENDENCIES_DIR`);
+there is no variable naming the folder of every stack's state any more.
 """
 
 from __future__ import annotations
@@ -40,7 +32,6 @@ from typing import Any
 
 __all__ = [
     "BACKEND_FILE",
-    "STATE_DIR_VARIABLE",
     "apply_argv",
     "backend_file",
     "cli_config",
@@ -57,8 +48,6 @@ __all__ = [
 
 #: The file truenorth adds to a stack without a backend (in the working copy only).
 BACKEND_FILE = "zz_truenorth_backend.tf.json"
-#: The variable through which a stack learns where every stack's local state lives.
-STATE_DIR_VARIABLE = "truenorth_state_dir"
 
 # A top-level `terraform {` block opener.
 _TERRAFORM_BLOCK = re.compile(r"^terraform[ \t]*\{", re.MULTILINE)
@@ -109,7 +98,6 @@ def environment(
     cli_config_file: Path,
     data_dir: Path,
     plugin_cache_dir: Path,
-    states_root: Path,
     base: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The whole environment Terraform runs with: nothing inherited but PATH and HOME."""
@@ -122,7 +110,6 @@ def environment(
         "TF_DATA_DIR": str(data_dir),
         "TF_PLUGIN_CACHE_DIR": str(plugin_cache_dir),
         "CHECKPOINT_DISABLE": "1",
-        f"TF_VAR_{STATE_DIR_VARIABLE}": str(states_root),
     }
     home = source.get("HOME")
     env["HOME"] = home if home else str(data_dir)

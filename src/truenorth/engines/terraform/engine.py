@@ -15,11 +15,15 @@ sensitive and the sensitive outputs of every local state it reads through
 artifacts (state files, plan files) hold secrets in clear text and stay in the stack's
 private state dir (plan files 0600). The run dir gets only redacted text.
 
-Reading another stack's state: see :mod:`.configs` (``var.truenorth_state_dir``).
+Reading a declared dependency's state, and the sandbox every command runs in: see
+:mod:`.preparing`. Each plan records whether its commands were sandboxed
+(``meta["sandbox"]``: ``bubblewrap``, ``off``, or ``unavailable: <why>``), and so does
+each apply (``meta["apply_sandbox"]`` of the plan it returns).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -31,6 +35,7 @@ from pathlib import Path
 from truenorth.core import plans as core_plans
 from truenorth.core import runs
 from truenorth.engines import protocol
+from truenorth.engines import sandbox as sandboxing
 from truenorth.engines.terraform import binaries, configs, invoking, plans, preparing, staleness, states
 
 __all__ = ["DEFAULT_TIMEOUT", "TerraformEngine"]
@@ -71,8 +76,9 @@ class TerraformEngine:
         """Apply exactly ``plan``'s saved plan file; refuse it when it is stale."""
         started = datetime.now(UTC)
         output = ""
+        confined: list[bool] = []
         try:
-            status, output, error = self._apply(ctx, plan)
+            status, output, error = self._apply(ctx, plan, confined=confined)
         except invoking.OperationCancelled as exc:
             status, error = runs.RunStatus.CANCELLED, ctx.redactor(str(exc))
         except protocol.EngineError as exc:
@@ -83,6 +89,9 @@ class TerraformEngine:
                 ctx.redactor(f"stack {ctx.stack.name!r}: apply failed: {exc}"),
             )
         _write_artifact(ctx, "terraform-apply.txt", output + (f"\n{error}\n" if error else ""))
+        if confined:
+            meta = {**plan.meta, "apply_sandbox": sandboxing.describe(confined[0], ctx.sandbox.mode)}
+            plan = dataclasses.replace(plan, meta=meta)
         return protocol.apply_result(ctx, plan, started=started, status=status, output=output, error=error)
 
     def version(self) -> str | None:
@@ -139,6 +148,7 @@ class TerraformEngine:
                     "terraform_version": reading.terraform_version,
                     "drifted": list(reading.drifted),
                     "init_ran": prep.init_ran,
+                    "sandbox": sandboxing.describe(inv.sandboxed, ctx.sandbox.mode),
                     staleness.ARTIFACT_DIGEST_KEY: _digest(plan_file),
                 },
             )
@@ -146,8 +156,13 @@ class TerraformEngine:
         _write_artifact(ctx, f"{kind}.json", json.dumps(plan.to_dict(), indent=2, sort_keys=True) + "\n")
         return plan
 
-    def _apply(self, ctx: protocol.StackContext, plan: core_plans.Plan) -> tuple[runs.RunStatus, str, str]:
-        """Apply ``plan``; return (status, output, error), both texts redacted."""
+    def _apply(
+        self, ctx: protocol.StackContext, plan: core_plans.Plan, *, confined: list[bool]
+    ) -> tuple[runs.RunStatus, str, str]:
+        """Apply ``plan``; return (status, output, error), both texts redacted.
+
+        ``confined`` hears whether the commands ran sandboxed, once they are about to run.
+        """
         failed = runs.RunStatus.FAILED
         refused = f"stack {ctx.stack.name!r}: refused to apply: "
         reason = staleness.identity_reason(plan, stack=ctx.stack.name, revision=ctx.revision)
@@ -169,6 +184,7 @@ class TerraformEngine:
             ctx, binary=binary.path, binary_identity=binary.identity, deadline=deadline
         ) as prep:
             inv = prep.invocation
+            confined.append(inv.sandboxed)
             state_id = self._read_state(ctx, prep)
             reason = staleness.inputs_reason(
                 plan,

@@ -15,22 +15,52 @@ Commands whose output is machine-read (``show -json``, ``state pull``) keep thei
 standard output verbatim (``stdout_is_data``): masking inside JSON can break the JSON,
 and a masked URL credential would hide the real value from the secrets mined there.
 That output is parsed, mined for secrets and dropped, never shown.
+
+Every command runs in the stack's sandbox (:class:`Confinement`, built by
+:mod:`.preparing`) unless the controller's ``sandbox`` mode leaves it unconfined: ``init``
+may write the shared provider cache and always has a network (it installs providers; it
+runs no repository code), ``apply`` has a network, and every other command (``plan``,
+``show``, ``workspace``, ``state pull``) reads the cache and has a network unless the
+repository denies it for plans.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from truenorth.engines import processes, protocol
+from truenorth.engines import sandbox as sandboxing
 
-__all__ = ["Invocation", "OperationCancelled"]
+__all__ = ["Confinement", "Invocation", "OperationCancelled"]
 
 
 class OperationCancelled(protocol.EngineError):
     """The operation was stopped through ``ctx.cancel``."""
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """The sandboxes of one operation's commands: ``init``, ``apply``, and the others."""
+
+    init: sandboxing.Sandbox
+    apply: sandboxing.Sandbox
+    other: sandboxing.Sandbox
+
+    def with_writable(self, path: Path) -> Confinement:
+        """These sandboxes with ``path`` writable in each (a declared local backend's folder)."""
+
+        def widened(sandbox: sandboxing.Sandbox) -> sandboxing.Sandbox:
+            return dataclasses.replace(
+                sandbox,
+                read_only=tuple(item for item in sandbox.read_only if item != path),
+                writable=(*sandbox.writable, path),
+            )
+
+        return Confinement(init=widened(self.init), apply=widened(self.apply), other=widened(self.other))
 
 
 @dataclass(frozen=True)
@@ -46,6 +76,13 @@ class Invocation:
     tree: Path
     env: Mapping[str, str]
     deadline: float
+    #: None: the controller's ``sandbox`` mode runs the commands unconfined.
+    confinement: Confinement | None = None
+
+    @property
+    def sandboxed(self) -> bool:
+        """Whether the commands run in the sandbox."""
+        return self.confinement is not None
 
     def run(
         self,
@@ -65,6 +102,7 @@ class Invocation:
         timed out or cancelled, for the caller to judge (a missing binary still raises).
         ``finish_alone`` lets the command finish if the controller dies (``apply``).
         """
+        sandbox = self._sandbox(argv)
         ctx = self.ctx
         if ctx.cancel.is_set():
             raise OperationCancelled(f"stack {ctx.stack.name!r}: cancelled before {what}")
@@ -85,6 +123,8 @@ class Invocation:
                 stdout_is_data=raw,
                 record=ctx.run_dir / processes.RECORD_FILE,
                 finish_alone=finish_alone,
+                sandbox=sandbox,
+                limits=ctx.limits,
             )
         except processes.ProgramMissing:
             raise protocol.EngineError(
@@ -97,6 +137,16 @@ class Invocation:
         if check and (result.cancelled or result.timed_out or result.returncode not in ok_codes):
             raise self.failure(result, what=what)
         return result
+
+    def _sandbox(self, argv: Sequence[str]) -> sandboxing.Sandbox | None:
+        if self.confinement is None:
+            return None
+        command = argv[1] if len(argv) > 1 else ""
+        if command == "init":
+            return self.confinement.init
+        if command == "apply":
+            return self.confinement.apply
+        return self.confinement.other
 
     def failure(self, result: processes.ProcessResult, *, what: str) -> protocol.EngineError:
         """The error for a failed command, redacted and with short paths."""

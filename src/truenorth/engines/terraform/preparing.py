@@ -7,6 +7,25 @@ runs ``terraform init`` only when its inputs changed since the last successful o
 checks that the state will not land in the throw-away copy, and selects the
 workspace. It yields a :class:`Prepared` and removes the working copy afterwards.
 
+Confined (see :mod:`truenorth.engines.sandbox`), every command sees the snapshot
+read-only, this stack's state dir writable (the working copy is in it), the provider
+cache (writable for ``init`` only) and, read-only, the state of each stack it declares
+in ``depends_on``: nothing else of the data dir. The working copy is then *copied*
+from the snapshot, not hard-linked: a program may chmod a file it owns, and a hard link
+would let it change the snapshot that other stacks read.
+
+A declared dependency's local state is reachable, sandboxed or not, at one path
+relative to the stack's folder (see :data:`DEPENDENCIES_DIR`)::
+
+    data "terraform_remote_state" "network" {
+      backend = "local"
+      config  = { path = ".truenorth/deps/network/terraform.tfstate" }
+    }
+
+(a dependency that uses a workspace: ``workspace_dir = ".truenorth/deps/network/
+terraform.tfstate.d"`` and ``workspace = "..."``). A stack never sees the state of a
+stack it does not depend on.
+
 Layout under the stack's state dir::
 
     terraform.tfstate, terraform.tfstate.d/   local state (stacks without a backend), 0600
@@ -15,12 +34,15 @@ Layout under the stack's state dir::
     work/terraformrc                          truenorth's Terraform CLI configuration
     work/init.sha256, work/terraform.lock.hcl what the last successful init saw and wrote
     work/tree/                                the working copy (only during an operation)
+    work/home/                                HOME of confined commands
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -29,11 +51,16 @@ from typing import Any
 
 from truenorth import paths
 from truenorth.engines import protocol
+from truenorth.engines import sandbox as sandboxing
 from truenorth.engines.terraform import configs, invoking, states, variables, workdirs
 
-__all__ = ["LOCK_FILE", "Prepared", "prepare"]
+__all__ = ["DEPENDENCIES_DIR", "LOCK_FILE", "Prepared", "prepare"]
 
 LOCK_FILE = ".terraform.lock.hcl"
+#: Where, relative to the stack's folder, each declared dependency's state can be read:
+#: ``.truenorth/deps/<stack>/terraform.tfstate`` (and ``terraform.tfstate.d``).
+DEPENDENCIES_DIR = ".truenorth/deps"
+_STATE_NAMES = ("terraform.tfstate", "terraform.tfstate.d")
 
 
 @dataclass(frozen=True)
@@ -82,16 +109,16 @@ def prepare(
     plugin_cache.mkdir(parents=True, exist_ok=True)
     cli_config = work / "terraformrc"
     _write_if_changed(cli_config, configs.cli_config(plugin_cache))
-    env = configs.environment(
-        cli_config_file=cli_config,
-        data_dir=data_dir,
-        plugin_cache_dir=plugin_cache,
-        states_root=state_dir.parent,
-    )
+    env = configs.environment(cli_config_file=cli_config, data_dir=data_dir, plugin_cache_dir=plugin_cache)
     env.update(_secret_environment(ctx))
+    dependencies = _dependency_states(ctx)
+    confinement = _confinement(
+        ctx, state_dir=state_dir, plugin_cache=plugin_cache, home=work / "home", dependencies=dependencies
+    )
     try:
-        workdirs.build(ctx.checkout, tree)
+        workdirs.build(ctx.checkout, tree, link=confinement is None)
         cwd = tree / stack.path
+        _link_dependencies(cwd, dependencies)
         ctx.redactor.add(
             *variables.sensitive_inputs(
                 cwd, variables=options.vars, var_files=[real for _, real in var_files]
@@ -104,6 +131,7 @@ def prepare(
             tree=tree,
             env=env,
             deadline=deadline if deadline is not None else time.monotonic() + ctx.timeout,
+            confinement=confinement,
         )
         declared = configs.declares_backend(cwd)
         if not declared:
@@ -114,12 +142,101 @@ def prepare(
         problem = states.backend_problem(backend, workspace=options.workspace)
         if problem:
             raise protocol.EngineError(f"stack {stack.name!r}: {problem}")
+        invocation = _reach_declared_state(ctx, invocation, backend=backend)
         _select_workspace(invocation, data_dir=data_dir, workspace=options.workspace)
         if not declared:
             _seed_state(states.local_state_path(backend, workspace=options.workspace, cwd=cwd))
         yield Prepared(invocation=invocation, backend=backend, var_files=var_files, init_ran=init_ran)
     finally:
         workdirs.remove(tree)
+
+
+def _dependency_states(ctx: protocol.StackContext) -> dict[str, tuple[Path, ...]]:
+    """Each declared dependency's local state files and workspace folder that exist."""
+    found: dict[str, tuple[Path, ...]] = {}
+    for name in ctx.stack.depends_on:
+        folder = ctx.state_dir.parent / name
+        found[name] = tuple(folder / item for item in _STATE_NAMES if (folder / item).exists())
+    return found
+
+
+def _link_dependencies(cwd: Path, dependencies: Mapping[str, tuple[Path, ...]]) -> None:
+    """``.truenorth/deps/<stack>/...`` in the working copy: links to each dependency's state.
+
+    Whatever the repository holds at that path is replaced. Confined, the linked files
+    are bound read-only at their real place, and only those: a link to any other
+    stack's state leads nowhere.
+    """
+    root = cwd / DEPENDENCIES_DIR
+    workdirs.remove(root)
+    for name, found in dependencies.items():
+        folder = root / name
+        folder.mkdir(parents=True, mode=0o700, exist_ok=True)
+        for real in found:
+            (folder / real.name).symlink_to(real)
+
+
+def _confinement(
+    ctx: protocol.StackContext,
+    *,
+    state_dir: Path,
+    plugin_cache: Path,
+    home: Path,
+    dependencies: Mapping[str, tuple[Path, ...]],
+) -> invoking.Confinement | None:
+    """The sandboxes of this stack's commands; None when the controller runs them unconfined."""
+    policy = ctx.sandbox
+    read_only = (ctx.checkout, *(path for found in dependencies.values() for path in found))
+    try:
+        other = sandboxing.confine(
+            policy, read_only=(*read_only, plugin_cache), writable=(state_dir,), home=home
+        )
+        if other is None:
+            return None
+        home.mkdir(mode=0o700, exist_ok=True)
+        init = sandboxing.confine(
+            policy, read_only=read_only, writable=(state_dir, plugin_cache), home=home, network=True
+        )
+        apply = sandboxing.confine(
+            policy, read_only=(*read_only, plugin_cache), writable=(state_dir,), home=home, applying=True
+        )
+    except sandboxing.SandboxUnavailable as exc:
+        raise protocol.EngineError(f"stack {ctx.stack.name!r}: {exc}") from None
+    assert init is not None and apply is not None  # the mode said "confined" once already
+    return invoking.Confinement(init=init, apply=apply, other=other)
+
+
+def _reach_declared_state(
+    ctx: protocol.StackContext, invocation: invoking.Invocation, *, backend: Mapping[str, Any]
+) -> invoking.Invocation:
+    """Let a sandboxed Terraform write the folder of a declared ``local`` backend, if allowed.
+
+    Outside the stack's state dir, the operator must have let this repository's programs
+    write there (``sandbox_writable``); otherwise the state would be written inside the
+    sandbox and lost, so the stack is refused with the reason.
+    """
+    if invocation.confinement is None:
+        return invocation
+    options = ctx.stack.terraform
+    local = states.local_state_path(backend, workspace=options.workspace, cwd=invocation.cwd)
+    if local is None:
+        return invocation
+    folder = local.parent if options.workspace == "default" else local.parent.parent
+    if _inside(folder, ctx.state_dir):
+        return invocation
+    if not any(_inside(folder, allowed) for allowed in ctx.sandbox.writable):
+        raise protocol.EngineError(
+            f"stack {ctx.stack.name!r}: its local backend keeps the state in {folder}, outside "
+            "truenorth's state dir, where the sandbox does not reach: remove the backend block "
+            "(truenorth then keeps the state in the stack's state dir), or let this repository's "
+            "programs write there (sandbox_writable)"
+        )
+    return dataclasses.replace(invocation, confinement=invocation.confinement.with_writable(folder))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    real, root = Path(os.path.realpath(path)), Path(os.path.realpath(folder))
+    return real == root or root in real.parents
 
 
 def _secret_environment(ctx: protocol.StackContext) -> dict[str, str]:

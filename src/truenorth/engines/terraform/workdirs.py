@@ -7,10 +7,12 @@ like ``../modules/x`` working, and the mirror is deleted afterwards (it is repos
 content, nothing to keep). ``.terraform`` lives elsewhere (``TF_DATA_DIR``), so
 providers and modules installed by ``init`` survive between operations.
 
-Files are hard-linked, not copied: measured on 5,000 small files, linking took 0.08 s
-and copying 0.41 s. A hard link shares the checkout's inode, so nothing here ever writes
-into a mirrored file: :func:`replace_file` unlinks before writing. When linking is not
-possible (another file system), files are copied. Symlinks are recreated pointing at
+Unconfined, files are hard-linked, not copied: measured on 5,000 small files, linking
+took 0.08 s and copying 0.41 s. A hard link shares the checkout's inode, so nothing here
+ever writes into a mirrored file: :func:`replace_file` unlinks before writing. When
+linking is not possible (another file system), files are copied. For a sandboxed
+Terraform they are always copied (``link=False``): the repository's code runs with write
+access to the mirror, and could chmod and rewrite a linked file of the shared snapshot. Symlinks are recreated pointing at
 the same place inside the mirror; one that leads outside the checkout is left out (the
 snapshot refuses those already; this is a second fence).
 """
@@ -29,12 +31,16 @@ __all__ = ["INIT_INPUT_SUFFIXES", "build", "init_inputs_digest", "remove", "repl
 INIT_INPUT_SUFFIXES = (".tf", ".tf.json", ".tofu", ".tofu.json", ".terraform.lock.hcl")
 
 
-def build(checkout: Path, target: Path) -> None:
-    """Make ``target`` a fresh writable mirror of ``checkout`` (replacing what was there)."""
+def build(checkout: Path, target: Path, *, link: bool = True) -> None:
+    """Make ``target`` a fresh writable mirror of ``checkout`` (replacing what was there).
+
+    ``link=False`` copies every file: for a working copy that a confined program may
+    change, since a hard link shares the snapshot's inode and its owner may chmod it.
+    """
     remove(target)
     source = checkout.resolve()
     target.mkdir(parents=True, mode=0o700)
-    can_link = True
+    can_link = link
     for directory, dirnames, filenames in os.walk(source):
         here = Path(directory)
         rel = here.relative_to(source)

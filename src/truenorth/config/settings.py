@@ -1,0 +1,170 @@
+"""What a loaded configuration is: frozen settings with every secret already resolved.
+
+:func:`truenorth.config.loading.load_config` builds a :class:`ControllerConfig` from
+the file, the environment and flags; the controller, the server and ``truenorth serve``
+only ever read one. The dataclasses are frozen and keep secrets out of their ``repr``.
+One rule holds however a configuration is built (from a file or in a test): two
+repositories never track the same (URL, branch), since they would share runs, stack
+states and engine state (:meth:`ControllerConfig.__post_init__`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from truenorth.engines import sandbox as sandboxing
+from truenorth.git import errors as git_errors
+from truenorth.git import urls
+from truenorth.store import schema
+
+__all__ = [
+    "DEFAULT_LISTEN",
+    "DEFAULT_POLL_INTERVAL",
+    "ROLES",
+    "ClusterConfig",
+    "ConfigError",
+    "ControllerConfig",
+    "RepositoryConfig",
+    "RetryConfig",
+    "TokenConfig",
+]
+
+ROLES = ("viewer", "operator", "admin")
+DEFAULT_LISTEN = "127.0.0.1:8080"
+DEFAULT_POLL_INTERVAL = 60.0
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the setting (never a secret value)."""
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    """Backoff for failed operations: ``initial`` doubling up to ``maximum``, ``tries`` in all."""
+
+    initial: float = 5.0
+    maximum: float = 180.0
+    tries: int = 5
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        return float(min(self.maximum, self.initial * (2 ** max(0, attempt - 1))))
+
+
+@dataclass(frozen=True)
+class RepositoryConfig:
+    """One tracked GitOps repository: a URL and a branch. ``credentials`` is the resolved token, if any.
+
+    The pair (URL, branch) is the repository: two entries may track two branches of one
+    URL (each with its own runs, stack states and engine state), never the same pair.
+    """
+
+    name: str
+    url: str
+    branch: str = "main"
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    credentials: str | None = field(default=None, repr=False)
+    #: What this repository's engine programs may do beyond the sandbox's defaults
+    #: (:mod:`truenorth.config.sandboxes`); its ``mode`` is the controller's ``sandbox``.
+    sandbox: sandboxing.Policy = field(default_factory=sandboxing.Policy)
+
+    def fetch_url(self) -> str:
+        """The URL with credentials embedded for https(s) fetches (never shown)."""
+        if not self.credentials or not self.url.startswith(("https://", "http://")):
+            return self.url
+        scheme, _, rest = self.url.partition("://")
+        return f"{scheme}://x-access-token:{self.credentials}@{rest.split('@', 1)[-1]}"
+
+
+@dataclass(frozen=True)
+class TokenConfig:
+    """An API bearer token (resolved value) and its role."""
+
+    name: str
+    role: str
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """How to reach one Kubernetes cluster named as a stack ``target``."""
+
+    name: str
+    kubeconfig: str
+    context: str | None = None
+    allow_exec_credentials: bool = False
+    allow_insecure_tls: bool = False
+    allowed_remote_hosts: tuple[str, ...] = ()
+
+    def settings(self) -> dict[str, str]:
+        """The ``StackContext.settings`` the Kubernetes engine reads."""
+        out = {
+            "kubeconfig": self.kubeconfig,
+            "allow_exec_credentials": str(self.allow_exec_credentials).lower(),
+            "allow_insecure_tls": str(self.allow_insecure_tls).lower(),
+            "allowed_remote_hosts": ",".join(self.allowed_remote_hosts),
+        }
+        if self.context:
+            out["context"] = self.context
+        return out
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """Everything ``truenorth serve`` needs, with secrets already resolved."""
+
+    repositories: tuple[RepositoryConfig, ...] = ()
+    listen: str = DEFAULT_LISTEN
+    data_dir: Path = Path(".truenorth")
+    store_url: str | None = field(default=None, repr=False)
+    workers: int = 4
+    log_format: str = "text"
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    webhook_secret: str | None = field(default=None, repr=False)
+    tokens: tuple[TokenConfig, ...] = field(default=(), repr=False)
+    clusters: Mapping[str, ClusterConfig] = field(default_factory=dict)
+    secret_files: Mapping[str, Path] = field(default_factory=dict)
+    secret_envs: Mapping[str, str] = field(default_factory=dict)
+    #: Process-wide timeout for one engine operation.
+    operation_timeout: float = 3600.0
+    #: Whether engine programs run in bubblewrap (``sandbox``), and what each may use (``[limits]``).
+    sandbox: sandboxing.Mode = sandboxing.Mode.AUTO
+    limits: sandboxing.Limits = field(default_factory=sandboxing.Limits)
+
+    def __post_init__(self) -> None:
+        """Refuse two entries that track the same (URL, branch): they would share everything."""
+        seen: dict[str, str] = {}
+        for repo in self.repositories:
+            key = _identity(repo)
+            if key in seen:
+                location, _, branch = key.partition("#")
+                raise ConfigError(
+                    f"repositories: {seen[key]!r} and {repo.name!r} both track branch {branch!r} of "
+                    f"{location}; track each (URL, branch) once (another branch of one URL is a "
+                    "separate entry)"
+                )
+            seen[key] = repo.name
+
+    def secret_values(self) -> list[str]:
+        """Every resolved secret, for the log and error redactor."""
+        values = [t.token for t in self.tokens]
+        values += [r.credentials for r in self.repositories if r.credentials]
+        if self.webhook_secret:
+            values.append(self.webhook_secret)
+        return values
+
+
+def _identity(repo: RepositoryConfig) -> str:
+    """What makes an entry one repository: its key (normalized URL and branch)."""
+    try:
+        key = urls.repository_key(repo.url, repo.branch)
+    except git_errors.GitError:
+        return f"{urls.redact(repo.url)}#{repo.branch}"
+    if len(key) > schema.REPOSITORY_LENGTH:
+        raise ConfigError(
+            f"repository {repo.name!r}: URL and branch are too long together "
+            f"(at most {schema.REPOSITORY_LENGTH} characters once normalized)"
+        )
+    return key

@@ -1,0 +1,440 @@
+"""Answering what the API reads: repositories, pages of stacks, runs and logs, as typed views.
+
+The server asks through a narrow read-only port (``server.ports.ControllerPort``) and
+gets :mod:`.views` back with repositories named as configured; store keys, store records
+and store errors stay below this module. What a stack is comes from two places: the
+newest valid revision of its repository (which stacks exist, in declaration order, with
+their engine and options) and the store (their recorded state and last run). A
+repository without a valid revision yet shows the stacks it has recorded.
+
+Reads are sized to a page, not to the installation: a page of the overview costs one
+store query (the page's stacks joined with their last runs) when the page can be chosen
+from the declared stacks alone, and one more over five short columns of every stack in
+scope when it cannot (a filter on sync state or health, a repository without a valid
+revision). The ``truenorth_stacks`` gauge is counted from that one short query too. The
+methods are synchronous: the API calls them from its thread pool, never on the event
+loop. They only read the loop's in-memory state (``get``, never ``track()``, which would
+create a track).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from truenorth.controller import errors
+from truenorth.controller.actions import views
+from truenorth.controller.loop import contexts
+from truenorth.controller.loop import repositories as repository_states
+from truenorth.core import ids, runs, specs, states
+from truenorth.store import database, records
+
+__all__ = ["Reader", "StateCounts", "run_detail", "run_view"]
+
+#: How many stacks one store query reads at most when every stack is asked for.
+_CHUNK = 1000
+
+#: How many stacks are in each (sync state, health).
+StateCounts = Mapping[tuple[states.SyncState, states.Health], int]
+
+
+class _Candidate(NamedTuple):
+    """A stack that may be shown: its repository, name, engine and declaration (None: only recorded).
+
+    A tuple, not a dataclass: one is made per stack in scope for every page.
+    """
+
+    repo: repository_states.RepositoryState
+    name: str
+    engine: str
+    declared: specs.StackSpec | None = None
+
+
+class Reader:
+    """The read side of the facade: views of one controller's repositories, stacks and runs."""
+
+    def __init__(
+        self, context: contexts.Context, repositories: Mapping[str, repository_states.RepositoryState]
+    ) -> None:
+        self._ctx = context
+        self._repos = repositories
+        #: Configured name by store key (fixed for the controller's life).
+        self._names = {repo.key: name for name, repo in repositories.items()}
+
+    @property
+    def _store(self) -> database.Store:
+        return self._ctx.rt.store
+
+    # ------------------------------------------------------------------ repositories
+
+    def repositories(self) -> list[views.RepositoryView]:
+        """Every tracked repository, in configuration order (no store query)."""
+        return [
+            views.RepositoryView(
+                name=repo.name,
+                url=repo.display,
+                branch=repo.config.branch,
+                revision=repo.desired_sha,
+                source_error=_source_error(repo),
+                last_fetch_at=repo.last_fetch_at,
+                last_check_at=repo.last_check_at,
+                valid_revision=repo.revision.sha if repo.revision else None,
+                store_key=ids.RepositoryKey(repo.key),
+            )
+            for repo in self._repos.values()
+        ]
+
+    # ------------------------------------------------------------------ stacks
+
+    def stack_page(self, query: views.StackQuery) -> views.StackPage:
+        """The stacks ``query`` asks for: filtered, counted, one page of them as views."""
+        if query.limit < 1 or query.offset < 0:
+            raise errors.ControllerError(
+                errors.INVALID,
+                f"limit must be at least 1 and offset at least 0, got {query.limit}, {query.offset}",
+            )
+        scope = _scope(repo for repo in self._repos.values() if query.repository in (None, repo.name))
+        by_state = query.sync_state is not None or query.health is not None
+        with errors.store_unavailable():
+            stored = self._briefs(repo for repo, spec in scope if by_state or spec is None)
+            found = [
+                candidate
+                for candidate in _candidates(scope, stored)
+                if _matches(query, candidate, stored.get((candidate.repo.key, candidate.name)))
+            ]
+            items = self._views(found[query.offset : query.offset + query.limit])
+        return views.StackPage(
+            items=tuple(items),
+            total=len(found),
+            source_errors=tuple(
+                views.SourceError(repository=repo.name, error=error)
+                for repo, _ in scope
+                if (error := _source_error(repo))
+            ),
+        )
+
+    def stacks(self) -> list[views.StackView]:
+        """Every stack of every repository (a store query per 1,000 stacks)."""
+        scope = _scope(self._repos.values())
+        with errors.store_unavailable():
+            return self._views(list(_candidates(scope, self._briefs(r for r, spec in scope if spec is None))))
+
+    def stack(self, name: str, *, repository: str | None = None) -> views.StackView:
+        """One stack; ``repository`` (a configured name) is needed only when several declare it."""
+        with errors.store_unavailable():
+            repo = self.locate(name, repository)
+            found = self._store.stack_page(stacks=[(repo.key, name)])
+        return self._view(repo, name, found[0] if found else None, declared=_declared(repo, name))
+
+    def state_counts(self) -> StateCounts:
+        """How many stacks are in each (sync state, health): one store query, for ``/metrics``."""
+        scope = _scope(self._repos.values())
+        with errors.store_unavailable():
+            stored = self._briefs(repo for repo, _ in scope)
+        counts: Counter[tuple[states.SyncState, states.Health]] = Counter()
+        for candidate in _candidates(scope, stored):
+            counts[_states(stored.get((candidate.repo.key, candidate.name)))] += 1
+        return counts
+
+    def locate(self, name: str, repository: str | None) -> repository_states.RepositoryState:
+        """The repository of stack ``name``: not_found, or invalid when several have one of that name."""
+        if repository is not None:
+            repo = self._repos.get(repository)
+            if repo is None:
+                raise errors.ControllerError(errors.NOT_FOUND, f"no repository named {repository!r}")
+            candidates = [repo]
+        else:
+            candidates = list(self._repos.values())
+        with errors.store_unavailable():
+            found = [repo for repo in candidates if self._knows(repo, name)]
+        if not found:
+            where = f" in repository {repository!r}" if repository else ""
+            raise errors.ControllerError(errors.NOT_FOUND, f"no stack named {name!r}{where}")
+        if len(found) > 1:
+            raise errors.ControllerError(
+                errors.INVALID,
+                f"stack {name!r} exists in several repositories ({', '.join(r.name for r in found)}): "
+                "name the repository",
+            )
+        return found[0]
+
+    # ------------------------------------------------------------------ runs
+
+    def current_plan(self, name: str, *, repository: str | None = None) -> views.RunDetail | None:
+        """The plan waiting for approval, else the stack's newest plan run (None: never planned)."""
+        with errors.store_unavailable():
+            repo = self.locate(name, repository)
+            record = self._store.get_stack(repository=repo.key, name=name)
+            found = None
+            if record is not None and record.pending_plan_id is not None:
+                found = self._store.get_run(record.pending_plan_id)
+            if found is None:
+                found = self._store.last_run(repository=repo.key, stack=name, kind=runs.RunKind.PLAN.value)
+        return None if found is None else run_detail(found, repository=repo.name)
+
+    def stack_runs(
+        self, name: str, *, repository: str | None = None, offset: int = 0, limit: int = 50
+    ) -> views.RunPage:
+        """The stack's runs, newest first (not_found for an unknown stack)."""
+        with errors.store_unavailable():
+            repo = self.locate(name, repository)
+            found = self._store.list_runs(stack=name, repository=repo.key, limit=limit, offset=offset)
+            total = self._store.count_runs(stack=name, repository=repo.key)
+        return views.RunPage(items=tuple(run_view(r, repository=repo.name) for r in found), total=total)
+
+    def runs(self, query: views.RunQuery) -> views.RunPage:
+        """Every run, newest first, of the query's stack, repository, kind and status."""
+        key = None
+        if query.repository is not None:
+            repo = self._repos.get(query.repository)
+            if repo is None:
+                raise errors.ControllerError(errors.NOT_FOUND, f"no repository named {query.repository!r}")
+            key = repo.key
+        kind = None if query.kind is None else query.kind.value
+        status = None if query.status is None else query.status.value
+        with errors.store_unavailable():
+            found = self._store.list_runs(
+                stack=query.stack,
+                repository=key,
+                kind=kind,
+                status=status,
+                limit=query.limit,
+                offset=query.offset,
+            )
+            total = self._store.count_runs(stack=query.stack, repository=key, kind=kind, status=status)
+        return views.RunPage(
+            items=tuple(run_view(r, repository=self._name(r.repository)) for r in found), total=total
+        )
+
+    def run(self, run_id: ids.RunId) -> views.RunDetail | None:
+        """One run in full (None: no such run)."""
+        with errors.store_unavailable():
+            found = self._store.get_run(run_id)
+        return None if found is None else run_detail(found, repository=self._name(found.repository))
+
+    def run_log(self, run_id: ids.RunId, *, after: int = 0, limit: int = 1000) -> views.LogPage | None:
+        """The run's log lines numbered after ``after`` (None: no such run).
+
+        The run's status is read before its lines, so that a page saying "finished" holds
+        every line up to the end.
+        """
+        with errors.store_unavailable():
+            status = self._store.run_status(run_id)
+            if status is None:
+                return None
+            lines = self._store.read_log(run_id, after_seq=after, limit=limit)
+        return views.LogPage(
+            run_id=run_id, lines=tuple(lines), finished=status not in records.ACTIVE_STATUSES
+        )
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _name(self, key: str) -> str:
+        """The configured name of the repository stored as ``key`` (the key when none has it)."""
+        return self._names.get(key, key)
+
+    def _knows(self, repo: repository_states.RepositoryState, name: str) -> bool:
+        if repo.spec is not None:
+            return name in repo.spec.names
+        return self._store.get_stack(repository=repo.key, name=name) is not None
+
+    def _briefs(
+        self, scope: Iterable[repository_states.RepositoryState]
+    ) -> dict[tuple[str, str], records.StackBrief]:
+        """The recorded states of every stack of ``scope``'s repositories by (key, name): one query."""
+        keys = [repo.key for repo in scope]
+        if not keys:
+            return {}
+        return {(b.repository, b.name): b for b in self._store.stack_states(repositories=keys)}
+
+    def _views(self, chosen: Sequence[_Candidate]) -> list[views.StackView]:
+        """Views of ``chosen``, in order: their records and last runs in one query per 1,000."""
+        shown: list[views.StackView] = []
+        for start in range(0, len(chosen), _CHUNK):
+            part = chosen[start : start + _CHUNK]
+            found = {
+                (o.stack.repository, o.stack.name): o
+                for o in self._store.stack_page(stacks=[(c.repo.key, c.name) for c in part])
+            }
+            shown.extend(
+                self._view(c.repo, c.name, found.get((c.repo.key, c.name)), declared=c.declared) for c in part
+            )
+        return shown
+
+    def _view(
+        self,
+        repo: repository_states.RepositoryState,
+        name: str,
+        found: records.StackOverview | None,
+        *,
+        declared: specs.StackSpec | None,
+    ) -> views.StackView:
+        record = found.stack if found is not None else None
+        applied = record.applied_revision if record else None
+        track = repo.tracks.get(name)
+        commit = self._ctx.commits.get(applied) if applied else None
+        return views.StackView(
+            repository=repo.name,
+            name=name,
+            engine=declared.engine if declared else (record.engine if record else ""),
+            sync_state=states.SyncState.parse(record.sync_state) if record else states.SyncState.UNKNOWN,
+            health=states.Health.parse(record.health) if record else states.Health.UNKNOWN,
+            drift=track.drift if track is not None else False,
+            auto_apply=declared.auto_apply if declared else False,
+            self_heal=declared.self_heal if declared else False,
+            depends_on=declared.depends_on if declared else (),
+            applied_revision=applied,
+            applied_commit=_commit(commit) if commit is not None else None,
+            desired_revision=repo.desired_sha,
+            last_run=_brief(found.last_run) if found is not None and found.last_run is not None else None,
+            pending_plan_run_id=_run_id(record.pending_plan_id) if record else None,
+            error=self._stack_error(record),
+            busy=self._ctx.locks.busy((repo.name, name)),
+            applied_at=record.applied_at if record else None,
+            source_error=_source_error(repo),
+        )
+
+    def _stack_error(self, record: records.StackRecord | None) -> str | None:
+        """The stack's recorded error; while the store refuses writes, that first (nothing is recorded)."""
+        recorded = (record.error or None) if record else None
+        health = self._ctx.store_health
+        if not health.failing:
+            return recorded
+        failing = (
+            f"the state database is failing ({health.error}): nothing is planned, applied or recorded "
+            "until it works again; the state shown is the last one recorded"
+        )
+        return f"{failing}. Last recorded error: {recorded}" if recorded else failing
+
+
+def run_view(record: records.RunRecord, *, repository: str) -> views.RunView:
+    """The view of a recorded run, its repository named ``repository``."""
+    return views.RunView(**_run_fields(record, repository=repository))
+
+
+def run_detail(record: records.RunRecord, *, repository: str) -> views.RunDetail:
+    """The view of a recorded run with its changes, hosts and output."""
+    return views.RunDetail(
+        **_run_fields(record, repository=repository),
+        changes=tuple(record.changes),
+        hosts=tuple(record.hosts),
+        output=record.output,
+    )
+
+
+def _run_fields(record: records.RunRecord, *, repository: str) -> dict[str, Any]:
+    return {
+        "id": ids.RunId(record.id),
+        "stack": record.stack,
+        "repository": repository,
+        "revision": record.revision,
+        "kind": runs.RunKind(record.kind),
+        "status": runs.RunStatus(record.status),
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "summary": dict(record.summary),
+        "error": record.error,
+        "actor": record.actor,
+        "reason": record.reason,
+        "plan_id": _run_id(record.plan_id),
+    }
+
+
+#: Repositories with the spec of their newest valid revision, read once per answer (the
+#: loop may replace it meanwhile).
+_Scope = list[tuple[repository_states.RepositoryState, specs.RepoSpec | None]]
+
+
+def _scope(repos: Iterable[repository_states.RepositoryState]) -> _Scope:
+    return [(repo, repo.spec) for repo in repos]
+
+
+def _candidates(scope: _Scope, stored: Mapping[tuple[str, str], records.StackBrief]) -> Iterable[_Candidate]:
+    """Every stack of ``scope`` in order: as its newest valid revision declares them, else as recorded.
+
+    ``stored`` must hold the records of every repository in scope without a valid revision.
+    """
+    by_repository: dict[str, list[records.StackBrief]] = {}
+    for brief in stored.values():
+        by_repository.setdefault(brief.repository, []).append(brief)
+    for repo, spec in scope:
+        if spec is not None:
+            for stack in spec.stacks:
+                yield _Candidate(repo=repo, name=stack.name, engine=stack.engine, declared=stack)
+        else:
+            for brief in sorted(by_repository.get(repo.key, ()), key=lambda b: b.name):
+                yield _Candidate(repo=repo, name=brief.name, engine=brief.engine)
+
+
+def _matches(query: views.StackQuery, candidate: _Candidate, brief: records.StackBrief | None) -> bool:
+    """True when the stack passes every filter of ``query`` (``brief``: its recorded states)."""
+    if query.engine is not None and candidate.engine != query.engine:
+        return False
+    if query.name_contains is not None and query.name_contains.lower() not in candidate.name.lower():
+        return False
+    if query.sync_state is None and query.health is None:
+        return True
+    sync_state, health = _states(brief)
+    if query.sync_state is not None and sync_state.value != query.sync_state:
+        return False
+    return query.health is None or health.value.lower() == query.health.lower()
+
+
+def _states(brief: records.StackBrief | None) -> tuple[states.SyncState, states.Health]:
+    """A stack's recorded states (never recorded: unknown, Unknown)."""
+    if brief is None:
+        return states.SyncState.UNKNOWN, states.Health.UNKNOWN
+    return _parsed(brief.sync_state, brief.health)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(sync_state: str, health: str) -> tuple[states.SyncState, states.Health]:
+    """The states stored as these words (a handful of pairs, parsed once for thousands of stacks)."""
+    return states.SyncState.parse(sync_state), states.Health.parse(health)
+
+
+def _declared(repo: repository_states.RepositoryState, name: str) -> specs.StackSpec | None:
+    if repo.spec is None or name not in repo.spec.names:
+        return None
+    return repo.spec.stack(name)
+
+
+def _source_error(repo: repository_states.RepositoryState) -> str | None:
+    return repo.source_error or repo.revision_error
+
+
+def _brief(run: records.RunBrief) -> views.RunBrief:
+    return views.RunBrief(
+        id=ids.RunId(run.id),
+        kind=runs.RunKind(run.kind),
+        status=runs.RunStatus(run.status),
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+    )
+
+
+def _commit(details: Mapping[str, Any]) -> views.CommitView:
+    """A commit the loop remembered (``sha``, ``author``, ``date`` as ISO 8601, ``subject``)."""
+    date = details.get("date")
+    if isinstance(date, str):
+        try:
+            date = datetime.fromisoformat(date)
+        except ValueError:
+            date = None
+    return views.CommitView(
+        sha=str(details.get("sha", "")),
+        author=_optional_text(details.get("author")),
+        date=date if isinstance(date, datetime) else None,
+        subject=_optional_text(details.get("subject")),
+    )
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _run_id(value: int | None) -> ids.RunId | None:
+    return None if value is None else ids.RunId(value)
