@@ -1,8 +1,9 @@
 # truenorth: the two quick-start commands are `make run` and `make test`.
 # Both set up everything they need (system packages, .venv, the package) first;
 # setting up is idempotent and quick when nothing changed. `make run` installs only what
-# running needs; `make test` adds what the tests need (sshd, chromium, PostgreSQL,
-# bubblewrap); `make check` installs no system package at all.
+# running needs (git, bubblewrap for the engine sandbox, the package without its dev
+# tools); `make test` adds what the tests need (sshd, chromium, PostgreSQL); `make check`
+# installs no system package at all.
 
 SHELL := /bin/bash
 PYTHON ?= python3
