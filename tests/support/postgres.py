@@ -139,6 +139,12 @@ class PostgresServer:
         if self.account is not None:
             for path in (self.base_dir, self.socket_dir):
                 os.chown(path, self.account.uid, self.account.gid)
+        # Reachable by a client without CAP_DAC_OVERRIDE (root inside the engine sandbox
+        # drops it), whatever umask the test process has: mkdtemp makes 0700, and a test
+        # that ran truenorth's CLI in-process leaves umask 077. The data folder inside
+        # stays 0700 (initdb insists).
+        os.chmod(self.base_dir, 0o711)
+        os.chmod(self.socket_dir, 0o755)
         self._run(
             "initdb", "--pgdata", str(self.data_dir), "--username", "postgres", "--auth", "trust",
             "--encoding", "UTF8", "--locale", "C", "--no-sync", "--no-instructions",
