@@ -81,3 +81,18 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "author@example.test")
     monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Author")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "author@example.test")
+
+
+@pytest.fixture(scope="session")
+def bwrap() -> None:
+    """Fail, never skip, when bubblewrap cannot sandbox here: `make test` installs it
+    (scripts/install-system-deps.sh), so a sandbox test that cannot run is a broken setup."""
+    from truenorth.engines import sandbox
+
+    support = sandbox.probe()
+    if not support.works:
+        pytest.fail(
+            f"bubblewrap does not work here ({support.reason}); `make test` installs it "
+            "(scripts/install-system-deps.sh test)",
+            pytrace=False,
+        )

@@ -12,7 +12,7 @@ BROKEN = sandbox.Support(works=False, bwrap="/usr/bin/bwrap", reason="bwrap fail
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.skipif(not sandbox.probe().works, reason="bubblewrap does not work here")
+@pytest.mark.usefixtures("bwrap")
 def test_doctor_says_engines_run_in_bubblewrap(invoke: Invoke) -> None:
     result = invoke("doctor")
     assert result.exit_code == 0, result.stdout

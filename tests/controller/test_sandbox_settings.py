@@ -140,7 +140,7 @@ def test_each_repository_gets_its_allowances_under_the_controllers_mode(
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not sandbox.probe().works, reason="bubblewrap does not work here")
+@pytest.mark.usefixtures("bwrap")
 def test_every_run_records_whether_it_was_sandboxed(tmp_path: Path) -> None:
     repo = GitRepo(tmp_path / "repo")
     repo.commit(

@@ -27,7 +27,7 @@ SUPPORT = sandbox.Support(works=True, bwrap="/usr/bin/bwrap", setpriv="/usr/bin/
 BROKEN = sandbox.Support(works=False, reason="bwrap fails here: no permission to create namespaces")
 DEADLINE = 60.0
 
-needs_bwrap = pytest.mark.skipif(not sandbox.probe().works, reason="bubblewrap does not work here")
+needs_bwrap = pytest.mark.usefixtures("bwrap")
 
 
 # ----------------------------------------------------------------- the argv (pure)
@@ -377,10 +377,10 @@ def test_a_confined_apply_finishes_alone_when_the_controller_dies(
 @pytest.mark.slow
 @pytest.mark.parametrize("confine", [False, True], ids=["unconfined", "confined"])
 def test_output_past_the_limit_is_cut_with_a_marker_and_the_program_stopped(
-    tmp_path: Path, confine: bool
+    tmp_path: Path, confine: bool, request: pytest.FixtureRequest
 ) -> None:
-    if confine and not sandbox.probe().works:
-        pytest.skip("bubblewrap does not work here")
+    if confine:
+        request.getfixturevalue("bwrap")
     limits = sandbox.Limits(output_bytes=64 * 1024)
     lines: list[str] = []
     result = processes.run(
@@ -402,9 +402,11 @@ def test_output_past_the_limit_is_cut_with_a_marker_and_the_program_stopped(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("confine", [False, True], ids=["unconfined", "confined"])
-def test_cpu_time_and_memory_limits_fail_the_program_with_a_reason(tmp_path: Path, confine: bool) -> None:
-    if confine and not sandbox.probe().works:
-        pytest.skip("bubblewrap does not work here")
+def test_cpu_time_and_memory_limits_fail_the_program_with_a_reason(
+    tmp_path: Path, confine: bool, request: pytest.FixtureRequest
+) -> None:
+    if confine:
+        request.getfixturevalue("bwrap")
     spec = sandbox.Sandbox(read_only=(tmp_path,)) if confine else None
     base = {
         "cwd": tmp_path,

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import io
 import json
 import logging
@@ -544,31 +543,8 @@ def _interrupt_with_parent() -> list[str]:
     which end only when the process does. Without util-linux ``setpriv`` the program
     is started directly and survives a killed controller until it ends by itself.
     """
-    setpriv = _setpriv()
+    setpriv = sandboxing.find_setpriv()
     return [setpriv, "--pdeathsig", "INT", "--"] if setpriv else []
-
-
-@functools.cache
-def _setpriv() -> str | None:
-    """util-linux ``setpriv`` if it is installed and knows ``--pdeathsig`` (2.33 and later)."""
-    found = shutil.which("setpriv") or next(
-        (path for path in ("/usr/bin/setpriv", "/bin/setpriv") if os.access(path, os.X_OK)), None
-    )
-    if found is None:
-        log.warning("util-linux setpriv not found: engine programs outlive a killed controller")
-        return None
-    try:
-        usage = subprocess.run(
-            [found, "--help"], capture_output=True, timeout=10, check=False, stdin=subprocess.DEVNULL
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        usage = b""
-    if b"--pdeathsig" not in usage:
-        log.warning(
-            "%s has no --pdeathsig (util-linux < 2.33): engine programs outlive a killed controller", found
-        )
-        return None
-    return found
 
 
 def _record(path: Path | None, pid: int, *, program: str) -> None:

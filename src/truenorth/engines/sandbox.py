@@ -393,20 +393,37 @@ def _version(bwrap: str) -> str | None:
     return words[-1] if words else None
 
 
-def _setpriv() -> str | None:
-    """util-linux ``setpriv`` that knows ``--pdeathsig`` and sits where the sandbox sees it."""
+@functools.cache
+def find_setpriv() -> str | None:
+    """util-linux ``setpriv`` if it is installed and knows ``--pdeathsig`` (2.33 and later).
+
+    The one finder both uses share: :mod:`.processes` starts unsandboxed programs
+    through it, and the sandbox starts plans through it inside bwrap.
+    """
     found = shutil.which("setpriv") or next(
         (path for path in ("/usr/bin/setpriv", "/bin/setpriv") if os.access(path, os.X_OK)), None
     )
-    if found is None or not _visible_inside(Path(found)):
+    if found is None:
+        log.warning("util-linux setpriv not found: engine programs outlive a killed controller")
         return None
     try:
         usage = subprocess.run(
             [found, "--help"], capture_output=True, timeout=10, check=False, stdin=subprocess.DEVNULL
         ).stdout
     except (OSError, subprocess.SubprocessError):
+        usage = b""
+    if b"--pdeathsig" not in usage:
+        log.warning(
+            "%s has no --pdeathsig (util-linux < 2.33): engine programs outlive a killed controller", found
+        )
         return None
-    return found if b"--pdeathsig" in usage else None
+    return found
+
+
+def _setpriv() -> str | None:
+    """:func:`find_setpriv`, when it sits where the sandbox sees it."""
+    found = find_setpriv()
+    return found if found is not None and _visible_inside(Path(found)) else None
 
 
 _warned: set[str] = set()

@@ -25,7 +25,7 @@ from truenorth.engines.ansible import AnsibleEngine
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not sandbox.probe().works, reason="bubblewrap does not work here"),
+    pytest.mark.usefixtures("bwrap"),
 ]
 
 CANARIES = {

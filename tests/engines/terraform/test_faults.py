@@ -63,7 +63,7 @@ def test_binary_killed_by_a_signal(lab: Lab, tmp_path: Path) -> None:
         )
 
 
-@pytest.mark.skipif(not sandbox.probe().works, reason="bubblewrap does not work here")
+@pytest.mark.usefixtures("bwrap")
 def test_sandboxed_binary_killed_by_a_signal(lab: Lab, tmp_path: Path) -> None:
     # A crash (the kernel's SIGSEGV reaches even a namespace's init), reported through bwrap.
     crash = "import ctypes; ctypes.string_at(0)"

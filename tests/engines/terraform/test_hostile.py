@@ -26,7 +26,7 @@ from truenorth.engines.terraform import TerraformEngine
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not sandbox.probe().works, reason="bubblewrap does not work here"),
+    pytest.mark.usefixtures("bwrap"),
 ]
 
 CANARIES = {
