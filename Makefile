@@ -59,17 +59,19 @@ test-unit: setup
 	$(BIN)/python -m pytest -n 0 -m unit -p no:kmock --timeout 2 $(PYTEST_ARGS)
 
 check: setup
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts benchmarks
+	$(BIN)/ruff format --check src tests scripts benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: setup
-	$(BIN)/ruff format src tests scripts
-	$(BIN)/ruff check --fix src tests scripts
+	$(BIN)/ruff format src tests scripts benchmarks
+	$(BIN)/ruff check --fix src tests scripts benchmarks
 
+# Speed against the tools users run today (issue 16): writes benchmarks/results.json and
+# docs/benchmarks.md. Full size takes minutes; `make test` runs it at a tiny size.
 bench: test-deps setup
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR) build *.egg-info src/*.egg-info

@@ -87,11 +87,12 @@ def test_three_hosts_plan_apply_converge_and_drift(
     assert stack["summary"]["hosts_changed"] == 3
     config_changes = {c["host"]: c for c in stack["changes"] if c["task"] == "app config"}
     assert set(config_changes) == set(names)
-    assert all(c["action"] == "update" and "+level=info" in c["diff"] for c in config_changes.values())
+    # A file that does not exist yet is created, not updated (issue 15).
+    assert all(c["action"] == "create" and "+level=info" in c["diff"] for c in config_changes.values())
     text_plan = invoke("plan", repo.url)
     assert text_plan.exit_code == 2
     for name in names:
-        assert f"{name}: app config will be updated in-place" in text_plan.stdout
+        assert f"{name}: app config will be created" in text_plan.stdout
 
     applied = invoke("apply", repo.url, "--yes", "-o", "json")
     assert applied.exit_code == 0, applied.stdout + applied.stderr

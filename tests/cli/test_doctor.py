@@ -24,6 +24,8 @@ def test_doctor_reports_terraform_and_ansible_versions(invoke: Invoke) -> None:
     git = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
     assert git in result.stdout  # asked through engines/processes.py, the CLI starts no process
     assert "kubectl" in result.stdout and "missing" in result.stdout  # tofu is not installed here
+    helm = next(line for line in result.stdout.splitlines() if "helm" in line)
+    assert "missing (not needed)" in helm  # helm is not installed here; charts are refused
 
 
 @pytest.mark.slow

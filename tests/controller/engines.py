@@ -4,7 +4,9 @@ It "deploys" a stack by recording a digest of the stack folder's files in the st
 state dir. A plan has changes when the folder's digest differs from the deployed one;
 an apply writes it, and refuses a plan whose state changed since it was made (stale),
 like Terraform. Files in the stack folder steer it: ``FAIL_PLAN`` makes plans fail,
-``FAIL_APPLY`` makes applies fail. ``hold(stack)`` makes the next applies of a stack
+``FAIL_APPLY`` makes applies fail, ``outputs.json`` (``{"name": {"value": V, "sensitive":
+B}}``) are the outputs an apply reports. The stack's inputs count as part of what it
+deploys (a changed input is a change), and every run's inputs are kept in ``inputs``. ``hold(stack)`` makes the next applies of a stack
 wait until ``release(stack)``, to test a busy stack.
 """
 
@@ -13,11 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from truenorth.core import plans, runs
+from truenorth.core import outputs, plans, runs
 from truenorth.engines import protocol
 
 __all__ = ["STATE_FILE", "FakeEngine", "folder_digest", "read_state"]
@@ -33,6 +35,15 @@ def folder_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def _wanted(ctx: protocol.StackContext) -> str:
+    """What the stack should be: its folder's files, and its inputs (a changed input is a change)."""
+    digest = folder_digest(ctx.stack_dir)
+    if not ctx.inputs:
+        return digest
+    values = {name: item.digest for name, item in sorted(ctx.inputs.items())}
+    return hashlib.sha256((digest + json.dumps(values, sort_keys=True)).encode()).hexdigest()
+
+
 def read_state(state_dir: Path) -> dict[str, str]:
     path = state_dir / STATE_FILE
     return json.loads(path.read_text()) if path.is_file() else {}
@@ -46,6 +57,8 @@ class FakeEngine:
     holds: dict[str, threading.Event] = field(default_factory=dict)
     #: Set when an apply of the stack starts (and waits while held).
     applying: dict[str, threading.Event] = field(default_factory=dict)
+    #: (stack, kind) -> the input values of its last such run, by name.
+    inputs: dict[tuple[str, str], dict[str, object]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def hold(self, stack: str) -> threading.Event:
@@ -68,9 +81,10 @@ class FakeEngine:
     def _plan(self, ctx: protocol.StackContext, kind: str) -> plans.Plan:
         with self._lock:
             self.calls.append((ctx.stack.name, kind, ctx.revision))
+            self.inputs[(ctx.stack.name, kind)] = {name: item.value for name, item in ctx.inputs.items()}
         if (ctx.stack_dir / "FAIL_PLAN").exists():
             raise protocol.EngineError(f"stack {ctx.stack.name}: planning failed on purpose")
-        wanted = folder_digest(ctx.stack_dir)
+        wanted = _wanted(ctx)
         state = read_state(ctx.state_dir)
         current = state.get("digest")
         changes: tuple[plans.Change, ...] = ()
@@ -93,6 +107,7 @@ class FakeEngine:
     def apply(self, ctx: protocol.StackContext, plan: plans.Plan) -> runs.RunResult:
         with self._lock:
             self.calls.append((ctx.stack.name, "apply", ctx.revision))
+            self.inputs[(ctx.stack.name, "apply")] = {name: item.value for name, item in ctx.inputs.items()}
         started = datetime.now(UTC)
         hold = self.holds.get(ctx.stack.name)
         if hold is not None:
@@ -109,7 +124,16 @@ class FakeEngine:
         if (ctx.stack_dir / "FAIL_APPLY").exists():
             return self._result(ctx, plan, started, runs.RunStatus.FAILED, "apply failed on purpose")
         (ctx.state_dir / STATE_FILE).write_text(json.dumps({"digest": wanted, "revision": ctx.revision}))
-        return self._result(ctx, plan, started, runs.RunStatus.SUCCEEDED, "")
+        found = ctx.stack_dir / "outputs.json"
+        reported = json.loads(found.read_text()) if found.is_file() else {}
+        result = self._result(ctx, plan, started, runs.RunStatus.SUCCEEDED, "")
+        return replace(
+            result,
+            outputs=tuple(
+                outputs.Output(name=name, value=item["value"], sensitive=bool(item.get("sensitive", False)))
+                for name, item in sorted(reported.items())
+            ),
+        )
 
     def _result(
         self,

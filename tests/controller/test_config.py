@@ -290,6 +290,25 @@ def test_the_package_names_what_its_sections_define() -> None:
     assert config.ControllerConfig is settings.ControllerConfig
     assert config.load_config is loading.load_config
     assert sorted(config.__all__) == sorted(
-        ["ROLES", "ClusterConfig", "ConfigError", "ControllerConfig", "RepositoryConfig", "RetryConfig",
-         "TokenConfig", "load_config", "parse_listen"]
+        ["ROLES", "ClusterConfig", "ConfigError", "ControllerConfig", "ForgeConfig", "RepositoryConfig",
+         "RetryConfig", "TokenConfig", "load_config", "parse_listen"]
     )  # fmt: skip
+
+
+def test_secure_cookies_from_the_ui_section_or_the_variable(tmp_path: Path) -> None:
+    assert config.load_config(environ={}, overrides={"repo": "https://h/r.git"}).secure_cookies is False
+    path = write(
+        tmp_path, '[ui]\nsecure_cookies = true\n[[repositories]]\nname = "r"\nurl = "https://h/r.git"\n'
+    )
+    assert config.load_config(path, environ={}).secure_cookies is True
+    assert config.load_config(path, environ={"TRUENORTH_SECURE_COOKIES": "false"}).secure_cookies is False
+    bare = {"TRUENORTH_SECURE_COOKIES": "true"}
+    assert config.load_config(environ=bare, overrides={"repo": "https://h/r.git"}).secure_cookies is True
+    with pytest.raises(config.ConfigError, match="TRUENORTH_SECURE_COOKIES: must be true or false"):
+        config.load_config(path, environ={"TRUENORTH_SECURE_COOKIES": "maybe"})
+    for text, message in (
+        ('[ui]\nsecure_cookies = "yes"\n', "ui.secure_cookies: must be true or false"),
+        ("[ui]\nsecure_cookie = true\n", "ui: unknown setting"),
+    ):
+        with pytest.raises(config.ConfigError, match=message):
+            config.load_config(write(tmp_path, text), environ={})

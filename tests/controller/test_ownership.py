@@ -192,7 +192,7 @@ def test_a_controller_does_not_start_under_a_local_apply(tmp_path: Path) -> None
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.xdist_group("server")
-def test_two_controllers_on_one_postgresql_database_the_second_is_refused(
+def test_replicas_share_one_postgresql_database_but_a_copied_data_dir_is_refused(
     tmp_path: Path,
     postgres_url: str,  # noqa: F811
     started: list[ServerProcess],
@@ -207,18 +207,30 @@ def test_two_controllers_on_one_postgresql_database_the_second_is_refused(
     first.start()
     assert first.process is not None
 
-    second = truenorth("serve", *serve_args(repo, tmp_path / "data-b", "--store", postgres_url))
-    assert second.returncode == 1
-    assert "is in use by another controller" in second.stderr
-    assert f"truenorth serve {socket.gethostname()}:{first.process.pid}"[:63] in second.stderr
-    assert "truenorth serving" not in second.stdout
+    # Another data dir: a replica, it starts beside the first.
+    second = ServerProcess(
+        serve_args(repo, tmp_path / "data-b", "--store", postgres_url),
+        env=environment(),
+        log=tmp_path / "second.log",
+    )
+    started.append(second)
+    second.start()
+
+    # A copy of the first's data dir (its instance id) would end the first's runs: refused.
+    copy = tmp_path / "data-copy"
+    copy.mkdir(mode=0o700)
+    (copy / ownership.INSTANCE_FILE).write_text((tmp_path / "data-a" / ownership.INSTANCE_FILE).read_text())
+    refused = truenorth("serve", *serve_args(repo, copy, "--store", postgres_url))
+    assert refused.returncode == 1
+    assert "is in use by another controller with this data dir's instance id" in refused.stderr
+    assert f"truenorth serve {socket.gethostname()}:{first.process.pid}"[:63] in refused.stderr
+    assert "truenorth serving" not in refused.stdout
 
     first.kill()  # PostgreSQL ends the killed controller's session, and its lock with it
     again = ServerProcess(
-        serve_args(repo, tmp_path / "data-b", "--store", postgres_url),
-        env=environment(),
-        log=tmp_path / "again.log",
+        serve_args(repo, copy, "--store", postgres_url), env=environment(), log=tmp_path / "again.log"
     )
     started.append(again)
     again.start()
     assert again.terminate() in (0, -signal.SIGTERM)
+    assert second.terminate() in (0, -signal.SIGTERM)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from truenorth.core import guards, states
+from truenorth.core import guards, outputs, states
 
 A = "a" * 40
 B = "b" * 40
@@ -84,3 +84,64 @@ def test_match_revision(wanted: str, expected: str | None) -> None:
 
 def test_an_ambiguous_prefix_matches_nothing() -> None:
     assert guards.match_revision("abcdef0", ["abcdef0" + "1" * 33, "abcdef0" + "2" * 33]) is None
+
+
+def known(name: str, digest: str, *, stack: str = "network") -> outputs.InputValue:
+    return outputs.InputValue(
+        ref=outputs.InputRef(name=name, stack=stack, output=name), value="v", digest=digest
+    )
+
+
+def unknown(name: str, *, stack: str = "network") -> outputs.InputValue:
+    return outputs.InputValue(ref=outputs.InputRef(name=name, stack=stack, output=name), known=False)
+
+
+def test_a_waiting_plan_is_never_applied_by_itself() -> None:
+    for auto_apply in (True, False):
+        decision = guards.after_plan(
+            has_changes=True, auto_apply=auto_apply, direction=guards.Direction.FORWARD, waiting=True
+        )
+        assert decision is guards.Decision.WAIT
+
+
+def test_a_plan_with_an_unknown_input_is_refused_naming_it() -> None:
+    assert guards.check_inputs_known(stack="app", inputs=[known("cidr", "d")]) is None
+    refusal = guards.check_inputs_known(
+        stack="app", inputs=[known("cidr", "d"), unknown("db_host", stack="database")]
+    )
+    assert refusal is not None and refusal.kind is guards.RefusalKind.CONFLICT
+    assert refusal.message == (
+        "the plan of stack 'app' cannot be applied: input db_host (known after database applies) not known "
+        "yet; it is planned again when that stack is applied"
+    )
+
+
+def test_a_stored_waiting_plan_cannot_be_synced() -> None:
+    plan = guards.StoredPlan(
+        kind="plan",
+        status="succeeded",
+        has_changes=True,
+        waiting_for=("db_host (known after database applies)",),
+    )
+    refusal = guards.check_stored_plan(stack="app", plan=plan)
+    assert refusal is not None and "db_host (known after database applies)" in refusal.message
+
+
+def test_stale_inputs_are_refused() -> None:
+    planned = [known("cidr", "d1"), known("region", "r")]
+    assert (
+        guards.check_inputs_current(stack="app", planned=planned, current={i.name: i for i in planned})
+        is None
+    )
+    refusal = guards.check_inputs_current(
+        stack="app", planned=planned, current={"cidr": known("cidr", "d2"), "region": known("region", "r")}
+    )
+    assert refusal is not None
+    assert refusal.message == (
+        "the plan of stack 'app' is stale: input cidr (network.cidr) changed since it was made; plan again"
+    )
+    # An input gone unknown, added or removed since the plan counts as changed too.
+    assert guards.check_inputs_current(stack="app", planned=planned, current={"cidr": known("cidr", "d1")})
+    assert guards.check_inputs_current(
+        stack="app", planned=planned, current={"cidr": unknown("cidr"), "region": known("region", "r")}
+    )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from truenorth.core import impacts, specs
+from truenorth.core import impacts, outputs, specs
 
 BASE = """\
 stacks:
@@ -186,3 +186,38 @@ def test_dependency_moves_lists_only_moved_dependencies() -> None:
     )
     assert moved == ("b",)
     assert impacts.dependency_moves(stack, applied={"a": "1" * 40}, planned_with=None) == ()
+
+
+def test_an_input_only_dependency_does_not_replan_on_every_apply() -> None:
+    stack = specs.StackSpec(
+        name="app",
+        engine="terraform",
+        path="app",
+        depends_on=("base",),
+        inputs=(outputs.InputRef(name="cidr", stack="network", output="cidr"),),
+    )
+    assert stack.depends_on == ("base", "network")
+    moved = impacts.dependency_moves(
+        stack,
+        applied={"base": "1" * 40, "network": "2" * 40},
+        planned_with={"base": "1" * 40, "network": "1" * 40},
+    )
+    assert moved == ()  # network only feeds an input: its outputs decide
+
+
+def test_input_moves_name_the_input_and_its_source() -> None:
+    stack = specs.StackSpec(
+        name="app",
+        engine="terraform",
+        path="app",
+        inputs=(
+            outputs.InputRef(name="cidr", stack="network", output="cidr"),
+            outputs.InputRef(name="db_host", stack="network", output="address"),
+        ),
+    )
+    planned = {"cidr": "value a", "db_host": "value b"}
+    assert impacts.input_moves(stack, basis=dict(planned), planned_basis=planned) == ()
+    assert impacts.input_moves(stack, basis={**planned, "db_host": "value c"}, planned_basis=planned) == (
+        "input db_host changed (network.address)",
+    )
+    assert impacts.input_moves(stack, basis={}, planned_basis=None) == ()

@@ -20,6 +20,16 @@ def test_known_secrets_are_masked_longest_first() -> None:
 def test_multiline_secret_is_masked_line_by_line() -> None:
     red = redaction.Redactor(["line-one-secret\nline-two-secret"])
     assert red("error near line-two-secret") == "error near ***"
+    assert red("line-one-secret\nline-two-secret") == "***\n***"
+
+
+def test_a_value_with_a_trailing_newline_never_swallows_a_line_break() -> None:
+    # A file-backed value (a Kustomize secretGenerator file) ends with its newline.
+    red = redaction.Redactor(["dbpass\n", "  ldap-pw \r\n"])
+    assert red("name: dbpass\n- mountPath: /x\n") == "name: ***\n- mountPath: /x\n"
+    assert red("ldap-pw\r\nnext") == "***\r\nnext"
+    assert red.secrets == frozenset({"dbpass", "ldap-pw"})
+    assert red("\n\n") == "\n\n"
 
 
 def test_short_values_are_not_masked() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from truenorth.core import specfields, specs
+from truenorth.core import outputs, specfields, specs
 
 DATA = Path(__file__).parent.parent / "data" / "specs"
 
@@ -126,3 +126,67 @@ def test_a_long_dependency_cycle_is_a_spec_error() -> None:
     [issue] = caught.value.issues
     assert issue.field == "stacks[0].depends_on"
     assert issue.message.startswith("dependency cycle: s0 -> s1 -> s2")
+
+
+def test_inputs_and_outputs_are_built_sorted_and_imply_depends_on() -> None:
+    spec = specs.parse_spec((DATA / "valid" / "inputs-and-outputs.yaml").read_text())
+    web = spec.stack("web")
+    assert [(ref.name, ref.stack, ref.output) for ref in web.inputs] == [
+        ("db_host", "db.v2", "address"),  # split at the last '.': stack names may hold '.'
+        ("subnet", "network", "cidr"),
+        ("token", "hosts", "api_token"),
+    ]
+    assert web.explicit_depends_on == ()
+    assert web.depends_on == ("db.v2", "hosts", "network")
+    hosts = spec.stack("hosts")
+    assert hosts.explicit_depends_on == ("network",)
+    assert hosts.depends_on == ("network", "db.v2")  # the explicit list, then the inputs' stacks
+    assert [(o.name, o.sensitive) for o in hosts.outputs] == [("api_token", True), ("motd", False)]
+    assert [o.name for o in web.outputs] == ["cert", "lb_ip", "replicas"]
+    cert, lb_ip, replicas = web.outputs
+    assert cert == specs.OutputSpec(
+        name="cert", sensitive=True, object="v1/Secret/web-tls", namespace="edge", path='.data["tls.crt"]'
+    )  # a Secret's value is always sensitive
+    assert cert.steps == ("data", "tls.crt")
+    assert lb_ip.object_parts == ("v1", "Service", "web")
+    assert lb_ip.steps == ("status", "loadBalancer", "ingress", 0, "ip")
+    assert (lb_ip.sensitive, lb_ip.namespace) == (False, None)
+    assert replicas.object_parts == ("apps/v1", "Deployment", "web")
+    assert spec.stack("network").inputs == () and spec.stack("network").outputs == ()
+
+
+def test_inputs_and_outputs_count_as_a_spec_entry_change() -> None:
+    before = specs.parse_spec((DATA / "valid" / "inputs-and-outputs.yaml").read_text())
+    text = (DATA / "valid" / "inputs-and-outputs.yaml").read_text()
+    after = specs.parse_spec(text.replace("subnet: network.cidr", "subnet: network.cidr_v6"))
+    assert before.stack("web").source["inputs"]["subnet"] == "network.cidr"
+    assert before.stack("web").source != after.stack("web").source
+    assert before.stack("web").source["outputs"]["lb_ip"]["object"] == "v1/Service/web"
+    assert before.stack("hosts").source == after.stack("hosts").source
+
+
+def test_a_stack_built_directly_merges_its_inputs_into_depends_on() -> None:
+    stack = specs.StackSpec(
+        name="app",
+        engine="terraform",
+        path="app",
+        depends_on=("base",),
+        inputs=(outputs.InputRef(name="vpc", stack="network", output="vpc_id"),),
+    )
+    assert stack.depends_on == ("base", "network")
+    assert stack.explicit_depends_on == ("base",)
+    assert stack.input_stacks() == ("network",)
+
+
+def test_json_schema_lists_inputs_and_outputs() -> None:
+    variants = {
+        v["properties"]["engine"]["const"]: v["properties"]
+        for v in specfields.json_schema()["properties"]["stacks"]["items"]["oneOf"]
+    }
+    assert {"inputs"} <= set(variants["terraform"]) and "outputs" not in variants["terraform"]
+    assert variants["ansible"]["outputs"]["additionalProperties"]["properties"] == {
+        "sensitive": {"type": "boolean", "default": False}
+    }
+    kubernetes = variants["kubernetes"]["outputs"]["additionalProperties"]
+    assert kubernetes["required"] == ["object", "path"]
+    assert variants["kubernetes"]["inputs"]["propertyNames"] == {"pattern": specfields.INPUT_NAME_PATTERN}

@@ -167,10 +167,16 @@ def test_the_record_names_the_program_while_it_runs_and_is_removed_after(tmp_pat
     record_file = tmp_path / processes.RECORD_FILE
     seen: list[survivors.ProcessRecord | None] = []
 
+    gate = tmp_path / "go"
+
     def sink(line: str) -> None:
         seen.append(survivors.read_record(record_file))
+        gate.touch()  # only now may the program end: it is alive while it is recorded
 
-    result = run(["/bin/sh", "-c", "echo $$"], tmp_path, sink=sink, record=record_file)
+    # The program waits for the gate, so however busy the machine, it has not exited
+    # (and is not a zombie) when the record is written.
+    script = f"echo $$; while [ ! -e {gate} ]; do sleep 0.01; done"
+    result = run(["/bin/sh", "-c", script], tmp_path, sink=sink, record=record_file)
     assert result.ok
     [record] = seen
     assert record is not None and record.pid == int(result.stdout)

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from truenorth import texts
-from truenorth.core import durations, redaction, specs
+from truenorth.core import durations, fieldpaths, outputs, redaction, specs
 from truenorth.engines.ansible import running
-from truenorth.engines.kubernetes import kustomizations, normalizing
+from truenorth.engines.kubernetes import kustomizations, normalizing, substituting
 from truenorth.engines.terraform import configs, versions
 from truenorth.git import credentials, refs
 from truenorth.git import errors as git_errors
@@ -97,6 +97,31 @@ def test_kubernetes_quantities(text: str) -> None:
     assert normalizing.canonical_quantity("0.5") == "500m"
 
 
+SUBSTITUTIONS = {
+    **ADVERSARIAL,
+    "openings": "${" * (MIB // 2),
+    "escapes": "$${" * (MIB // 3),
+    "dollars then a name": "$" * MIB + "{a",
+    "references": "${a}" * (MIB // 4),
+    "unclosed default": "${a:=" + "x" * MIB,
+    "names without end": "${a" * (MIB // 3),
+}
+
+
+@timeout
+@pytest.mark.parametrize("text", list(SUBSTITUTIONS.values()), ids=list(SUBSTITUTIONS))
+def test_kubernetes_substitution(text: str) -> None:
+    value = outputs.InputValue(ref=outputs.InputRef("a", "up", "a"), value="b")
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"k": text}}
+    try:
+        substituting.Substitution({"a": value}, max_chars=MIB).apply(obj, label="core/ConfigMap/_cluster/x")
+    except substituting.SubstitutionError as exc:
+        assert str(exc).startswith("core/ConfigMap/_cluster/x: data.k: ")
+    else:
+        result = obj["data"]["k"]
+        assert result in (text, text.replace("$${", "${"), "b" * (MIB // 4))
+
+
 @timeout
 @CASES
 def test_terraform_backend_detection(text: str, tmp_path: Path) -> None:
@@ -122,6 +147,34 @@ def test_spec_names_and_durations(text: str) -> None:
         durations.parse_duration(text)
     with pytest.raises(specs.SpecError):
         specs.parse_spec(f"stacks:\n  - name: '{text.replace(chr(39), '')}'\n    engine: terraform\n")
+
+
+@timeout
+@CASES
+def test_field_paths_and_spec_inputs_and_outputs(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(fieldpaths.FieldPathError, match="at most 512 characters"):
+        fieldpaths.parse(text)
+    half = text[: MIB // 2]
+    document = {
+        "stacks": [
+            {"name": "a", "engine": "kubernetes", "path": "a", "inputs": {half: half, "x": half}},
+            {"name": "b", "engine": "kubernetes", "path": "b",
+             "outputs": {half: {}, "y": {"object": half, "path": half, "namespace": half}}},
+        ]
+    }  # fmt: skip
+    with pytest.raises(specs.SpecError):
+        specs.parse_spec(json.dumps(document))
+    # The scanner itself is linear too: lift the bounds and read 1 MiB in one path.
+    monkeypatch.setattr(fieldpaths, "MAX_LENGTH", 8 * MIB)
+    monkeypatch.setattr(fieldpaths, "MAX_STEPS", MIB)
+    steps = ("a", text, 0)
+    assert fieldpaths.parse(fieldpaths.render(steps)) == steps
+    try:
+        assert len(fieldpaths.parse("." + text)) >= 1
+    except fieldpaths.FieldPathError as exc:
+        assert exc.column is not None
+    with pytest.raises(fieldpaths.FieldPathError, match="no field"):
+        fieldpaths.extract({"a": {}}, ("a", text))
 
 
 @timeout

@@ -8,6 +8,8 @@ of the controller. The process-level tests use the real controller instead.
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -80,11 +82,20 @@ class FakeController:
     def is_ready(self) -> bool:
         return self.ready
 
-    def push_received(self, *, repository_urls: Sequence[str], ref: str) -> list[str]:
-        self.calls.append(("push_received", {"repository_urls": list(repository_urls), "ref": ref}))
+    def push_received(self, *, repository_urls: Sequence[str], ref: str, sha: str | None = None) -> list[str]:
+        self.calls.append(
+            ("push_received", {"repository_urls": list(repository_urls), "ref": ref, "sha": sha})
+        )
         if self.fail_with is not None:
             raise self.fail_with
         return list(self.push_result)
+
+    async def changed(self) -> None:
+        """Nothing changes by itself here: wait until cancelled."""
+        await asyncio.Event().wait()
+
+    def state_counts(self) -> dict[tuple[states.SyncState, states.Health], int]:
+        return dict(Counter((view.sync_state, view.health) for view in self.stack_views))
 
     def repositories(self) -> list[RepositoryView]:
         now = datetime(2024, 5, 15, 10, 0, tzinfo=UTC)
@@ -112,6 +123,8 @@ class FakeController:
             and (query.health is None or query.health.lower() == view.health.value.lower())
             and (query.name_contains is None or query.name_contains.lower() in view.name.lower())
         ]
+        if query.sort == "name":
+            found.sort(key=lambda view: (view.name, view.repository))
         broken = [
             views.SourceError(repository=repo.name, error=repo.source_error)
             for repo in self.repositories()

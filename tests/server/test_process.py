@@ -8,6 +8,7 @@ because of a webhook or a retry, not a poll.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -310,7 +311,10 @@ def test_git_outage_keeps_state_applies_nothing_and_recovers(tmp_path: Path, ser
 
     away = tmp_path / "repo-away"
     repo.path.rename(away)
-    raw, headers = github_push(_body_for(first, repo), secret=WEBHOOK_SECRET, delivery="outage")
+    # The push names a commit the controller has not fetched (one it has costs no git at
+    # all), so it must reach the repository, and finds it gone.
+    unseen = hashlib.sha1(b"a commit pushed during the outage").hexdigest()
+    raw, headers = github_push(_body_for(unseen, repo), secret=WEBHOOK_SECRET, delivery="outage")
     assert httpx.post(f"{server.url}/api/v1/webhooks/github", content=raw, headers=headers).status_code == 202
 
     def source_error() -> str | None:

@@ -71,6 +71,7 @@ def test_signed_push_triggers(client: TestClient, controller: FakeController, pr
     name, call = controller.calls[-1]
     assert name == "push_received" and call["ref"] == "refs/heads/main"
     assert call["repository_urls"]
+    assert call["sha"] == json.loads(BODIES[provider]).get("after")  # the commit it names
     assert metric(client, provider, "triggered") == 1
 
 

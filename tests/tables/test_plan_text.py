@@ -58,6 +58,11 @@ def ansible_plan() -> plans.Plan:
         changes=report.changes,
         summary=plans.summarize(report.changes, hosts_unreachable=report.unreachable_hosts),
         unreachable_hosts=report.unreachable_hosts,
+        meta={
+            "failures": list(report.failures),
+            "unreachable": list(report.unreachable),
+            plans.PARTIAL: report.partial,
+        },
     )
 
 
@@ -101,6 +106,30 @@ def test_an_ansible_check_run_as_printed() -> None:
     snapshots.check("ansible-plan-check", snapshots.printed(lambda console: tables.print_plan(console, plan)))
 
 
+def test_failed_and_unreachable_ansible_hosts_are_named_with_their_reason() -> None:
+    """The recorded run where one host fails and one is unreachable, read as a plan: the
+    plan says it is partial and names both hosts, the task and Ansible's reason."""
+    recorded = _json_lines(DATA / "ansible" / "apply_partial" / "job_events.jsonl")
+    report = checks.read_check(events.task_outcomes(recorded), [], redactor=redaction.Redactor())
+    plan = plans.Plan(
+        stack="hosts",
+        engine="ansible",
+        revision=REVISION,
+        changes=report.changes,
+        summary=plans.summarize(report.changes, hosts_unreachable=report.unreachable_hosts),
+        unreachable_hosts=report.unreachable_hosts,
+        meta={
+            "failures": list(report.failures),
+            "unreachable": list(report.unreachable),
+            plans.PARTIAL: True,
+        },
+    )
+    printed = snapshots.printed(lambda console: tables.print_plan(console, plan))
+    snapshots.check("ansible-plan-partial", printed)
+    assert "Plan is partial" in printed
+    assert "! gone: unreachable at task 'config file': " in printed
+
+
 def test_a_kubernetes_plan_as_printed() -> None:
     plan = kubernetes_plan()
     snapshots.check("kubernetes-plan", snapshots.printed(lambda console: tables.print_plan(console, plan)))
@@ -134,3 +163,54 @@ def _yaml(path: Path) -> Any:
 
 def _json_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# --------------------------------------------------------------------------- issue #15
+
+
+def test_terraforms_own_text_is_printed_as_terraform_show_prints_it() -> None:
+    """A plan whose output is Terraform's rendering (``meta["native_text"]``) prints that
+    text, from the real ``terraform plan`` output of ``plan-nested`` (progress lines
+    dropped): it equals ``terraform show PLANFILE`` line for line, under the stack."""
+    from truenorth.engines.terraform import renderings
+
+    stdout = (DATA / "terraform" / "plan-nested.stdout.txt").read_text()
+    shown = (DATA / "terraform" / "plan-nested.show.txt").read_text()
+    plan = terraform_plan("plan-nested")
+    native = plans.Plan(
+        **{**_fields(plan), "output": renderings.native_text(stdout), "meta": {renderings.NATIVE_TEXT: True}}
+    )
+    printed = snapshots.printed(lambda console: tables.print_plan(console, native))
+    assert [line.removeprefix("  ") for line in printed.splitlines()] == [
+        line.rstrip() for line in shown.strip("\n").splitlines()
+    ]
+    snapshots.check("terraform-plan-native", printed)
+
+
+def test_structured_terraform_changes_read_like_terraform() -> None:
+    """Without Terraform's text (a stored plan), the changes print per key, nested values
+    on many lines: a new map key is ``+``, an element deep in a long list is shown, the
+    replaced gateway, unknown values and every output with its value."""
+    plan = terraform_plan("plan-nested")
+    printed = snapshots.printed(lambda console: tables.print_plan(console, plan))
+    assert '+ team = "infra"' in printed and "null" not in printed
+    assert '~ "zone-9" -> "zone-nine",' in printed
+    assert "# (14 unchanged elements hidden)" in printed
+    assert '~ region = "eu-1" -> "eu-2"' in printed
+    assert "+ fresh_id = (known after apply)" in printed
+    assert "~ password = (sensitive value)" in printed and "canary" not in printed
+    snapshots.check("terraform-plan-nested", printed)
+
+
+def test_a_cut_terraform_text_is_not_printed() -> None:
+    """An output the limit cut is not marked native: the structured changes print."""
+    plan = terraform_plan("plan-nested")
+    cut = plans.Plan(**{**_fields(plan), "output": "Terraform will perform...", "meta": {}})
+    printed = snapshots.printed(lambda console: tables.print_plan(console, cut))
+    assert "Terraform will perform" not in printed and "# terraform_data.tags" in printed
+
+
+def _fields(plan: plans.Plan) -> dict[str, Any]:
+    import dataclasses
+
+    return {item.name: getattr(plan, item.name) for item in dataclasses.fields(plan)}

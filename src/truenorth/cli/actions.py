@@ -3,8 +3,9 @@
 Each works two ways, chosen by its options: with ``--server URL`` it asks a running
 controller (:mod:`truenorth.cli.remote`, the operator role for ``sync``/``approve``, admin
 for ``rollback``); with ``--repo REPO`` and no server it acts on the local data dir
-(:mod:`truenorth.cli.local`). With neither it says so. ``rollback`` needs ``--revision``
-and a non-empty ``--reason``, recorded with the run.
+(:mod:`truenorth.cli.local`; ``--config``/``--kubeconfig``/``--context`` give Kubernetes
+stacks their cluster, as for ``truenorth apply``). With neither it says so. ``rollback``
+needs ``--revision`` and a non-empty ``--reason``, recorded with the run.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.text import Text
 
-from truenorth.cli import local, remote, tables
+from truenorth.cli import remote, tables
 
 __all__ = ["register"]
 
@@ -46,6 +47,22 @@ LocalDataDirOption = Annotated[
 LocalStoreOption = Annotated[
     str | None, typer.Option("--store", envvar="TRUENORTH_STORE_URL", help="Without --server: database URL.")
 ]
+LocalConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="Without --server: the controller's configuration file (its clusters tables: Kubernetes targets).",
+    ),
+]
+LocalKubeconfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--kubeconfig", help="Without --server: the cluster of a Kubernetes stack (wins over --config)."
+    ),
+]
+LocalContextOption = Annotated[
+    str | None, typer.Option("--context", help="With --kubeconfig: the context to use (default: current).")
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -62,10 +79,25 @@ def register(app: typer.Typer) -> None:
         branch: LocalBranchOption = None,
         data_dir: LocalDataDirOption = None,
         store: LocalStoreOption = None,
+        config: LocalConfigOption = None,
+        kubeconfig: LocalKubeconfigOption = None,
+        context: LocalContextOption = None,
     ) -> None:
         """Apply a stack's stored plan: on a running controller (operator role), or locally with --repo."""
         if not server and repo:
-            local.act("sync", stack, repo=repo, branch=branch, data_dir=data_dir, store=store)
+            from truenorth.cli import local  # the store: only the local path imports it
+
+            local.act(
+                "sync",
+                stack,
+                repo=repo,
+                branch=branch,
+                data_dir=data_dir,
+                store=store,
+                config=config,
+                kubeconfig=kubeconfig,
+                context=context,
+            )
             return
         remote.act(
             "sync",
@@ -87,10 +119,25 @@ def register(app: typer.Typer) -> None:
         branch: LocalBranchOption = None,
         data_dir: LocalDataDirOption = None,
         store: LocalStoreOption = None,
+        config: LocalConfigOption = None,
+        kubeconfig: LocalKubeconfigOption = None,
+        context: LocalContextOption = None,
     ) -> None:
         """Approve and apply a plan held for approval (operator role), or locally with --repo."""
         if not server and repo:
-            local.act("approve", stack, repo=repo, branch=branch, data_dir=data_dir, store=store)
+            from truenorth.cli import local  # the store: only the local path imports it
+
+            local.act(
+                "approve",
+                stack,
+                repo=repo,
+                branch=branch,
+                data_dir=data_dir,
+                store=store,
+                config=config,
+                kubeconfig=kubeconfig,
+                context=context,
+            )
             return
         remote.act(
             "approve",
@@ -114,11 +161,16 @@ def register(app: typer.Typer) -> None:
         branch: LocalBranchOption = None,
         data_dir: LocalDataDirOption = None,
         store: LocalStoreOption = None,
+        config: LocalConfigOption = None,
+        kubeconfig: LocalKubeconfigOption = None,
+        context: LocalContextOption = None,
     ) -> None:
         """Deploy an earlier applied revision of a stack (admin role); who and why are recorded."""
         if not reason.strip():
             _fail("--reason must not be empty")
         if not server and repo:
+            from truenorth.cli import local  # the store: only the local path imports it
+
             local.act(
                 "rollback",
                 stack,
@@ -128,6 +180,9 @@ def register(app: typer.Typer) -> None:
                 store=store,
                 revision=revision,
                 reason=reason,
+                config=config,
+                kubeconfig=kubeconfig,
+                context=context,
             )
             return
         remote.act(

@@ -6,13 +6,16 @@ Built only from recorded, redacted data. Fields are only ever added within a
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from truenorth.controller.runs import executing
-from truenorth.core import plans
+from truenorth.core import plans, runs
 from truenorth.git import urls
 
-__all__ = ["FORMAT_VERSION", "plan_document", "record_json", "run_json", "stack_json"]
+if TYPE_CHECKING:  # the store, under it, is imported by the commands that use one
+    from truenorth.controller.runs import executing
+
+__all__ = ["FORMAT_VERSION", "drift_entry", "plan_document", "record_json", "run_json", "stack_json"]
 
 FORMAT_VERSION = "1"
 
@@ -21,13 +24,29 @@ FORMAT_VERSION = "1"
 _SHOWN_SUMMARY_KEYS = frozenset([*plans.PlanSummary().to_dict(), "has_changes", "unreachable_hosts"])
 
 
-def plan_document(revision: Any, outcomes: list[executing.Outcome]) -> dict[str, Any]:
+def plan_document(
+    revision: Any, outcomes: list[executing.Outcome], *, engines: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The ``plan``/``apply`` document. ``engines`` (stack name -> engine) names the engine
+    of a stack whose plan failed; every stack entry has the same fields in every state."""
     stacks = []
     for outcome in outcomes:
         entry: dict[str, Any] = {"name": outcome.result.stack, "run_id": outcome.run_id}
         if outcome.plan is None:
+            result = outcome.result
             entry.update(
-                status="failed", error=outcome.result.error, has_changes=None, summary=None, changes=[]
+                status="failed",
+                engine=(engines or {}).get(result.stack),
+                error=result.error,
+                has_changes=None,
+                summary=None,
+                # What a plan that failed part-way checked before failing (Ansible), else none.
+                changes=[item.to_dict() for item in result.plan.changes] if result.plan else [],
+                unreachable_hosts=sorted(
+                    host.host for host in result.hosts if host.status is runs.HostStatus.UNREACHABLE
+                ),
+                inputs=[],
+                waiting=False,
             )
         else:
             data = outcome.plan.to_dict()
@@ -39,6 +58,8 @@ def plan_document(revision: Any, outcomes: list[executing.Outcome]) -> dict[str,
                 summary=data["summary"],
                 changes=data["changes"],
                 unreachable_hosts=data["unreachable_hosts"],
+                inputs=data["inputs"],
+                waiting=bool(outcome.plan.waiting_for),
             )
         stacks.append(entry)
     plans_ = [o.plan for o in outcomes if o.plan is not None]
@@ -62,6 +83,31 @@ def plan_document(revision: Any, outcomes: list[executing.Outcome]) -> dict[str,
             "stacks_with_changes": sum(1 for p in plans_ if p.has_changes),
             "stacks_failed": sum(1 for o in outcomes if o.plan is None),
         },
+    }
+
+
+def drift_entry(
+    name: str,
+    *,
+    engine: str,
+    status: str,
+    revision: str | None = None,
+    run_id: int | None = None,
+    error: str = "",
+    plan: plans.Plan | None = None,
+) -> dict[str, Any]:
+    """One stack of the ``drift`` document, with the same fields whatever its status
+    (``checked``, ``not-applied``, ``failed``): what is not known is null or empty."""
+    return {
+        "name": name,
+        "engine": engine,
+        "status": status,
+        "revision": revision,
+        "run_id": run_id,
+        "error": error if plan is None else "",
+        "drift": plan.has_drift if plan is not None else None,
+        "summary": plan.summary.to_dict() if plan is not None else None,
+        "changes": [item.to_dict() for item in plan.changed] if plan is not None else [],
     }
 
 

@@ -4,8 +4,9 @@ The same actions a controller does (:mod:`truenorth.controller.local.approving`)
 in this process as ``truenorth plan``/``apply`` would: the data dir is shared with other
 local commands but refused while a controller holds it
 (:mod:`truenorth.controller.runs.ownership`; the message points at ``--server``), files
-are written private (umask 077), and the actor recorded is ``local:<user>``. The
-commands themselves are declared in :mod:`truenorth.cli.actions`.
+are written private (umask 077), and the actor recorded is ``local:<user>``. A Kubernetes stack's cluster comes from ``--config FILE``
+(the controller's ``[clusters]`` tables) or ``--kubeconfig FILE [--context NAME]``, as for
+``truenorth apply``. The commands themselves are declared in :mod:`truenorth.cli.actions`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rich.text import Text
 
 from truenorth.cli import tables
 from truenorth.controller import errors as controller_errors
-from truenorth.controller.local import approving
+from truenorth.controller.local import approving, clusters
 from truenorth.controller.runs import executing, layout, ownership, runtime
 from truenorth.core import redaction
 from truenorth.git import errors as git_errors
@@ -41,16 +42,27 @@ def act(
     store: str | None,
     revision: str = "",
     reason: str = "",
+    config: Path | None = None,
+    kubeconfig: Path | None = None,
+    context: str | None = None,
 ) -> None:
-    """Do ``action`` on the local data dir; exit 1 when it failed (its error printed in full)."""
+    """Do ``action`` on the local data dir; exit 1 when it failed (its error printed in full).
+
+    ``config``/``kubeconfig``/``context``: Kubernetes stacks' targets, as ``truenorth
+    apply`` takes them (:func:`truenorth.controller.local.clusters.lookup`).
+    """
     actor = f"local:{getpass.getuser()}"
     root = layout.data_dir_from_env(data_dir)
+    try:
+        found = clusters.lookup(config=config, kubeconfig=kubeconfig, context=context)
+    except clusters.ClusterError as exc:
+        _fail(str(exc))
     held = contextlib.ExitStack()
     try:
         held.enter_context(ownership.private_files())
         held.enter_context(ownership.share(root, command=f"truenorth {action} --repo"))
         with controller_errors.store_unavailable():
-            rt = runtime.open_runtime(root, store_url=store)
+            rt = runtime.open_runtime(root, store_url=store, clusters=found)
     except ownership.DataDirBusy as exc:
         held.close()
         _fail(str(exc))

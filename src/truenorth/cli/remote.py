@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from truenorth.cli import client, tables
+from truenorth.cli import tables
 
 __all__ = ["ServerOption", "TokenOption", "act", "print_history", "print_status"]
 
@@ -53,6 +53,8 @@ def act(
     body: dict[str, str] | None = None,
 ) -> None:
     """Ask the controller at ``server`` to do ``action`` on ``stack``; with ``wait``, follow the run."""
+    from truenorth.cli import client  # httpx: only the commands that talk HTTP import it
+
     try:
         with client.ApiClient(server, token) as api:
             answer = api.post(f"/stacks/{quote(stack, safe='')}/{action}", body=body, repository=repository)

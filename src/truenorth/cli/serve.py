@@ -12,9 +12,11 @@ for a request's headers and body (10 s each) can be changed with
 the server gracefully: running requests finish, then the controller stops.
 
 One controller per data dir (:mod:`truenorth.controller.runs.ownership`): ``serve`` holds the
-data dir's lock (and, on PostgreSQL, an advisory lock on the database) for as long as it
-runs; a second one exits at start naming the first (host, pid, URL). Everything it writes
-under the data dir is private to its user (umask 077).
+data dir's lock (and, on PostgreSQL, an advisory lock keyed by the data dir's instance id)
+for as long as it runs; a second one exits at start naming the first (host, pid, URL).
+On PostgreSQL, several ``serve`` with their own data dirs are replicas that share the
+repositories (``docs/scale-out.md``). Everything it writes under the data dir is private
+to its user (umask 077).
 """
 
 from __future__ import annotations
@@ -26,19 +28,18 @@ import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from truenorth import config as controller_config
 from truenorth import texts
-from truenorth.controller import errors as controller_errors
-from truenorth.controller.actions import facade
-from truenorth.controller.runs import ownership
 from truenorth.core import durations, redaction
-from truenorth.engines import processes
-from truenorth.server import app as server_app
-from truenorth.server import limits, logs, serving
+
+# The server, the controller and the store are imported when ``serve`` runs, not when the
+# CLI starts: every other command would pay for them (``tests/cli/test_imports.py``).
+if TYPE_CHECKING:
+    from truenorth import config as controller_config
+    from truenorth.controller.runs import ownership
 
 __all__ = ["register", "serve", "startup_warnings"]
 
@@ -71,8 +72,23 @@ def serve(
         str | None,
         typer.Option("--poll-interval", help="How often to check Git, e.g. 60s, 5m (default 60s)."),
     ] = None,
+    notify: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--notify",
+            help="Send every event to this Apprise URL (repeatable), e.g. json://host/path. "
+            "A URL holding a token is better given by reference: [[notifications]] urls_env.",
+        ),
+    ] = None,
 ) -> None:
     """Run the controller: reconcile continuously, serve the API, webhooks and /metrics."""
+    from truenorth import config as controller_config
+    from truenorth.controller import errors as controller_errors
+    from truenorth.controller.actions import facade
+    from truenorth.engines import processes
+    from truenorth.server import app as server_app
+    from truenorth.server import limits, logs, serving
+
     overrides = {
         "repo": repo,
         "branch": branch,
@@ -80,6 +96,7 @@ def serve(
         "data_dir": str(data_dir) if data_dir is not None else None,
         "store_url": store,
         "poll_interval": poll_interval,
+        "notify": tuple(notify or ()),
     }
     try:
         settings = controller_config.load_config(config, overrides=overrides)
@@ -111,6 +128,7 @@ def serve(
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         owned.describe(url=f"http://{shown}:{port}")
+        controller.sharing.address = f"http://{shown}:{port}"  # the replicas table shows it
         sys.stdout.write(
             f"truenorth serving http://{shown}:{port} (API /api/v1, docs /api/v1/docs, metrics /metrics)\n"
         )
@@ -125,6 +143,9 @@ def _owned(
     settings: controller_config.ControllerConfig, redact: redaction.Redactor
 ) -> Iterator[ownership.Ownership]:
     """Hold the data dir (and a PostgreSQL store) for this controller, or exit naming the holder."""
+    from truenorth.controller import errors as controller_errors
+    from truenorth.controller.runs import ownership
+
     label = f"truenorth serve {socket.gethostname()}:{os.getpid()}"
     try:
         owned = ownership.claim(settings.data_dir, command="truenorth serve")
@@ -145,6 +166,8 @@ def _owned(
 
 def startup_warnings(settings: controller_config.ControllerConfig) -> list[str]:
     """What an operator should know about a configuration that runs but is limited."""
+    from truenorth import config as controller_config
+
     warnings = []
     if not settings.tokens:
         warnings.append(

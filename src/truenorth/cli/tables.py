@@ -12,7 +12,7 @@ terminal as control codes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console, ConsoleOptions, RenderableType, RenderHook, RenderResult
@@ -20,9 +20,10 @@ from rich.segment import Segment
 from rich.text import Text
 
 from truenorth import texts
-from truenorth.core import plans
+from truenorth.cli import diffs
+from truenorth.core import outputs, plans
 
-__all__ = ["console", "format_value", "print_plan", "print_totals", "terminal_safe"]
+__all__ = ["console", "format_value", "print_inputs", "print_plan", "print_totals", "terminal_safe"]
 
 _SYMBOLS = {
     plans.Action.CREATE: ("+", "green", "will be created"),
@@ -33,6 +34,11 @@ _SYMBOLS = {
     plans.Action.UNKNOWN: ("?", "bright_magenta", "cannot be predicted (check mode)"),
 }
 _MAX_VALUE = 200
+#: Each diff line's colour, by its marker.
+_MARKER_STYLES = {"+": "green", "-": "red", "~": "yellow"}
+#: ``Plan.meta`` key an engine sets when ``Plan.output`` is its complete rendering of the
+#: plan (Terraform's own, :mod:`truenorth.engines.terraform.renderings`).
+NATIVE_TEXT = "native_text"
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -73,18 +79,89 @@ def format_value(value: Any) -> str:
 
 
 def print_plan(console: Console, plan: plans.Plan) -> None:
-    """Print every change of ``plan`` (no-ops omitted), then its headline."""
+    """Print the inputs ``plan`` was made with, every change (no-ops omitted), then its headline."""
+    print_inputs(console, plan.inputs)
+    waiting = plan.waiting_for
+    if waiting:
+        names = ", ".join(f"{item.name} {item.placeholder()}" for item in waiting)
+        console.print(
+            Text(f"  Not planned yet: waiting for input {names}; planned again then.", style="yellow")
+        )
+        return
     changed = plan.changed
     if not changed:
-        console.print(Text(f"  No changes. {plan.stack} matches the configuration.", style="green"))
+        _print_host_problems(console, plan)
+        if plan.partial:
+            console.print(Text("  No changes on the hosts that were checked.", style="yellow"))
+        else:
+            console.print(Text(f"  No changes. {plan.stack} matches the configuration.", style="green"))
+        return
+    if plan.meta.get(NATIVE_TEXT) is True and plan.output.strip():
+        _print_native(console, plan.output)
         return
     for change in changed:
         _print_change(console, change)
+    _print_host_problems(console, plan)
+    if plan.summary.unknown and not plan.waiting_for:
+        console.print(
+            Text(
+                f"  {plan.summary.unknown} unknown: check mode cannot predict them, so they do not "
+                "count as changes (--unknown-is-change counts them).",
+                style="dim",
+            )
+        )
     console.print(Text(f"  Plan: {plan.summary.headline()}", style="bold"))
 
 
+def _print_host_problems(console: Console, plan: plans.Plan) -> None:
+    """Hosts a per-host engine (Ansible) could not check to the end, each with its reason."""
+    failures = [str(line) for line in plan.meta.get("failures") or ()]
+    unreachable = [str(line) for line in plan.meta.get("unreachable") or ()]
+    if not plan.partial and not failures and not unreachable:
+        return
+    if plan.partial:
+        console.print(
+            Text(
+                "  Plan is partial: these hosts were not checked to the end, "
+                "so their later tasks are not in this plan:",
+                style="bold yellow",
+            )
+        )
+    for line in unreachable:
+        console.print(Text(f"  ! {line}", style="red"))
+    for line in failures:
+        console.print(Text(f"  ! {line}", style="red"))
+
+
+def _print_native(console: Console, text: str) -> None:
+    """The engine's own rendering of the plan (Terraform's, as ``terraform show`` prints
+    it), indented under the stack's header and coloured by each line's marker."""
+    for line in text.rstrip("\n").splitlines():
+        marker = line.lstrip()[:3]
+        style = (
+            "magenta"
+            if marker in ("-/+", "+/-")
+            else _MARKER_STYLES.get(marker[:1], "bold" if line.startswith("Plan:") else "")
+        )
+        console.print(Text("  " + line, style=style))
+
+
+def print_inputs(console: Console, inputs: Sequence[outputs.InputValue]) -> None:
+    """The ``Inputs:`` block: each input's value (masked when sensitive, or not known yet)
+    and where it came from: ``db_host = "10.0.0.5"  (from network.address)``."""
+    if not inputs:
+        return
+    console.print(Text("  Inputs:", style="bold"))
+    for item in inputs:
+        shown = item.placeholder() if not item.known or item.sensitive else format_value(item.value)
+        row = Text(f"    {item.name} = ")
+        row.append(shown, style="yellow" if not item.known else "dim" if item.sensitive else "")
+        row.append(f"  (from {item.ref.source})", style="dim")
+        console.print(row)
+
+
 def _print_change(console: Console, change: plans.Change) -> None:
-    _symbol, style, words = _SYMBOLS[change.action]
+    _symbol, _style, words = _SYMBOLS[change.action]
     header = Text("  # ")
     header.append(change.address, style="bold")
     header.append(f" {words}")
@@ -96,28 +173,9 @@ def _print_change(console: Console, change: plans.Change) -> None:
             line_style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
             console.print(Text("      " + line, style=line_style or ""))
         return
-    for key, marker, before, after in _attribute_rows(change):
-        row = Text(f"      {marker} ", style=style if marker != "~" else "yellow")
-        row.append(f"{key} = ")
-        if marker == "~":
-            row.append(f"{format_value(before)} -> {format_value(after)}")
-        else:
-            row.append(format_value(after if marker == "+" else before))
-        console.print(row)
-
-
-def _attribute_rows(change: plans.Change) -> Iterable[tuple[str, str, Any, Any]]:
-    before = change.before if isinstance(change.before, dict) else {}
-    after = change.after if isinstance(change.after, dict) else {}
-    if change.action is plans.Action.CREATE:
-        return [(key, "+", None, value) for key, value in sorted(after.items()) if value is not None]
-    if change.action is plans.Action.DELETE:
-        return [(key, "-", value, None) for key, value in sorted(before.items()) if value is not None]
-    rows = []
-    for key in sorted(set(before) | set(after)):
-        if before.get(key) != after.get(key):
-            rows.append((key, "~", before.get(key), after.get(key)))
-    return rows
+    name = change.name if change.resource_type == "output" else ""
+    for row in diffs.attribute_lines(change.before, change.after, name=name):
+        console.print(Text("      " + row.render(), style=_MARKER_STYLES.get(row.marker, "")))
 
 
 def print_totals(console: Console, plans_: Sequence[plans.Plan], *, failed: int) -> None:

@@ -12,6 +12,7 @@ winning over variables winning over the file, and hands each section to its own 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
@@ -21,6 +22,9 @@ from urllib.parse import quote
 
 from truenorth.config import (
     clusters,
+    forges,
+    interface,
+    notifications,
     repositories,
     retries,
     sandboxes,
@@ -36,7 +40,7 @@ __all__ = ["load_config", "parse_listen"]
 _KNOWN = (
     "listen", "data_dir", "store_url", "store_password_env", "workers", "log_format",
     "retry", "repositories", "webhooks", "tokens", "clusters", "secrets", "operation_timeout",
-    "sandbox", "limits",
+    "sandbox", "limits", "ui", "lease_seconds", *notifications.KEYS,
 )  # fmt: skip
 
 
@@ -57,8 +61,8 @@ def load_config(
     """Read ``path`` (optional), apply ``TRUENORTH_*`` variables, then ``overrides`` (flags).
 
     ``overrides`` may hold ``repo`` (URL), ``branch``, ``listen``, ``data_dir``,
-    ``store_url``, ``poll_interval`` (seconds). A ``repo`` override adds (or replaces) a
-    repository named ``default``.
+    ``store_url``, ``poll_interval`` (seconds), ``notify`` (Apprise URLs, ``--notify``). A
+    ``repo`` override adds (or replaces) a repository named ``default``.
     """
     env = dict(os.environ if environ is None else environ)
     raw = _read(path) if path is not None else {}
@@ -83,8 +87,11 @@ def load_config(
         password = values.from_env(env, str(raw["store_password_env"]), "store_password_env")
         store_url = _with_password(str(store_url), password)
     secret_files, secret_envs = secrets.parse(raw)
+    tracked = repositories.overridden(repositories.parse(raw, env), flags=flags, env=env)
+    forge_tables = forges.parse(raw, env)
+    tracked = tuple(dataclasses.replace(r, forge=forge_tables.get(r.name)) for r in tracked)
     return settings.ControllerConfig(
-        repositories=repositories.overridden(repositories.parse(raw, env), flags=flags, env=env),
+        repositories=tracked,
         listen=listen,
         data_dir=Path(str(scalar("data_dir", ".truenorth"))),
         store_url=str(store_url) if store_url else None,
@@ -97,9 +104,24 @@ def load_config(
         secret_files=secret_files,
         secret_envs=secret_envs,
         operation_timeout=values.duration(scalar("operation_timeout", "1h"), "operation_timeout"),
+        lease_seconds=_lease_seconds(scalar("lease_seconds", settings.DEFAULT_LEASE_SECONDS)),
         sandbox=sandboxes.mode(scalar("sandbox", "auto")),
         limits=sandboxes.limits(raw, env),
+        secure_cookies=interface.secure_cookies(raw, env),
+        notifications=notifications.parse(
+            raw, env, notify=flags.get("notify") or (), repositories=[r.name for r in tracked]
+        ),
     )
+
+
+def _lease_seconds(value: Any) -> float:
+    """``lease_seconds``: seconds (a number, ``"30"`` from the environment, or ``"30s"``), 1..3600."""
+    if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+        value = float(value)
+    seconds = values.duration(value, "lease_seconds")
+    if not 1.0 <= seconds <= 3600.0:
+        raise settings.ConfigError(f"lease_seconds: must be 1..3600 seconds, got {seconds:g}")
+    return seconds
 
 
 def _read(path: Path) -> dict[str, Any]:

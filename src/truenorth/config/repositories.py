@@ -30,6 +30,7 @@ _KEYS = (
     "poll_interval",
     "credentials_env",
     "credentials_file",
+    "forge",  # read by truenorth.config.forges
     *sandboxes.REPOSITORY_KEYS,
 )
 

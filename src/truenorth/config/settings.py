@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from truenorth.engines import sandbox as sandboxing
+from truenorth.forges import protocol as forge_protocol
 from truenorth.git import errors as git_errors
 from truenorth.git import urls
+from truenorth.notify import subscriptions as notify_subscriptions
 from truenorth.store import schema
 
 __all__ = [
+    "DEFAULT_LEASE_SECONDS",
     "DEFAULT_LISTEN",
     "DEFAULT_POLL_INTERVAL",
     "ROLES",
@@ -34,6 +37,8 @@ __all__ = [
 ROLES = ("viewer", "operator", "admin")
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_POLL_INTERVAL = 60.0
+#: A replica's lease of a repository (PostgreSQL replicas), seconds.
+DEFAULT_LEASE_SECONDS = 30.0
 
 
 class ConfigError(ValueError):
@@ -54,6 +59,23 @@ class RetryConfig:
 
 
 @dataclass(frozen=True)
+class ForgeConfig:
+    """A repository's forge project (its token resolved) and its preview rules.
+
+    ``preview_authors``: only these may trigger a preview by opening or updating a merge
+    request (empty: anybody who could push the branch to the repository itself, or whom
+    the forge names a writer); ``preview_forks``: merge requests from forks are previewed
+    (else a maintainer asks with a ``/truenorth plan`` comment); ``preview_secrets``:
+    preview plans get the stacks' secrets (else none).
+    """
+
+    project: forge_protocol.ForgeSettings = field(repr=False)
+    preview_authors: tuple[str, ...] = ()
+    preview_forks: bool = False
+    preview_secrets: bool = False
+
+
+@dataclass(frozen=True)
 class RepositoryConfig:
     """One tracked GitOps repository: a URL and a branch. ``credentials`` is the resolved token, if any.
 
@@ -69,6 +91,9 @@ class RepositoryConfig:
     #: What this repository's engine programs may do beyond the sandbox's defaults
     #: (:mod:`truenorth.config.sandboxes`); its ``mode`` is the controller's ``sandbox``.
     sandbox: sandboxing.Policy = field(default_factory=sandboxing.Policy)
+    #: Where its merge requests live, and who may preview them (``forge`` sub-table,
+    #: :mod:`truenorth.config.forges`); None: no previews, no comments.
+    forge: ForgeConfig | None = None
 
     def fetch_url(self) -> str:
         """The URL with credentials embedded for https(s) fetches (never shown)."""
@@ -97,9 +122,17 @@ class ClusterConfig:
     allow_exec_credentials: bool = False
     allow_insecure_tls: bool = False
     allowed_remote_hosts: tuple[str, ...] = ()
+    #: The cluster truenorth runs in, through its pod's service account (no kubeconfig).
+    in_cluster: bool = False
+    service_account_dir: str | None = None
 
     def settings(self) -> dict[str, str]:
         """The ``StackContext.settings`` the Kubernetes engine reads."""
+        if self.in_cluster:
+            found = {"in_cluster": "true", "allowed_remote_hosts": ",".join(self.allowed_remote_hosts)}
+            if self.service_account_dir:
+                found["service_account_dir"] = self.service_account_dir
+            return found
         out = {
             "kubeconfig": self.kubeconfig,
             "allow_exec_credentials": str(self.allow_exec_credentials).lower(),
@@ -129,9 +162,19 @@ class ControllerConfig:
     secret_envs: Mapping[str, str] = field(default_factory=dict)
     #: Process-wide timeout for one engine operation.
     operation_timeout: float = 3600.0
+    #: How long a replica's lease of a repository lasts unrenewed (PostgreSQL replicas;
+    #: renewed every third of it): the failover time of a replica that dies.
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
     #: Whether engine programs run in bubblewrap (``sandbox``), and what each may use (``[limits]``).
     sandbox: sandboxing.Mode = sandboxing.Mode.AUTO
     limits: sandboxing.Limits = field(default_factory=sandboxing.Limits)
+    #: Browsers reach the UI over HTTPS through a TLS-terminating proxy (``[ui]``): session
+    #: cookies are always ``Secure`` and the page's origin is ``https://``.
+    secure_cookies: bool = False
+    #: Who hears of what (``[[notifications]]``, ``public_url``, ``--notify``).
+    notifications: notify_subscriptions.NotificationSettings = field(
+        default_factory=notify_subscriptions.NotificationSettings, repr=False
+    )
 
     def __post_init__(self) -> None:
         """Refuse two entries that track the same (URL, branch): they would share everything."""
@@ -151,8 +194,10 @@ class ControllerConfig:
         """Every resolved secret, for the log and error redactor."""
         values = [t.token for t in self.tokens]
         values += [r.credentials for r in self.repositories if r.credentials]
+        values += [r.forge.project.token for r in self.repositories if r.forge is not None]
         if self.webhook_secret:
             values.append(self.webhook_secret)
+        values += self.notifications.secret_values()
         return values
 
 

@@ -11,7 +11,10 @@ nothing else, so that they refuse the same things:
 * history never goes backwards except by an explicit rollback with a reason;
 * a rollback goes only to a revision the stack was applied at, and is refused on an
   ``auto_apply`` stack, which would go forward again at once (as Argo CD refuses it
-  while automated sync is on).
+  while automated sync is on);
+* a plan made while an input was not known yet (a *waiting* plan: "known after network
+  applies") is never applied, by itself or by anybody; an apply whose inputs changed
+  since its plan (stale inputs) is refused, and the stack planned again.
 
 Pure: facts in, a :class:`Refusal` (or a :class:`Decision`) out.
 """
@@ -19,10 +22,10 @@ Pure: facts in, a :class:`Refusal` (or a :class:`Decision`) out.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from truenorth.core import states
+from truenorth.core import outputs, states
 
 __all__ = [
     "Decision",
@@ -33,10 +36,14 @@ __all__ = [
     "after_plan",
     "check_apply_direction",
     "check_approval",
+    "check_inputs_current",
+    "check_inputs_known",
     "check_rollback",
     "check_stored_plan",
     "hold_reason",
     "match_revision",
+    "waiting_for",
+    "waiting_reason",
 ]
 
 
@@ -74,6 +81,9 @@ class StoredPlan:
     kind: str
     status: str
     has_changes: bool
+    #: The plan's inputs that were not known when it was made (their names, and where
+    #: they come from: ``db_host (known after network applies)``).
+    waiting_for: tuple[str, ...] = ()
 
 
 class Decision(enum.StrEnum):
@@ -82,10 +92,19 @@ class Decision(enum.StrEnum):
     NOTHING = "nothing"
     APPLY = "apply"
     HOLD = "hold"
+    #: An input is not known yet: never applied; planned again once the upstream applies.
+    WAIT = "wait"
 
 
-def after_plan(*, has_changes: bool, auto_apply: bool, direction: Direction) -> Decision:
-    """Apply by itself only an ``auto_apply`` stack going forward; hold every other change."""
+def after_plan(
+    *, has_changes: bool, auto_apply: bool, direction: Direction, waiting: bool = False
+) -> Decision:
+    """Apply by itself only an ``auto_apply`` stack going forward; hold every other change.
+
+    ``waiting``: the plan was made without some input's value: it waits, whatever else.
+    """
+    if waiting:
+        return Decision.WAIT
     if not has_changes:
         return Decision.NOTHING
     if auto_apply and direction is Direction.FORWARD:
@@ -117,6 +136,54 @@ def check_stored_plan(*, stack: str, plan: StoredPlan | None) -> Refusal | None:
     if plan.kind != "plan" or plan.status != "succeeded" or not plan.has_changes:
         return Refusal(
             RefusalKind.CONFLICT, f"the stored plan of stack {stack!r} cannot be applied; plan again"
+        )
+    if plan.waiting_for:
+        return Refusal(RefusalKind.CONFLICT, waiting_reason(stack=stack, waiting_for=plan.waiting_for))
+    return None
+
+
+def waiting_for(inputs: Sequence[outputs.InputValue]) -> tuple[str, ...]:
+    """The words for each unknown input of ``inputs``: ``db_host (known after network applies)``."""
+    return tuple(f"{item.name} {outputs.known_after(item.ref.stack)}" for item in inputs if not item.known)
+
+
+def waiting_reason(*, stack: str, waiting_for: Sequence[str]) -> str:
+    """Why a waiting plan is not applied (``waiting_for`` as :func:`waiting_for` words them)."""
+    noun = "input" if len(waiting_for) == 1 else "inputs"
+    return (
+        f"the plan of stack {stack!r} cannot be applied: {noun} {', '.join(waiting_for)} not known yet; "
+        "it is planned again when that stack is applied"
+    )
+
+
+def check_inputs_known(*, stack: str, inputs: Sequence[outputs.InputValue]) -> Refusal | None:
+    """A plan made while an input was unknown is never applied."""
+    unknown = waiting_for(inputs)
+    if unknown:
+        return Refusal(RefusalKind.CONFLICT, waiting_reason(stack=stack, waiting_for=unknown))
+    return None
+
+
+def check_inputs_current(
+    *, stack: str, planned: Sequence[outputs.InputValue], current: Mapping[str, outputs.InputValue]
+) -> Refusal | None:
+    """An apply needs the inputs its plan was made with: refused when one changed since (stale).
+
+    ``current``: the inputs resolved now, by name. An input the plan did not have, or no
+    longer has, counts as changed; so does one not known now.
+    """
+    moved = []
+    before = {item.name: item for item in planned}
+    for name in sorted(set(before) | set(current)):
+        old, new = before.get(name), current.get(name)
+        if old is None or new is None or not new.known or old.digest != new.digest:
+            known = new or old
+            moved.append(f"{name} ({known.ref.source})" if known is not None else name)
+    if moved:
+        return Refusal(
+            RefusalKind.CONFLICT,
+            f"the plan of stack {stack!r} is stale: input {', '.join(moved)} changed since it was made; "
+            "plan again",
         )
     return None
 

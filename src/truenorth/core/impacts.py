@@ -6,8 +6,11 @@ and unlike a full refresh of everything. A stack is impacted when:
 - it is new (not in the old spec, or there is no old spec: the first revision seen);
 - its spec entry changed (``StackSpec.source``: engine, path, vars, depends_on, ...);
 - a path it reads changed (its folder, its Terraform var files: ``input_paths()``);
-- a dependency's applied revision differs from the one it had when this stack was last
-  planned (its plan read the dependency's old outputs).
+- a dependency it names in ``depends_on`` was applied at another revision than the one it
+  had when this stack was last planned (its plan may have read the old state);
+- an output it reads (``inputs:``) changed since its last plan (:func:`input_moves`): a
+  stack that only reads outputs of another (an input-only dependency) is planned again
+  when those outputs change, not whenever that stack is applied.
 
 Pure: specs, paths and revisions in, :class:`Impact` values out, in dependency order.
 ``changed_paths=None`` means "unknown" (the old revision is gone): every stack is
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 
 from truenorth.core import specs
 
-__all__ = ["Impact", "dependency_moves", "impacted_stacks", "touches"]
+__all__ = ["Impact", "dependency_moves", "explicit_dependencies", "impacted_stacks", "input_moves", "touches"]
 
 NEW = "new stack"
 SPEC_CHANGED = "spec entry changed"
@@ -46,21 +49,46 @@ def touches(changed: str, input_path: str) -> bool:
     return path == base or path.startswith(base + "/")
 
 
+def explicit_dependencies(stack: specs.StackSpec) -> tuple[str, ...]:
+    """The stacks ``stack`` names in ``depends_on`` itself (not only implied by its ``inputs:``)."""
+    return stack.explicit_depends_on
+
+
 def dependency_moves(
     stack: specs.StackSpec,
     *,
     applied: Mapping[str, str | None],
     planned_with: Mapping[str, str | None] | None,
 ) -> tuple[str, ...]:
-    """Dependencies of ``stack`` whose applied revision changed since it was last planned.
+    """Explicit dependencies of ``stack`` whose applied revision changed since it was last planned.
 
     ``applied`` holds each stack's applied revision now; ``planned_with`` the
     dependencies' applied revisions when ``stack`` was last planned (None: not known,
-    which reports nothing: an unknown past is handled by ``changed_paths=None``).
+    which reports nothing: an unknown past is handled by ``changed_paths=None``). A
+    dependency implied only by ``inputs:`` is not one: :func:`input_moves` says when
+    what ``stack`` reads of it changed.
     """
     if planned_with is None:
         return ()
-    return tuple(dep for dep in stack.depends_on if applied.get(dep) != planned_with.get(dep))
+    return tuple(dep for dep in explicit_dependencies(stack) if applied.get(dep) != planned_with.get(dep))
+
+
+def input_moves(
+    stack: specs.StackSpec, *, basis: Mapping[str, str], planned_basis: Mapping[str, str] | None
+) -> tuple[str, ...]:
+    """Why ``stack`` must be planned again for its inputs: ``input db_host changed (network.address)``.
+
+    ``basis`` is what each input rests on now, ``planned_basis`` what it rested on when
+    ``stack`` was last planned (:attr:`truenorth.core.inputs.Resolution.basis`; None: not
+    known, which reports nothing).
+    """
+    if planned_basis is None:
+        return ()
+    return tuple(
+        f"input {ref.name} changed ({ref.source})"
+        for ref in stack.inputs
+        if basis.get(ref.name) != planned_basis.get(ref.name)
+    )
 
 
 def impacted_stacks(

@@ -13,12 +13,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from truenorth.core import outputs as stack_outputs
 from truenorth.core import states
 
-__all__ = ["OUTPUT_TYPE", "Action", "Change", "Plan", "PlanSummary", "summarize"]
+__all__ = ["OUTPUT_TYPE", "PARTIAL", "Action", "Change", "Plan", "PlanSummary", "summarize"]
 
 #: ``Change.resource_type`` of a changed Terraform output (``output.<name>``).
 OUTPUT_TYPE = "output"
+#: ``Plan.meta`` key: true when the engine could not check everything (an Ansible host
+#: failed a task or was unreachable): the plan shows what was checked, not all.
+PARTIAL = "partial"
 
 
 class Action(enum.StrEnum):
@@ -232,11 +236,26 @@ class Plan:
     meta: Mapping[str, Any] = field(default_factory=dict)
     #: The live system's health as the engine saw it while planning (None: it does not say).
     health: states.Health | None = None
+    #: The inputs the plan was made with, and where each came from (``inputs:``).
+    inputs: tuple[stack_outputs.InputValue, ...] = ()
+    #: The outputs as the plan expects them after apply (Terraform's planned output
+    #: values; unknown ones absent), so dependents can be previewed with them.
+    planned_outputs: tuple[stack_outputs.Output, ...] = ()
+
+    @property
+    def waiting_for(self) -> tuple[stack_outputs.InputValue, ...]:
+        """Inputs not known yet: such a plan can be shown but never applied."""
+        return tuple(item for item in self.inputs if not item.known)
 
     @property
     def has_changes(self) -> bool:
         """True when applying the plan would (or might) alter anything."""
         return self.summary.has_changes
+
+    @property
+    def partial(self) -> bool:
+        """True when the engine checked only part of the stack (:data:`PARTIAL`)."""
+        return self.meta.get(PARTIAL) is True
 
     @property
     def has_drift(self) -> bool:
@@ -258,4 +277,5 @@ class Plan:
             "summary": self.summary.to_dict(),
             "changes": [item.to_dict() for item in self.changes],
             "unreachable_hosts": list(self.unreachable_hosts),
+            "inputs": [item.to_dict() for item in self.inputs],
         }

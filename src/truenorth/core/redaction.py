@@ -67,14 +67,22 @@ class Redactor:
         self.add(*secrets)
 
     def add(self, *secrets: str) -> None:
-        """Register more secret values (short or empty ones are ignored)."""
-        fresh = {s for s in secrets if isinstance(s, str) and len(s) >= _MIN_SECRET_LENGTH}
-        # A multi-line secret (a key, a vault file) is also masked line by line, since
-        # tools often print one line of it.
-        for secret in list(fresh):
-            fresh.update(
-                line.strip() for line in secret.splitlines() if len(line.strip()) >= _MIN_SECRET_LENGTH
-            )
+        """Register more secret values (short or empty ones are ignored).
+
+        A value that holds a line break (a key, a vault file, a file's content with its
+        trailing newline) is registered line by line, each line stripped of surrounding
+        whitespace: masking never swallows line breaks, so masked text keeps its lines
+        (a diff stays a diff, YAML stays YAML), and a tool that prints one line of the
+        value has it masked.
+        """
+        fresh: set[str] = set()
+        for secret in secrets:
+            if not isinstance(secret, str):
+                continue
+            lines = secret.splitlines()
+            # One line is taken as it is; lines of a longer value are stripped.
+            candidates = lines if lines == [secret] else [line.strip() for line in lines]
+            fresh.update(line for line in candidates if len(line) >= _MIN_SECRET_LENGTH)
         if fresh - self._secrets:
             self._secrets |= fresh
             # One tuple, swapped in whole: a reader in another thread sees the old or the new.
@@ -94,13 +102,15 @@ class Redactor:
         return texts.mask_url_credentials(text)
 
     def value(self, value: Any) -> Any:
-        """Redact every string inside a JSON-compatible value."""
+        """Redact every string inside a JSON-compatible value (keys too; other keys are kept)."""
         if isinstance(value, str):
             return self(value)
         if isinstance(value, list):
             return [self.value(item) for item in value]
         if isinstance(value, dict):
-            return {self(str(key)): self.value(item) for key, item in value.items()}
+            return {
+                self(key) if isinstance(key, str) else key: self.value(item) for key, item in value.items()
+            }
         return value
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from truenorth.core import outputs as stack_outputs
 from truenorth.core import plans, states
 
 __all__ = ["HostResult", "HostStatus", "RunKind", "RunResult", "RunStatus"]
@@ -102,6 +103,8 @@ class RunResult:
     #: The engine's own verdict on the live system's health after an apply (None: it gives
     #: none, and the controller derives it from ``status``).
     health: states.Health | None = None
+    #: The stack's outputs after a successful apply (sensitive values in memory only).
+    outputs: tuple[stack_outputs.Output, ...] = ()
 
     @property
     def ok(self) -> bool:

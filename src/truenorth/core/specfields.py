@@ -10,14 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from truenorth.core import fieldpaths
+
 __all__ = [
     "COMMON_FIELDS",
     "ENGINES",
     "ENGINE_FIELDS",
     "ENV_NAME_PATTERN",
+    "INPUT_NAME_PATTERN",
+    "INPUT_SOURCE_PATTERN",
+    "KUBERNETES_KIND_PATTERN",
+    "KUBERNETES_VERSION_PATTERN",
     "LIMIT_PATTERN",
+    "NAMESPACE_PATTERN",
     "NAME_PATTERN",
+    "OUTPUT_NAME_PATTERN",
     "REFERENCE_PATTERN",
+    "REFUSED_FIELDS",
     "VAR_NAME_PATTERN",
     "WORKSPACE_PATTERN",
     "Field",
@@ -31,6 +40,19 @@ REFERENCE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"
 LIMIT_PATTERN = r"^[A-Za-z0-9_.:*!&,\[\]@-]{1,1024}$"
 VAR_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+#: An input's name: valid as a Terraform variable, an Ansible variable and a Flux
+#: substitution name (``${NAME}``) alike.
+INPUT_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+#: An output's name (Terraform allows '-' in output names).
+OUTPUT_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,127}$"
+#: ``STACK.OUTPUT`` (the parser splits at the last '.', stack names may hold '.').
+INPUT_SOURCE_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?\.[A-Za-z_][A-Za-z0-9_-]{0,127}$"
+#: A Kubernetes namespace: a DNS-1123 label.
+NAMESPACE_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+#: A Kubernetes API version without its group (``v1``, ``v1beta1``, ``v2alpha3``).
+KUBERNETES_VERSION_PATTERN = r"^v[1-9][0-9]{0,3}((alpha|beta)[1-9][0-9]{0,3})?$"
+#: A Kubernetes kind (``Service``, ``ConfigMap``).
+KUBERNETES_KIND_PATTERN = r"^[A-Z][A-Za-z0-9]{0,62}$"
 
 
 @dataclass(frozen=True)
@@ -54,6 +76,12 @@ COMMON_FIELDS = (
     Field("auto_apply", "bool", "Apply new revisions without approval.", default=False),
     Field("self_heal", "bool", "Re-apply the deployed revision when drift is found.", default=False),
     Field("drift_interval", "duration", "How often to check for drift (Go-style duration).", default="10m"),
+    Field(
+        "inputs",
+        "inputs",
+        "Values read from other stacks' outputs: NAME: STACK.OUTPUT (implies depends_on on STACK).",
+        default={},
+    ),
 )
 
 ENGINE_FIELDS: dict[str, tuple[Field, ...]] = {
@@ -83,6 +111,12 @@ ENGINE_FIELDS: dict[str, tuple[Field, ...]] = {
             default=None,
             pattern=REFERENCE_PATTERN,
         ),
+        Field(
+            "outputs",
+            "ansible_outputs",
+            "set_stats keys this stack hands out that are sensitive: NAME: {sensitive: true}.",
+            default={},
+        ),
     ),
     "kubernetes": (
         Field(
@@ -97,7 +131,13 @@ ENGINE_FIELDS: dict[str, tuple[Field, ...]] = {
             "string",
             "Default namespace for namespaced objects.",
             default=None,
-            pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+            pattern=NAMESPACE_PATTERN,
+        ),
+        Field(
+            "create_namespace",
+            "bool",
+            "Create the stack's namespace before applying (needs namespace; never pruned).",
+            default=False,
         ),
         Field("prune", "bool", "Delete objects truenorth applied earlier that left Git.", default=True),
         Field("allow_empty", "bool", "Allow a revision that removes every object.", default=False),
@@ -106,7 +146,22 @@ ENGINE_FIELDS: dict[str, tuple[Field, ...]] = {
         Field(
             "ignore_differences", "ignore_differences", "JSON pointers to ignore per kind/name.", default=[]
         ),
+        Field(
+            "outputs",
+            "kubernetes_outputs",
+            "Values read from applied objects after health: NAME: {object: [GROUP/]VERSION/KIND/NAME, "
+            "path: .status.x, namespace, sensitive}.",
+            default={},
+        ),
     ),
+}
+
+#: Keys an engine refuses with a reason of its own (rather than "unknown key").
+REFUSED_FIELDS: dict[str, dict[str, str]] = {
+    "terraform": {
+        "outputs": "Terraform declares outputs in its code (output blocks, with their sensitive flag); "
+        "remove outputs: here",
+    },
 }
 
 
@@ -163,6 +218,46 @@ def _field_schema(spec: Field) -> dict[str, Any]:
             type="object",
             propertyNames={"pattern": ENV_NAME_PATTERN},
             additionalProperties={"type": "string", "pattern": REFERENCE_PATTERN},
+        )
+    elif spec.kind == "inputs":
+        out.update(
+            type="object",
+            propertyNames={"pattern": INPUT_NAME_PATTERN},
+            additionalProperties={"type": "string", "pattern": INPUT_SOURCE_PATTERN},
+        )
+    elif spec.kind == "ansible_outputs":
+        out.update(
+            type="object",
+            propertyNames={"pattern": OUTPUT_NAME_PATTERN},
+            additionalProperties={
+                "type": "object",
+                "properties": {"sensitive": {"type": "boolean", "default": False}},
+                "additionalProperties": False,
+            },
+        )
+    elif spec.kind == "kubernetes_outputs":
+        out.update(
+            type="object",
+            propertyNames={"pattern": OUTPUT_NAME_PATTERN},
+            additionalProperties={
+                "type": "object",
+                "properties": {
+                    "object": {
+                        "type": "string",
+                        "description": "[GROUP/]VERSION/KIND/NAME, e.g. v1/Service/web or apps/v1/Deployment/api.",
+                    },
+                    "path": {
+                        "type": "string",
+                        "maxLength": fieldpaths.MAX_LENGTH,
+                        "pattern": r"^[.\[]",
+                        "description": 'Field path, e.g. .status.loadBalancer.ingress[0].ip or .data["tls.crt"].',
+                    },
+                    "namespace": {"type": "string", "pattern": NAMESPACE_PATTERN},
+                    "sensitive": {"type": "boolean", "default": False},
+                },
+                "required": ["object", "path"],
+                "additionalProperties": False,
+            },
         )
     elif spec.kind == "ignore_differences":
         out.update(

@@ -14,12 +14,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
+from truenorth.core import outputs as core_outputs
 from truenorth.core import plans, redaction, runs, specs
 from truenorth.engines import sandbox as sandboxing
 
-__all__ = ["Engine", "EngineError", "OutputSink", "StackContext", "apply_result"]
+__all__ = [
+    "Converging",
+    "Engine",
+    "EngineError",
+    "OutputSink",
+    "PartialPlanError",
+    "StackContext",
+    "apply_result",
+    "converges_in_one_run",
+]
 
 #: Receives redacted output lines as the engine produces them (live run logs).
 OutputSink = Callable[[str], None]
@@ -27,6 +37,18 @@ OutputSink = Callable[[str], None]
 
 class EngineError(RuntimeError):
     """An engine operation failed in a way the user must see; the message is redacted."""
+
+
+class PartialPlanError(EngineError):
+    """A plan failed part-way, but what it checked before failing is worth showing.
+
+    ``plan`` holds the changes found until then (``meta["partial"]`` is true); it is
+    recorded with the failed run and shown, never applied.
+    """
+
+    def __init__(self, message: str, *, plan: plans.Plan) -> None:
+        super().__init__(message)
+        self.plan = plan
 
 
 @dataclass(frozen=True)
@@ -41,7 +63,8 @@ class StackContext:
     ``secrets`` are resolved secret values (vault passwords, kubeconfig paths) that the
     controller looked up by reference; they never come from Git. ``sandbox`` says how
     the engine's programs are confined (the controller's ``sandbox`` mode and the
-    repository's allowances) and ``limits`` what each may use (:mod:`.sandbox`).
+    repository's allowances) and ``limits`` what each may use (:mod:`.sandbox`). ``inputs`` are the
+    values other stacks' outputs give this one; an apply is never handed an unknown one.
     """
 
     stack: specs.StackSpec
@@ -58,6 +81,10 @@ class StackContext:
     cancel: threading.Event = field(default_factory=threading.Event)
     sandbox: sandboxing.Policy = field(default_factory=sandboxing.Policy)
     limits: sandboxing.Limits = field(default_factory=sandboxing.Limits)
+    #: The stack's resolved ``inputs:`` by name (:mod:`truenorth.core.outputs`). An engine
+    #: delivers them its own way (Terraform variables, Ansible extra vars, Kubernetes
+    #: substitution) and adds nothing of a sensitive one to what it shows.
+    inputs: core_outputs.Input = field(default_factory=dict)
 
     @property
     def stack_dir(self) -> Path:
@@ -89,6 +116,34 @@ class Engine(Protocol):
         ...
 
 
+class Converging(Protocol):
+    """An engine that can converge a stack in one run, without a plan first (Ansible).
+
+    For an ``auto_apply`` stack nobody looks at a plan before it is applied, so a
+    check-mode run whose only use is to be followed by the real run is waste (issue 16):
+    ``converge`` applies ``ctx.revision`` at once and returns the apply's result, whose
+    ``plan`` holds the changes the real run made (with their diffs), recorded for the run
+    as a plan's would be. It never raises for engine failures. The controller calls it
+    only where the guards would apply a plan by itself (``auto_apply``, going forward,
+    every input known); a plan still comes first wherever one is shown or approved.
+    Terraform and Kubernetes apply exactly a saved or diffed plan and do not offer it.
+    """
+
+    #: True: the controller may call :meth:`converge` instead of plan-then-apply.
+    converges_without_plan: bool
+
+    def converge(self, ctx: StackContext) -> runs.RunResult:
+        """Apply ``ctx.revision`` in one run; the result's plan holds what it changed."""
+        ...
+
+
+def converges_in_one_run(engine: object) -> TypeGuard[Converging]:
+    """Whether ``engine`` offers :class:`Converging` (an attribute set to True and the method)."""
+    return getattr(engine, "converges_without_plan", False) is True and callable(
+        getattr(engine, "converge", None)
+    )
+
+
 def apply_result(
     ctx: StackContext,
     plan: plans.Plan,
@@ -98,6 +153,7 @@ def apply_result(
     output: str = "",
     error: str = "",
     hosts: tuple[runs.HostResult, ...] = (),
+    outputs: tuple[core_outputs.Output, ...] = (),
 ) -> runs.RunResult:
     """The result of applying ``plan`` to ``ctx``'s stack, finished now; text redacted."""
     return runs.RunResult(
@@ -111,4 +167,5 @@ def apply_result(
         output=ctx.redactor(output),
         error=ctx.redactor(error),
         hosts=hosts,
+        outputs=outputs,
     )

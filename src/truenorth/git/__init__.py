@@ -14,8 +14,21 @@ symlinks that must stay inside a checkout) and :mod:`.mirrors` (the cache itself
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from truenorth.git.commits import Commit
 from truenorth.git.errors import GitError, PathEscapeError
-from truenorth.git.mirrors import MirrorCache
+
+if TYPE_CHECKING:
+    from truenorth.git.mirrors import MirrorCache
 
 __all__ = ["Commit", "GitError", "MirrorCache", "PathEscapeError"]
+
+
+def __getattr__(name: str) -> Any:
+    """``MirrorCache`` on first use (PEP 562): ``truenorth.git.urls`` alone (the CLI's
+    ``validate``) must not import the mirrors and what they need (issue 16)."""
+    if name == "MirrorCache":
+        return importlib.import_module("truenorth.git.mirrors").MirrorCache
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,13 +17,19 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from truenorth.git import commands, commits, credentials, errors, locks, refs, trees, urls
 
-__all__ = ["MirrorCache"]
+__all__ = ["MAX_FACTS", "MirrorCache"]
+
+#: How many facts about commits a cache keeps (:meth:`MirrorCache.recall`).
+MAX_FACTS = 4096
 
 # Snapshots hold the committed bytes: the repository's own .gitattributes may not
 # substitute, drop or convert files on export ($GIT_DIR/info/attributes wins).
@@ -51,6 +57,29 @@ class MirrorCache:
         self._mirrors = self.root / "mirrors"
         self._snapshots = self.root / "snapshots"
         self._scratch = self.root / "tmp"
+        self._facts: OrderedDict[tuple[str, ...], Any] = OrderedDict()
+        self._facts_lock = threading.Lock()
+
+    def recall(self, source: str, *key: str) -> Any:
+        """A fact about commits of ``source`` kept by :meth:`keep` (None if not kept).
+
+        Facts about commits never change (a SHA names the same content forever): which
+        SHA exists, a commit's details, what changed between two, which is an ancestor
+        of which. Keeping them spares a git process per question; the oldest are dropped
+        past :data:`MAX_FACTS`.
+        """
+        with self._facts_lock:
+            found = self._facts.get((str(self.mirror_path(source)), *key))
+            if found is not None:
+                self._facts.move_to_end((str(self.mirror_path(source)), *key))
+            return found
+
+    def keep(self, source: str, *key: str, value: Any) -> None:
+        """Keep ``value``, a fact about commits of ``source`` (see :meth:`recall`)."""
+        with self._facts_lock:
+            self._facts[(str(self.mirror_path(source)), *key)] = value
+            while len(self._facts) > MAX_FACTS:
+                self._facts.popitem(last=False)
 
     def mirror_path(self, source: str) -> Path:
         """Where the mirror of ``source`` lives (whether or not it exists yet)."""
@@ -109,6 +138,8 @@ class MirrorCache:
         Branches win over tags of the same name. Reads the mirror only (it is cloned
         first if missing). Raises :class:`GitError` naming ``ref`` if unknown.
         """
+        if refs.is_full_sha(ref):
+            return self._object(source, ref)
         candidates = refs.candidates(ref)
         path = self._mirror(source)
         for name in candidates:
@@ -122,22 +153,38 @@ class MirrorCache:
         raise errors.GitError(f"unknown ref {ref!r} in {source}: no such branch, tag or commit")
 
     def commit(self, source: str, sha: str) -> commits.Commit:
-        """Metadata of the commit ``sha`` (any ref :meth:`resolve` accepts)."""
-        full = self.resolve(source, sha)
+        """Metadata of the commit ``sha`` (any ref :meth:`resolve` accepts).
+
+        A full SHA is read with one ``git show`` (which checks that it is a commit), once.
+        """
+        if refs.is_full_sha(sha):
+            kept = self.recall(source, "commit", sha)
+            if isinstance(kept, commits.Commit):
+                return kept
+            full = sha
+            shown = f"{sha}^{{commit}}"
+        else:
+            full = shown = self.resolve(source, sha)
         out = self._git(
-            ["show", "-s", "--no-notes", f"--format={_COMMIT_FORMAT}", "--end-of-options", full],
-            cwd=self.mirror_path(source),
+            ["show", "-s", "--no-notes", f"--format={_COMMIT_FORMAT}", "--end-of-options", shown],
+            cwd=self._mirror(source),
+            ok_codes=(0, 128),
         )
         fields = out.text().rstrip("\n").split("\x00")
+        if out.returncode != 0 or not refs.is_full_sha(fields[0]):
+            raise errors.GitError(f"unknown ref {sha!r} in {source}: no such branch, tag or commit")
         if len(fields) != 5:
             raise errors.GitError(f"unexpected output from git show for {full}")
-        return commits.Commit(
+        found = commits.Commit(
             sha=fields[0],
             author_name=fields[1],
             author_email=fields[2],
             date=datetime.fromisoformat(fields[3]),
             subject=fields[4],
         )
+        self.keep(source, "object", full, value=found.sha)  # (a tag's SHA: its commit)
+        self.keep(source, "commit", full, value=found)
+        return found
 
     def changed_paths(self, source: str, old: str | None, new: str) -> tuple[str, ...]:
         """Sorted paths that differ between commits ``old`` and ``new``.
@@ -147,14 +194,19 @@ class MirrorCache:
         """
         path = self._mirror(source)
         new_sha = self.resolve(source, new)
+        old_sha = self.resolve(source, old) if old is not None else ""
+        kept = self.recall(source, "changed", old_sha, new_sha)
+        if isinstance(kept, tuple):
+            return kept
         if old is None:
             args = ["ls-tree", "-r", "-z", "--name-only", "--full-tree", "--end-of-options", new_sha]
         else:
-            old_sha = self.resolve(source, old)
             args = ["diff-tree", "-r", "-z", "--name-only", "--no-renames", "--no-commit-id"]
             args += ["--end-of-options", old_sha, new_sha]
         out = self._git(args, cwd=path)
-        return tuple(sorted({os.fsdecode(item) for item in out.stdout.split(b"\x00") if item}))
+        found = tuple(sorted({os.fsdecode(item) for item in out.stdout.split(b"\x00") if item}))
+        self.keep(source, "changed", old_sha, new_sha, value=found)
+        return found
 
     def snapshot(self, source: str, sha: str) -> Path:
         """The read-only tree of commit ``sha`` at ``root/snapshots/<full sha>``.
@@ -208,6 +260,22 @@ class MirrorCache:
         trash = Path(tempfile.mkdtemp(prefix=f".{sha}.trash.", dir=self._snapshots))
         os.rename(path, trash / sha)
         trees.remove(trash)
+
+    def _object(self, source: str, sha: str) -> str:
+        """The commit ``sha`` names in the mirror (one ``rev-parse``, once); else GitError."""
+        kept = self.recall(source, "object", sha)
+        if isinstance(kept, str):
+            return kept
+        out = self._git(
+            ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{sha}^{{commit}}"],
+            cwd=self._mirror(source),
+            ok_codes=(0, 1),
+        )
+        found = out.text().strip()
+        if out.returncode != 0 or not refs.is_full_sha(found):
+            raise errors.GitError(f"unknown ref {sha!r} in {source}: no such branch, tag or commit")
+        self.keep(source, "object", sha, value=found)
+        return found
 
     def _mirror(self, source: str) -> Path:
         """The mirror of ``source``, cloned first if it does not exist yet."""

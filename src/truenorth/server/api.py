@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
@@ -24,7 +24,17 @@ from truenorth.controller.actions import views
 from truenorth.core import ids, runs
 from truenorth.server import auth, ports, presenting, schemas
 
-__all__ = ["ERROR_STATUS", "router", "translated"]
+__all__ = [
+    "ERROR_RESPONSES",
+    "ERROR_STATUS",
+    "Limit",
+    "Offset",
+    "RepoFilter",
+    "Sort",
+    "router",
+    "translated",
+    "within_bytes",
+]
 
 #: HTTP status per ``ControllerError.kind``.
 ERROR_STATUS = {
@@ -37,6 +47,8 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": schemas.Error, "description": "Missing, malformed or unknown token."},
     403: {"model": schemas.Error, "description": "The token's role is too low."},
 }
+#: The errors every authenticated route may answer (for OpenAPI).
+ERROR_RESPONSES = _ERRORS
 _ACTION_ERRORS: dict[int | str, dict[str, object]] = {
     **_ERRORS,
     404: {"model": schemas.Error, "description": "No such stack."},
@@ -50,6 +62,10 @@ RepoFilter = Annotated[
     str | None, Query(max_length=200, description="Repository name (needed when names repeat).")
 ]
 Limit = Annotated[int, Query(ge=1, le=500)]
+Sort = Annotated[
+    Literal["name", "state"] | None,
+    Query(description="name, or state (failed, pending approval, out of sync first); default: as declared."),
+]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
@@ -74,6 +90,7 @@ def router(controller: ports.ControllerPort) -> APIRouter:
         q: Annotated[
             str | None, Query(max_length=200, description="Name contains (case-insensitive).")
         ] = None,
+        sort: Sort = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> schemas.StackPage:
@@ -90,22 +107,35 @@ def router(controller: ports.ControllerPort) -> APIRouter:
             name_contains=q,
             offset=offset,
             limit=limit,
+            sort=sort,
         )
         with translated():
             page = controller.stack_page(query)
-        return schemas.StackPage(
-            items=[presenting.stack(s) for s in page.items],
-            total=page.total,
-            limit=limit,
-            offset=offset,
-            source_errors=presenting.source_errors(page.source_errors),
-        )
+        return presenting.stack_page(page, limit=limit, offset=offset)
 
-    @api.get("/stacks/{name}", response_model=schemas.Stack, responses=_ACTION_ERRORS, tags=["read"])
-    def get_stack(_caller: auth.Viewer, name: StackName, repository: RepoFilter = None) -> schemas.Stack:
-        """One stack."""
+    @api.get("/counts", response_model=schemas.Counts, responses=_ERRORS, tags=["read"])
+    def count_stacks(_caller: auth.Viewer) -> schemas.Counts:
+        """How many stacks there are in each sync state and health (one short query)."""
         with translated():
-            return presenting.stack(controller.stack(name, repository=repository))
+            return presenting.counts(controller.state_counts())
+
+    @api.get("/stacks/{name}", response_model=schemas.StackDetail, responses=_ACTION_ERRORS, tags=["read"])
+    def get_stack(
+        _caller: auth.Viewer, name: StackName, repository: RepoFilter = None
+    ) -> schemas.StackDetail:
+        """One stack, with the inputs its current plan used and its recorded outputs (sensitive masked)."""
+        with translated():
+            return presenting.stack_detail(controller.stack(name, repository=repository))
+
+    @api.get(
+        "/stacks/{name}/outputs", response_model=schemas.StackOutputs, responses=_ACTION_ERRORS, tags=["read"]
+    )
+    def get_stack_outputs(
+        _caller: auth.Viewer, name: StackName, repository: RepoFilter = None
+    ) -> schemas.StackOutputs:
+        """The outputs the stack's last successful apply recorded; a sensitive value is never shown."""
+        with translated():
+            return presenting.stack_outputs(controller.stack_outputs(name, repository=repository))
 
     @api.get("/stacks/{name}/plan", response_model=schemas.PlanOut, responses=_ACTION_ERRORS, tags=["read"])
     def get_plan(_caller: auth.Viewer, name: StackName, repository: RepoFilter = None) -> schemas.PlanOut:
@@ -175,7 +205,7 @@ def router(controller: ports.ControllerPort) -> APIRouter:
             page = controller.run_log(ids.RunId(run_id), after=after, limit=limit)
         if page is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id}")
-        lines = _within_bytes(page.lines)
+        lines = within_bytes(page.lines)
         return schemas.RunLog(
             run_id=run_id,
             lines=presenting.log_lines(lines),
@@ -265,7 +295,7 @@ def translated() -> Iterator[None]:
 _LOG_PAGE_BYTES = 1 << 20
 
 
-def _within_bytes(lines: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
+def within_bytes(lines: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
     """The first lines of ``lines`` that fit in :data:`_LOG_PAGE_BYTES` (at least one)."""
     kept: list[tuple[int, str]] = []
     size = 0

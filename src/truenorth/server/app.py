@@ -2,11 +2,12 @@
 
 :func:`create_app` wires the routes of :mod:`~truenorth.server.api` and
 :mod:`~truenorth.server.receiving` under ``/api/v1`` (OpenAPI at
-``/api/v1/openapi.json``, docs at ``/api/v1/docs``), ``/healthz`` (the process answers),
+``/api/v1/openapi.json``, a self-contained docs page at ``/api/v1/docs``), ``/healthz`` (the process answers),
 ``/readyz`` (the controller is ready: 503 until then), ``/metrics`` (Prometheus text;
 unauthenticated like Argo CD's metrics port: bind the listen address accordingly) and
-the read-only web UI at ``/`` (:mod:`~truenorth.server.ui`; its data comes from the API
-with the user's token). The
+the web UI at ``/`` (:mod:`~truenorth.server.ui`; its data comes from the API with a
+browser session, :mod:`~truenorth.server.sessions`; live updates from
+:mod:`~truenorth.server.events`). The
 app's lifespan starts and stops the controller. Body size and time limits wrap the
 whole app. Errors are JSON ``{"detail": "..."}``; validation errors never echo the
 input, and every string in every JSON answer passes the secret redactor on its way out.
@@ -28,7 +29,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from truenorth import __version__
 from truenorth import config as controller_config
 from truenorth.core import redaction
-from truenorth.server import api, auth, deliveries, headers, limits, metrics, ports, receiving, signatures, ui
+from truenorth.server import (
+    api,
+    auth,
+    deliveries,
+    events,
+    headers,
+    limits,
+    merging,
+    metrics,
+    notifications,
+    ports,
+    receiving,
+    sessions,
+    signatures,
+    ui,
+)
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -61,14 +77,23 @@ def create_app(
         version=__version__,
         description="GitOps control plane for Terraform, Ansible and Kubernetes.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # ui.py serves a self-contained docs page there (Swagger UI loads from a CDN)
         redoc_url=None,
         lifespan=lifespan,
         default_response_class=response_class,
     )
     app.state.tokens = auth.Tokens((t.name, t.role, t.token) for t in config.tokens)
+    app.state.sessions = sessions.Sessions(secure_cookies=config.secure_cookies)
+    app.state.streams = events.Streams()
+    app.state.scrub = lambda value: _scrub(value, redact)
     webhooks = metrics.webhook_counter(controller.metrics)
     app.include_router(api.router(controller), prefix=API_PREFIX)
+    app.include_router(events.router(controller), prefix=API_PREFIX)
+    app.include_router(sessions.router(), prefix=API_PREFIX)
+    if isinstance(controller, notifications.NotificationPort):
+        app.include_router(notifications.router(controller), prefix=API_PREFIX)
+    if isinstance(controller, merging.MergeRequestPort):
+        app.include_router(merging.router(controller, secret=config.webhook_secret), prefix=API_PREFIX)
     app.include_router(
         receiving.router(
             controller, secret=config.webhook_secret, seen=deliveries.Deliveries(), counter=webhooks

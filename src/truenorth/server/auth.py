@@ -9,6 +9,10 @@ malformed, unknown or revoked (removed from the configuration) token gets 401 wi
 ``WWW-Authenticate: Bearer``; a valid token whose role is too low gets 403. The
 caller's configured *name*, never the token, is what the controller records as actor.
 Webhooks do not use these tokens: they carry their own secret.
+
+A browser presents no token: it logs in once (:mod:`.sessions`) and sends the session
+cookie; a request without ``Authorization`` is that session's caller, with the same
+role checks, and a change it asks for must carry the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from truenorth.server import sessions
 
 __all__ = ["ROLE_RANK", "Admin", "Operator", "Principal", "Tokens", "Viewer", "bearer_scheme", "require"]
 
@@ -99,15 +105,17 @@ def require(role: str) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         header = request.headers.get("authorization")
         if header is None:
-            raise _unauthorized("missing bearer token (Authorization: Bearer <token>)")
-        scheme, _, value = header.partition(" ")
-        value = value.strip()
-        if scheme.lower() != "bearer" or not value or len(value) > _MAX_TOKEN or not value.isprintable():
-            raise _unauthorized("malformed Authorization header: expected 'Bearer <token>'")
-        tokens: Tokens = request.app.state.tokens
-        principal = tokens.identify(value)
-        if principal is None:
-            raise _unauthorized("invalid or revoked token")
+            principal = _from_session(request)
+        else:
+            scheme, _, value = header.partition(" ")
+            value = value.strip()
+            if scheme.lower() != "bearer" or not value or len(value) > _MAX_TOKEN or not value.isprintable():
+                raise _unauthorized("malformed Authorization header: expected 'Bearer <token>'")
+            tokens: Tokens = request.app.state.tokens
+            found = tokens.identify(value)
+            if found is None:
+                raise _unauthorized("invalid or revoked token")
+            principal = found
         if not principal.may(role):
             raise HTTPException(
                 status_code=status.HTTP_403_FORBIDDEN,
@@ -116,6 +124,21 @@ def require(role: str) -> Callable[..., Awaitable[Principal]]:
         return principal
 
     return dependency
+
+
+def _from_session(request: Request) -> Principal:
+    """The caller of a browser session (the cookie), its CSRF token checked for a change."""
+    store: sessions.Sessions | None = getattr(request.app.state, "sessions", None)
+    found = store.find(request.cookies.get(sessions.COOKIE)) if store is not None else None
+    if found is None:
+        raise _unauthorized("missing bearer token (Authorization: Bearer <token>) or session")
+    if not sessions.csrf_ok(request, found):
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail=f"a change from a browser session needs its CSRF token ({sessions.CSRF_HEADER}) "
+            "and this server's origin",
+        )
+    return Principal(name=found.name, role=found.role)
 
 
 #: The caller of a read (viewer or above).

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from truenorth.controller.actions import views
 from truenorth.controller.loop import metrics as controller_metrics
-from truenorth.core import ids
+from truenorth.core import ids, states
 
 __all__ = ["ControllerPort"]
 
@@ -56,8 +56,16 @@ class ControllerPort(Protocol):
         """Whether engine programs run sandboxed: ``mode``, ``engines``, and ``bubblewrap``'s failure."""
         ...
 
-    def push_received(self, *, repository_urls: Sequence[str], ref: str) -> list[str]:
-        """Trigger the repositories a push names; return their names (empty: none)."""
+    def push_received(self, *, repository_urls: Sequence[str], ref: str, sha: str | None = None) -> list[str]:
+        """Trigger the repositories a push names (``sha``: the commit it names); return their names."""
+        ...
+
+    async def changed(self) -> None:
+        """Return at the next change of the controller's state (a run starts or ends, a check, an action)."""
+        ...
+
+    def state_counts(self) -> Mapping[tuple[states.SyncState, states.Health], int]:
+        """How many stacks are in each (sync state, health): one short store query."""
         ...
 
     def repositories(self) -> Sequence[views.RepositoryView]:
@@ -69,7 +77,13 @@ class ControllerPort(Protocol):
         ...
 
     def stack(self, name: str, *, repository: str | None = None) -> views.StackView:
-        """One stack (``ControllerError`` not_found / invalid when ambiguous)."""
+        """One stack with its inputs and outputs, masked (``ControllerError`` not_found /
+        invalid when ambiguous)."""
+        ...
+
+    def stack_outputs(self, name: str, *, repository: str | None = None) -> views.OutputsView:
+        """The outputs the stack's last successful apply recorded, sensitive values masked
+        (``ControllerError`` as :meth:`stack`)."""
         ...
 
     def current_plan(self, name: str, *, repository: str | None = None) -> views.RunDetail | None:

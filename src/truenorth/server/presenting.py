@@ -15,18 +15,21 @@ from datetime import datetime
 from typing import Any
 
 from truenorth.controller.actions import views
-from truenorth.core import plans
+from truenorth.core import outputs, plans, states
 from truenorth.server import schemas
 
 __all__ = [
     "SUMMARY_KEYS",
+    "counts",
     "log_lines",
     "plan",
+    "plan_inputs",
     "repository",
     "run",
     "run_detail",
     "source_errors",
     "stack",
+    "stack_page",
     "summary",
 ]
 
@@ -57,7 +60,6 @@ def source_errors(found: Iterable[views.SourceError]) -> list[schemas.SourceErro
 
 
 def stack(view: views.StackView) -> schemas.Stack:
-    commit = view.applied_commit
     last = view.last_run
     return schemas.Stack(
         repository=view.repository,
@@ -70,13 +72,10 @@ def stack(view: views.StackView) -> schemas.Stack:
         self_heal=view.self_heal,
         depends_on=list(view.depends_on),
         applied_revision=view.applied_revision,
-        applied_commit=schemas.Commit(
-            sha=commit.sha, author=commit.author, date=_text(commit.date), subject=commit.subject
-        )
-        if commit is not None
-        else None,
+        applied_commit=_commit(view.applied_commit),
         applied_at=view.applied_at,
         desired_revision=view.desired_revision,
+        desired_commit=_commit(view.desired_commit),
         last_run=schemas.RunRef(
             id=last.id,
             kind=last.kind.value,
@@ -91,6 +90,81 @@ def stack(view: views.StackView) -> schemas.Stack:
         error=view.error,
         source_error=view.source_error,
     )
+
+
+def stack_page(page: views.StackPage, *, limit: int, offset: int) -> schemas.StackPage:
+    return schemas.StackPage(
+        items=[stack(s) for s in page.items],
+        total=page.total,
+        limit=limit,
+        offset=offset,
+        source_errors=source_errors(page.source_errors),
+    )
+
+
+def counts(found: Mapping[tuple[states.SyncState, states.Health], int]) -> schemas.Counts:
+    """Stacks per sync state and per health, every state named (0 when none)."""
+    by_sync = dict.fromkeys((s.value for s in states.SyncState), 0)
+    by_health = dict.fromkeys((h.value for h in states.Health), 0)
+    for (sync_state, health), number in found.items():
+        by_sync[sync_state.value] = by_sync.get(sync_state.value, 0) + number
+        by_health[health.value] = by_health.get(health.value, 0) + number
+    return schemas.Counts(total=sum(found.values()), sync_state=by_sync, health=by_health)
+
+
+def stack_detail(view: views.StackView) -> schemas.StackDetail:
+    """One stack with its inputs and outputs (already masked by the views)."""
+    return schemas.StackDetail(
+        **stack(view).model_dump(),
+        inputs=[
+            schemas.StackInput(
+                name=item.name,
+                source=item.source,
+                known=item.known,
+                sensitive=item.sensitive,
+                value=outputs.MASK if item.sensitive else item.value,
+                shown=item.shown,
+            )
+            for item in view.inputs
+        ],
+        outputs=[_output(item) for item in view.outputs],
+        dependents=list(view.dependents),
+    )
+
+
+def stack_outputs(view: views.OutputsView) -> schemas.StackOutputs:
+    return schemas.StackOutputs(
+        repository=view.repository, stack=view.stack, outputs=[_output(item) for item in view.items]
+    )
+
+
+def _output(item: views.OutputView) -> schemas.StackOutput:
+    return schemas.StackOutput(
+        name=item.name,
+        value=outputs.MASK if item.sensitive else item.value,
+        sensitive=item.sensitive,
+        revision=item.revision,
+    )
+
+
+def plan_inputs(stored: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The inputs a plan run recorded, as shown: sensitive values masked (they were when stored)."""
+    shown = []
+    for item in (stored or {}).get("inputs") or ():
+        if not isinstance(item, Mapping):
+            continue
+        sensitive = bool(item.get("sensitive", False))
+        shown.append(
+            {
+                "name": item.get("name"),
+                "source": item.get("source"),
+                "known": bool(item.get("known", True)),
+                "sensitive": sensitive,
+                "value": outputs.MASK if sensitive else item.get("value"),
+                "digest": item.get("digest", ""),
+            }
+        )
+    return shown
 
 
 def run(view: views.RunView) -> schemas.Run:
@@ -118,6 +192,7 @@ def plan(view: views.RunDetail) -> schemas.PlanOut:
         summary=summary(view.summary),
         changes=list(view.changes),
         error=view.error,
+        inputs=plan_inputs(view.summary),
     )
 
 
@@ -141,6 +216,12 @@ def _run_fields(view: views.RunView) -> dict[str, Any]:
         "reason": view.reason,
         "plan_id": view.plan_id,
     }
+
+
+def _commit(view: views.CommitView | None) -> schemas.Commit | None:
+    if view is None:
+        return None
+    return schemas.Commit(sha=view.sha, author=view.author, date=_text(view.date), subject=view.subject)
 
 
 def _text(value: datetime | None) -> str | None:

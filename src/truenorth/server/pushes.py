@@ -18,6 +18,7 @@ control characters, so nothing a sender writes reaches a log or a terminal raw.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ _MAX_URL = 2048
 _MAX_REF = 1024
 _MAX_DELIVERY_ID = 200
 _MAX_EVENT = 64
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _URL_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
     "github": {"repository": ("clone_url", "ssh_url", "html_url", "git_url", "svn_url", "url")},
     "gitlab": {
@@ -49,10 +51,18 @@ _DELIVERY_HEADERS = {
 
 @dataclass(frozen=True)
 class Push:
-    """A branch moved: any of ``urls`` names the repository, ``ref`` what moved."""
+    """A branch moved: any of ``urls`` names the repository, ``ref`` what moved.
+
+    ``sha`` is the commit the branch moved to when the payload names one (GitHub and
+    Gitea ``after``, GitLab ``checkout_sha`` or ``after``, a generic ``after``): a full,
+    lower-case SHA, never the all-zero one of a deleted branch. It only spares the
+    controller a question to the remote when its mirror already has the branch there;
+    what is deployed is always what the remote says the branch is.
+    """
 
     urls: tuple[str, ...]
     ref: str
+    sha: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +93,7 @@ def parse(provider: str, headers: Mapping[str, str], body: bytes) -> Delivery:
         push = _generic_push(document)
     else:
         _check_commits(document)
-        push = Push(urls=_urls(provider, document), ref=_ref(document))
+        push = Push(urls=_urls(provider, document), ref=_ref(document), sha=_sha(provider, document))
     return Delivery(provider, "push", delivery_id, push)
 
 
@@ -186,7 +196,23 @@ def _check_commits(document: Mapping[str, Any]) -> None:
 
 
 def _generic_push(document: Mapping[str, Any]) -> Push:
-    return Push(urls=(_url(document.get("repository"), "repository"),), ref=_ref(document))
+    return Push(
+        urls=(_url(document.get("repository"), "repository"),),
+        ref=_ref(document),
+        sha=_sha("generic", document),
+    )
+
+
+def _sha(provider: str, document: Mapping[str, Any]) -> str | None:
+    """The commit the push names, or None (missing, not a SHA, or a deleted branch's zeros).
+
+    Never refused: the SHA is only a hint, and a push without a usable one still triggers.
+    """
+    for field in ("checkout_sha", "after") if provider == "gitlab" else ("after",):
+        value = document.get(field)
+        if isinstance(value, str) and _SHA.fullmatch(value) and value.strip("0"):
+            return value
+    return None
 
 
 def _invalid(message: str) -> rejections.RejectedError:

@@ -78,7 +78,7 @@ def router(
             return _answer(202, schemas.WebhookResult(event="push", duplicate=True))
         try:
             triggered = controller.push_received(
-                repository_urls=_usable(delivery.push.urls), ref=delivery.push.ref
+                repository_urls=_usable(delivery.push.urls), ref=delivery.push.ref, sha=delivery.push.sha
             )
         except controller_errors.ControllerError as exc:
             _forget(seen, provider, delivery.delivery_id)

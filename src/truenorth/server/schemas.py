@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 __all__ = [
     "Accepted",
     "Commit",
+    "Counts",
     "Error",
     "LogLine",
     "PlanOut",
@@ -29,6 +30,10 @@ __all__ = [
     "RunRef",
     "SourceError",
     "Stack",
+    "StackDetail",
+    "StackInput",
+    "StackOutput",
+    "StackOutputs",
     "StackPage",
     "WebhookResult",
 ]
@@ -94,6 +99,9 @@ class Stack(BaseModel):
     applied_commit: Commit | None
     applied_at: datetime | None = None
     desired_revision: str | None
+    desired_commit: Commit | None = Field(
+        default=None, description="Author, date and subject of desired_revision, when known."
+    )
     last_run: RunRef | None
     pending_plan_run_id: int | None
     busy: bool = False
@@ -102,6 +110,47 @@ class Stack(BaseModel):
         default=None,
         description="Why the stack's repository cannot be used right now (its newest truenorth.yaml "
         "was refused, Git fails): nothing of it is planned or applied meanwhile.",
+    )
+
+
+class StackInput(BaseModel):
+    """One input of a stack (``inputs:``), as its current plan was made with it."""
+
+    name: str
+    source: str = Field(description="Where it comes from: STACK.OUTPUT.")
+    known: bool = Field(description="False while the upstream stack has not applied it yet.")
+    sensitive: bool
+    value: Any = Field(description="The value; (sensitive value) when sensitive, null when not known yet.")
+    shown: str = Field(
+        description='As plans show it: JSON, "(sensitive value)" or "(known after X applies)".'
+    )
+
+
+class StackOutput(BaseModel):
+    """One output of a stack's last successful apply."""
+
+    name: str
+    value: Any = Field(description="The value; (sensitive value) when sensitive (never shown).")
+    sensitive: bool
+    revision: str | None = Field(default=None, description="The revision whose apply recorded it.")
+
+
+class StackOutputs(BaseModel):
+    """A stack's recorded outputs, by name."""
+
+    repository: str
+    stack: str
+    outputs: list[StackOutput]
+
+
+class StackDetail(Stack):
+    """One stack, with the inputs its current plan used and its recorded outputs (masked)."""
+
+    inputs: list[StackInput] = Field(default_factory=list)
+    outputs: list[StackOutput] = Field(default_factory=list)
+    dependents: list[str] = Field(
+        default_factory=list,
+        description="The stacks of its repository whose depends_on names it (from the whole spec).",
     )
 
 
@@ -122,6 +171,14 @@ class StackPage(BaseModel):
         description="Repositories (of the filter) whose source is in error, also when they have no "
         "stack to show yet (their first truenorth.yaml was refused).",
     )
+
+
+class Counts(BaseModel):
+    """How many stacks are in each state (the top of the overview)."""
+
+    total: int
+    sync_state: dict[str, int] = Field(description="Stacks per sync state (every state named).")
+    health: dict[str, int] = Field(description="Stacks per health (every health named).")
 
 
 class Run(BaseModel):
@@ -170,6 +227,11 @@ class PlanOut(BaseModel):
     summary: dict[str, Any]
     changes: list[Any]
     error: str
+    inputs: list[Any] = Field(
+        default_factory=list,
+        description="The inputs the plan was made with: name, source (STACK.OUTPUT), known, sensitive, "
+        "value (masked when sensitive), digest.",
+    )
 
 
 class LogLine(BaseModel):

@@ -74,6 +74,20 @@ class HeaderDeadlineProtocol(H11Protocol):
             self.transport.close()
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, ending the app's event streams first when it shuts down.
+
+    A graceful stop waits for open responses; a browser's event stream never ends by
+    itself, so without this every open tab would hold the stop for ``GRACEFUL_TIMEOUT``.
+    """
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        streams = getattr(getattr(self.config.app, "state", None), "streams", None)
+        if streams is not None:
+            streams.close()
+        await super().shutdown(sockets=sockets)
+
+
 def bind(listen: str) -> socket.socket:
     """A listening socket on ``HOST:PORT`` (port 0: any free port)."""
     host, port = controller_config.parse_listen(listen)
@@ -111,7 +125,7 @@ def run(
         timeout_graceful_shutdown=GRACEFUL_TIMEOUT,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     # uvicorn raises Ctrl-C again once it has shut down cleanly: that is a normal end.
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])

@@ -1,12 +1,18 @@
-"""The read-only web UI: a static page that shows the controller's stacks, runs and logs.
+"""The web UI: a static page that shows the controller's stacks, plans, runs and logs, and acts.
 
 ``GET /`` serves ``static/index.html``, ``GET /ui/app.js`` and ``GET /ui/app.css`` its
-script and style. They hold no data and no secret, so they need no token: the page asks
-for an API token (or reads it from the URL fragment, which never reaches the server) and
-calls ``/api/v1`` with it. Every answer carries a strict Content-Security-Policy: only
-this origin's script and style, no inline code, no framing. The script inserts every API
-value as text, never as HTML (case 17: commit subjects and names are written by whoever
-can push to Git).
+script and style; ``GET /api/v1/docs`` a page of our own that renders
+``/api/v1/openapi.json`` (``docs.html`` and ``/ui/docs.js``: FastAPI's Swagger UI loads
+from a CDN, and nothing here may leave the origin). They hold no data and no secret, so
+they need no token. The page logs in with an API token typed into its form
+(:mod:`.sessions`: the browser keeps only an HttpOnly session cookie), reads
+``/api/v1`` with that session, follows changes through :mod:`.events`, and sends its
+actions with the session's CSRF token. Every view has its own address in the URL's
+fragment (``#/stacks/<repository>/<name>``, ``#/runs/<id>``, the overview's filters), so
+views can be linked and the browser's back and forward work. Every answer carries a
+strict Content-Security-Policy: only this origin's script and style, no inline code, no
+framing. The scripts insert every API value as text, never as HTML (case 17: commit
+subjects and names are written by whoever can push to Git).
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ STATIC_FILES: dict[str, tuple[str, str]] = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/ui/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/ui/app.css": ("app.css", "text/css; charset=utf-8"),
+    "/api/v1/docs": ("docs.html", "text/html; charset=utf-8"),
+    "/ui/docs.js": ("docs.js", "text/javascript; charset=utf-8"),
 }
 
 
@@ -46,7 +54,7 @@ def _serve(filename: str, media_type: str) -> Response:
 
 
 def router() -> APIRouter:
-    """The UI's routes: the page, its script and its style (no authentication, no data)."""
+    """The UI's routes: the pages, their scripts and style (no authentication, no data)."""
     ui = APIRouter(tags=["ui"], include_in_schema=False)
     for path, (filename, media_type) in STATIC_FILES.items():
         ui.add_api_route(path, _endpoint(filename, media_type), methods=["GET"], response_class=Response)

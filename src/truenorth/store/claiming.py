@@ -1,12 +1,16 @@
-"""Holding a PostgreSQL database for one controller: a session-level advisory lock.
+"""One controller per data dir instance on a PostgreSQL database: a session-level advisory lock.
 
 A SQLite store lives in the data dir, which the data-dir lock already gives to one
-controller. A PostgreSQL database may be shared by several data dirs on several hosts,
-and until controllers can share one (scale-out), a second one must not start on it.
-:func:`claim` takes ``pg_try_advisory_lock`` on a connection of its own, named after the
-holder (``application_name``), and keeps it open: PostgreSQL releases the lock when that
-session ends, also when the holder is killed or its host goes away (once the server
-notices the dead connection). A refused claim names the holder as PostgreSQL sees it.
+controller. A PostgreSQL database is shared by several controller replicas
+(``controller/loop/sharing.py``), each with its own data dir; what must never happen is
+two controllers with the same data dir *instance id* (a copied data dir, a cloned
+volume): their runs would carry one instance, and each one's crash recovery would end
+the other's runs. :func:`claim` takes ``pg_try_advisory_lock`` keyed by the instance id
+(or, without one, one key for the whole database: a single controller), on a connection
+of its own named after the holder (``application_name``), and keeps it open:
+PostgreSQL releases the lock when that session ends, also when the holder is killed or
+its host goes away (once the server notices the dead connection). A refused claim names
+the holder as PostgreSQL sees it.
 
 Limitation: if the lock's connection breaks while the controller runs (the server
 restarts), the lock is gone and another controller could start; the next one to try
@@ -23,7 +27,7 @@ from sqlalchemy import exc as sa_exc
 
 from truenorth.store import connecting, errors, urls
 
-__all__ = ["LOCK_KEY", "Claim", "Claimed", "claim"]
+__all__ = ["LOCK_KEY", "Claim", "Claimed", "claim", "lock_key"]
 
 #: The advisory lock key of "the truenorth controller" (a signed 64-bit number).
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"truenorth controller").digest()[:8], "big", signed=True)
@@ -51,11 +55,20 @@ class Claim:
             self._engine = None
 
 
-def claim(url: str, *, label: str) -> Claim:
-    """Hold the database at ``url`` for one controller named ``label``.
+def lock_key(instance: str | None) -> int:
+    """The advisory lock key of the controller of data dir ``instance`` (None: the one controller)."""
+    if instance is None:
+        return LOCK_KEY
+    digest = hashlib.sha256(b"truenorth controller\x00" + instance.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def claim(url: str, *, label: str, instance: str | None = None) -> Claim:
+    """Hold the database at ``url`` for the controller named ``label`` of data dir ``instance``.
 
     SQLite: nothing to hold (the data dir's lock covers it). PostgreSQL: raises
-    :class:`Claimed` naming the holder when another controller has it, and
+    :class:`Claimed` naming the holder when another controller with that instance id
+    (or, without ``instance``, any controller) has it, and
     :class:`~truenorth.store.errors.StoreError` when the database cannot be reached.
     """
     parsed = urls.database_url(url)
@@ -71,12 +84,16 @@ def claim(url: str, *, label: str) -> Claim:
             sa.text("SELECT set_config('application_name', :name, false)"),
             {"name": label[:_APPLICATION_NAME_LIMIT]},
         )
-        got = connection.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}).scalar()
+        key = lock_key(instance)
+        got = connection.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
         if not got:
-            holder = _holder(connection)
+            holder = _holder(connection, key)
+            if instance is None:
+                raise Claimed(f"the database {shown} is in use by another controller ({holder})")
             raise Claimed(
-                f"the database {shown} is in use by another controller ({holder}); one controller per "
-                "database until controllers can share one: stop it first, or give this one its own database"
+                f"the database {shown} is in use by another controller with this data dir's instance id "
+                f"{instance} ({holder}): a copied data dir? Give every replica its own data dir (or remove "
+                "the copy's instance-id file)"
             )
     except sa_exc.SQLAlchemyError as exc:
         if connection is not None:
@@ -94,9 +111,9 @@ def claim(url: str, *, label: str) -> Claim:
     return Claim(engine, connection)
 
 
-def _holder(connection: sa.Connection) -> str:
+def _holder(connection: sa.Connection, key: int) -> str:
     """The session holding the lock, as far as PostgreSQL shows it to us."""
-    unsigned = LOCK_KEY & 0xFFFF_FFFF_FFFF_FFFF
+    unsigned = key & 0xFFFF_FFFF_FFFF_FFFF
     row = connection.execute(
         sa.text(
             "SELECT a.application_name, host(a.client_addr), a.pid, a.backend_start "

@@ -7,7 +7,9 @@ connection gets WAL mode (readers never wait for a writer), ``foreign_keys=ON``,
 locked", and ``synchronous=NORMAL`` (safe with WAL). SQLAlchemy takes over ``BEGIN`` from the sqlite3 module so that a write
 transaction can start with ``BEGIN IMMEDIATE``: a transaction that reads and then writes
 would otherwise fail at once on contention instead of waiting. PostgreSQL: psycopg 3,
-connections checked before use (the server may have restarted) and a connect timeout.
+connections checked before use (the server may have restarted) and a connect timeout;
+connections that hold a session-level state (a lock, a LISTEN) come from an engine
+that pools nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-__all__ = ["BEGIN_OPTION", "create_engine", "ensure_parent"]
+__all__ = ["BEGIN_OPTION", "create_engine", "create_session_engine", "ensure_parent"]
 
 #: Execution option naming how a SQLite transaction begins: "deferred" or "immediate".
 BEGIN_OPTION = "truenorth_begin"
@@ -58,6 +60,16 @@ def create_engine(url: sa.URL, *, busy_timeout: float) -> sa.Engine:
     return sa.create_engine(
         url,
         pool_pre_ping=True,
+        connect_args={"connect_timeout": _CONNECT_TIMEOUT_SECONDS, "application_name": "truenorth"},
+    )
+
+
+def create_session_engine(url: sa.URL) -> sa.Engine:
+    """A PostgreSQL engine that pools nothing: each connection is a session of its own,
+    ended when closed (a stack's advisory lock, a LISTEN connection)."""
+    return sa.create_engine(
+        url,
+        poolclass=sa.pool.NullPool,
         connect_args={"connect_timeout": _CONNECT_TIMEOUT_SECONDS, "application_name": "truenorth"},
     )
 

@@ -2,7 +2,11 @@
 
 Every plan, apply and drift check becomes a row in ``runs`` when it starts and is
 finished exactly once; its live output is appended to ``run_logs``; the controller's
-current view of each stack is kept in ``stacks``. The store sits below ``truenorth.core``
+current view of each stack is kept in ``stacks``; controllers sharing a PostgreSQL
+store coordinate through ``replicas``, ``leases``, ``requests``, per-stack advisory
+locks and LISTEN/NOTIFY (the sections "Replicas and leases" and "Routing" below); the outputs of each stack's last
+successful apply in ``stack_outputs`` (a sensitive one sealed with the store's
+:class:`~truenorth.store.sealing.Sealer`, never in clear). The store sits below ``truenorth.core``
 (it must not import it): it takes and returns plain JSON-compatible values that the
 controller has already redacted, and frozen :mod:`~truenorth.store.records`.
 
@@ -27,8 +31,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from truenorth.store import checks, connecting, errors, migrating, records, rows, urls
-from truenorth.store.schema import RunLogRow, RunRow, StackRow
+from truenorth.store import (
+    checks,
+    connecting,
+    errors,
+    leasing,
+    locking,
+    migrating,
+    records,
+    requesting,
+    rows,
+    sealing,
+    signalling,
+    urls,
+)
+from truenorth.store.schema import RunLogRow, RunRow, StackOutputRow, StackRow
 from truenorth.store.urls import sqlite_url
 
 __all__ = ["INTERRUPTED_ERROR", "Store", "sqlite_url"]
@@ -53,12 +70,16 @@ class Store:
         shown_url: str,
         secrets: Sequence[str],
         clock: Callable[[], datetime],
+        sealer: sealing.Sealer | None = None,
     ) -> None:
         self._engine = engine
         self._shown_url = shown_url
         self._secrets = tuple(secrets)
         self._clock = clock
+        self._sealer = sealer
         self._closed = False
+        self._hub = signalling.LocalHub()
+        self._sessions: sa.Engine | None = None
 
     @classmethod
     def open(
@@ -67,11 +88,13 @@ class Store:
         *,
         busy_timeout: float = 5.0,
         clock: Callable[[], datetime] | None = None,
+        sealer: sealing.Sealer | None = None,
     ) -> Store:
         """Connect to ``url`` (``sqlite:///PATH`` or ``postgresql://...``) and migrate it.
 
         ``busy_timeout`` is how long a SQLite writer waits for another one (seconds);
-        ``clock`` returns the current aware UTC time (for tests).
+        ``clock`` returns the current aware UTC time (for tests); ``sealer`` seals
+        sensitive outputs (without one, storing a sensitive output is refused).
         """
         secrets = urls.url_secrets(url)
         parsed = urls.database_url(url)
@@ -84,7 +107,7 @@ class Store:
                 f"cannot create the directory {exc.filename} for the state database {shown}: {reason}"
             ) from None
         engine = connecting.create_engine(parsed, busy_timeout=busy_timeout)
-        store = cls(engine, shown_url=shown, secrets=secrets, clock=clock or _utcnow)
+        store = cls(engine, shown_url=shown, secrets=secrets, clock=clock or _utcnow, sealer=sealer)
         try:
             with (
                 store._guard("open the state database and bring its schema up to date"),
@@ -110,6 +133,8 @@ class Store:
         """Release every connection; the store cannot be used afterwards."""
         self._closed = True
         self._engine.dispose()
+        if self._sessions is not None:
+            self._sessions.dispose()
 
     def __enter__(self) -> Store:
         return self
@@ -307,13 +332,19 @@ class Store:
         return None if last is None else last.revision
 
     def mark_interrupted(
-        self, *, holder: str | None = None, run_ids: Iterable[int] | None = None
+        self,
+        *,
+        holder: str | None = None,
+        run_ids: Iterable[int] | None = None,
+        repository: str | None = None,
     ) -> list[int]:
-        """End every run still pending or running as interrupted: only ``holder``'s, and
-        only those in ``run_ids``, when given.
+        """End every run still pending or running as interrupted: only ``holder``'s, only
+        those in ``run_ids`` and only ``repository``'s, when given.
 
         Called when a controller starts: whatever its data dir's previous process had in
-        flight died with it (crash recovery picks those runs by their holder). Returns the
+        flight died with it (crash recovery picks those runs by their holder); and by a
+        replica taking over an expired lease, for the runs the dead replica held in that
+        repository (``LeaseRecord.taken_over_from``) and nobody else's. Returns the
         ids of the runs marked, in ascending order; a run that finished meanwhile is left.
         """
         statement = (
@@ -328,6 +359,8 @@ class Store:
         )
         if holder is not None:
             statement = statement.where(RunRow.holder == holder)
+        if repository is not None:
+            statement = statement.where(RunRow.repository == repository)
         if run_ids is not None:
             wanted = sorted(
                 {found for run_id in run_ids if (found := rows.optional_id(run_id, what="run_ids"))}
@@ -479,12 +512,288 @@ class Store:
             return conn.execute(sa.select(RunRow.status).where(RunRow.id == run_id)).scalar_one_or_none()
 
     def delete_stack(self, *, repository: str, name: str) -> bool:
-        """Forget a stack's state (its runs stay); True if there was one."""
+        """Forget a stack's state and its outputs (its runs stay); True if there was a state."""
         with self._guard(f"delete the state of stack {name!r}"), self._writing() as conn:
+            conn.execute(sa.delete(StackOutputRow).filter_by(repository=repository, stack=name))
             result = conn.execute(sa.delete(StackRow).filter_by(repository=repository, name=name))
             return bool(result.rowcount)
 
+    # Stack outputs ----------------------------------------------------------------
+
+    def replace_outputs(
+        self,
+        *,
+        repository: str,
+        stack: str,
+        outputs: Sequence[records.OutputItem],
+        revision: str,
+        run_id: int | None,
+    ) -> None:
+        """Record ``outputs`` as the stack's outputs, replacing the old set in one transaction.
+
+        ``outputs`` are ``core.outputs.Output`` values (anything with ``name``, ``value``
+        and ``sensitive``); a sensitive one is sealed, its value column left NULL.
+        :class:`StoreError` when there is a sensitive output and no sealer.
+        """
+        values = rows.output_rows(
+            repository=repository,
+            stack=stack,
+            outputs=outputs,
+            revision=revision,
+            run_id=run_id,
+            now=self._now(),
+            sealer=self._sealer,
+        )
+        key = rows.stack_key(repository=repository, name=stack)
+        with self._guard(f"record the outputs of stack {key['name']!r}"), self._writing() as conn:
+            conn.execute(sa.delete(StackOutputRow).filter_by(repository=key["repository"], stack=key["name"]))
+            if values:
+                conn.execute(sa.insert(StackOutputRow), values)
+
+    def stack_outputs(
+        self, *, repository: str, stacks: Sequence[str]
+    ) -> dict[str, tuple[records.OutputRecord, ...]]:
+        """The recorded outputs of each of ``stacks`` (one query), each in name order.
+
+        Every stack asked for is a key; one with no recorded outputs maps to ``()``.
+        Sensitive values stay sealed (see :meth:`reveal`).
+        """
+        if isinstance(stacks, str):
+            raise ValueError("stack_outputs takes a sequence of stack names, not one string")
+        wanted = sorted(set(stacks))
+        found: dict[str, list[records.OutputRecord]] = {name: [] for name in wanted}
+        if not wanted:
+            return {}
+        if len(wanted) > _MAX_PAGE:
+            raise ValueError(f"at most {_MAX_PAGE} stacks at once, got {len(wanted)}")
+        query = (
+            sa.select(StackOutputRow)
+            .where(StackOutputRow.repository == repository, StackOutputRow.stack.in_(wanted))
+            .order_by(StackOutputRow.stack, StackOutputRow.name)
+        )
+        with self._guard(f"read the outputs of {len(wanted)} stack(s)"), self._reading() as conn:
+            for row in conn.execute(query):
+                found[row.stack].append(rows.output_record(row))
+        return {name: tuple(items) for name, items in found.items()}
+
+    def reveal(self, record: records.OutputRecord) -> Any:
+        """The value of ``record``; a sensitive one unsealed (only to hand it to an engine).
+
+        :class:`~truenorth.store.sealing.SealingError` without a sealer or with another key.
+        """
+        if not record.sensitive:
+            return record.value
+        if self._sealer is None:
+            raise sealing.SealingError(
+                f"cannot open the sensitive output {record.name!r}: the store has no sealing key "
+                f"(a key file or {sealing.ENV_KEY})"
+            )
+        if record.sealed is None:
+            raise sealing.SealingError(f"the sensitive output {record.name!r} has no sealed value")
+        return self._sealer.unseal(record.sealed)
+
+    # Replicas and leases ----------------------------------------------------------
+
+    def heartbeat(self, replica: str, *, address: str = "") -> records.ReplicaRecord:
+        """Register ``replica`` (its id is the runs' ``holder``) or say it is still alive."""
+        with self._guard("record this controller's heartbeat"), self._writing() as conn:
+            return leasing.heartbeat(conn, self._clock_for(conn), replica=replica, address=address)
+
+    def live_replicas(self, *, within: float) -> list[records.ReplicaRecord]:
+        """The replicas heard from in the last ``within`` seconds (the server's clock), by id."""
+        with self._guard("list the live controllers"), self._reading() as conn:
+            return leasing.live_replicas(conn, self._clock_for(conn), within=within)
+
+    def forget_replicas(self, *, silent_for: float) -> list[str]:
+        """Delete the replicas silent for ``silent_for`` seconds (their leases expire by themselves)."""
+        with self._guard("forget silent controllers"), self._writing() as conn:
+            return leasing.forget_replicas(conn, self._clock_for(conn), silent_for=silent_for)
+
+    def leave(self, replica: str) -> list[str]:
+        """Graceful shutdown: release every lease of ``replica`` at once and forget it.
+        Returns the repositories released."""
+        with self._guard("release this controller's leases"), self._writing() as conn:
+            clock = self._clock_for(conn)
+            released = leasing.release(conn, clock, replica=replica)
+            leasing.forget_replicas(conn, clock, replica=replica)
+            return released
+
+    def take_lease(self, repository: str, *, replica: str, seconds: float) -> records.LeaseRecord | None:
+        """Take (or renew) ``repository``'s lease for ``seconds``; None when another replica
+        holds it unexpired. One atomic statement; expiry is judged by the server's clock."""
+        with self._guard(f"take the lease of {repository}"), self._writing() as conn:
+            return leasing.take(
+                conn, self._clock_for(conn), repository=repository, replica=replica, seconds=seconds
+            )
+
+    def renew_leases(
+        self, *, replica: str, seconds: float, repositories: Sequence[str] | None = None
+    ) -> list[str]:
+        """Extend ``replica``'s leases; return the repositories it still holds."""
+        with self._guard("renew this controller's leases"), self._writing() as conn:
+            return leasing.renew(
+                conn, self._clock_for(conn), replica=replica, seconds=seconds, repositories=repositories
+            )
+
+    def release_leases(self, *, replica: str, repositories: Sequence[str] | None = None) -> list[str]:
+        """Hand back ``replica``'s leases (of ``repositories``) for any replica to take now."""
+        with self._guard("release leases"), self._writing() as conn:
+            return leasing.release(conn, self._clock_for(conn), replica=replica, repositories=repositories)
+
+    def leases(self, *, repositories: Sequence[str] | None = None) -> list[records.LeaseRecord]:
+        """The recorded leases (of ``repositories``), by repository."""
+        with self._guard("read the leases"), self._reading() as conn:
+            return leasing.leases(conn, repositories=repositories)
+
+    def stack_lock(self, repository: str, stack: str, *, wait: float = 0.0) -> locking.StackLock:
+        """The database lock of one stack, a context manager held for one plan or apply.
+
+        PostgreSQL: a session-level advisory lock on a connection of its own, released on
+        exit or when the session dies; :class:`~truenorth.store.locking.StackBusy` when
+        another session holds it after ``wait`` seconds. SQLite: holds nothing (one
+        controller by rule).
+        """
+        self._check_open()
+        return locking.StackLock(
+            self._session_engine(),
+            repository=repository,
+            stack=stack,
+            wait=wait,
+            secrets=self._secrets,
+            shown_url=self._shown_url,
+        )
+
+    # Routing: notifications and requests to a repository's owner ------------------
+
+    def notify(self, channel: str, payload: str = "") -> None:
+        """Wake the listeners of ``channel`` (every replica on PostgreSQL; this process on SQLite)."""
+        signalling.channel_name(channel)
+        signalling.payload_text(payload)
+        if self.backend != "postgresql":
+            self._hub.publish(signalling.Notice(channel=channel, payload=payload))
+            return
+        with self._guard(f"notify {channel}"), self._writing() as conn:
+            signalling.notify(conn, channel=channel, payload=payload)
+
+    def listen(self, channels: Sequence[str]) -> signalling.Listener:
+        """A :class:`~truenorth.store.signalling.Listener` on ``channels`` (close it when done)."""
+        self._check_open()
+        engine = self._session_engine()
+        if engine is None:
+            return signalling.Listener(channels, hub=self._hub)
+        with self._guard(f"listen on {', '.join(channels)}"):
+            return signalling.Listener(channels, engine=engine)
+
+    def request(
+        self,
+        *,
+        repository: str,
+        action: str,
+        requested_by: str,
+        stack: str = "",
+        arguments: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> int:
+        """Ask the owner of ``repository`` to ``action`` (``fetch`` for a webhook) and wake it."""
+        with self._guard(f"record a {action} request for {repository}"), self._writing() as conn:
+            request_id = requesting.add(
+                conn,
+                self._clock_for(conn),
+                repository=repository,
+                stack=stack,
+                action=action,
+                arguments=arguments,
+                actor=actor,
+                requested_by=requested_by,
+            )
+            if conn.dialect.name == "postgresql":
+                # Delivered when this transaction commits, never before the row is visible.
+                signalling.notify(
+                    conn,
+                    channel=requesting.REQUESTS_CHANNEL,
+                    payload=requesting.notice_payload(request_id, repository),
+                )
+        if self.backend != "postgresql":
+            self._hub.publish(
+                signalling.Notice(
+                    channel=requesting.REQUESTS_CHANNEL,
+                    payload=requesting.notice_payload(request_id, repository),
+                )
+            )
+        return request_id
+
+    def take_requests(
+        self, *, replica: str, repositories: Sequence[str], limit: int = 100
+    ) -> list[records.RequestRecord]:
+        """Take the pending requests of the repositories ``replica`` holds, oldest first."""
+        with self._guard("take pending requests"), self._writing() as conn:
+            return requesting.take(
+                conn, self._clock_for(conn), replica=replica, repositories=repositories, limit=limit
+            )
+
+    def finish_request(
+        self, request_id: int, *, status: str, outcome: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Answer a request (``done`` or ``failed``) and wake its asker; False if it had ended."""
+        with self._guard(f"record the answer to request {request_id}"), self._writing() as conn:
+            ended = requesting.finish(conn, self._clock_for(conn), request_id, status=status, outcome=outcome)
+            if ended and conn.dialect.name == "postgresql":
+                signalling.notify(conn, channel=requesting.ANSWERS_CHANNEL, payload=str(int(request_id)))
+        if ended and self.backend != "postgresql":
+            self._hub.publish(
+                signalling.Notice(channel=requesting.ANSWERS_CHANNEL, payload=str(int(request_id)))
+            )
+        return ended
+
+    def get_request(self, request_id: int) -> records.RequestRecord | None:
+        with self._guard(f"read request {request_id}"), self._reading() as conn:
+            return requesting.get(conn, request_id)
+
+    def abandon_requests(self, *, holder: str, repository: str) -> list[int]:
+        """End as failed the requests of ``repository`` a dead ``holder`` had taken."""
+        with self._guard(f"end the requests of {repository} left by {holder}"), self._writing() as conn:
+            return requesting.abandon(conn, self._clock_for(conn), holder=holder, repository=repository)
+
+    def prune_requests(self, *, older_than: float) -> int:
+        """Delete requests answered more than ``older_than`` seconds ago."""
+        with self._guard("delete old requests"), self._writing() as conn:
+            return requesting.prune(conn, self._clock_for(conn), older_than=older_than)
+
+    # Health -----------------------------------------------------------------------
+
+    def ping(self, *, timeout: float = 2.0) -> None:
+        """A cheap round trip (``SELECT 1``) for ``/readyz``: :class:`StoreError` when the
+        database does not answer within ``timeout`` seconds (PostgreSQL's statement timeout;
+        connecting is bounded by the connect timeout)."""
+        millis = max(1, int(timeout * 1000))
+        with self._guard("reach the state database"), self._reading() as conn:
+            if conn.dialect.name == "postgresql":
+                with conn.begin():
+                    conn.execute(sa.text(f"SET LOCAL statement_timeout = {millis:d}"))
+                    conn.execute(sa.text("SELECT 1"))
+            else:
+                conn.execute(sa.text("SELECT 1"))
+
+    def database_time(self) -> datetime:
+        """*Now* as the database sees it (the server's clock on PostgreSQL, the store's on SQLite)."""
+        with self._guard("read the database's clock"), self._reading() as conn:
+            if conn.dialect.name != "postgresql":
+                return self._now()
+            found = conn.execute(sa.text("SELECT now()")).scalar_one()
+        return checks.aware(found, what="the database's clock").astimezone(UTC)
+
     # Plumbing ---------------------------------------------------------------------
+
+    def _clock_for(self, conn: sa.Connection) -> leasing.Clock:
+        return leasing.Clock(conn, self._now())
+
+    def _session_engine(self) -> sa.Engine | None:
+        """The engine of connections that are sessions of their own (PostgreSQL), or None."""
+        if self.backend != "postgresql":
+            return None
+        if self._sessions is None:
+            self._sessions = connecting.create_session_engine(self._engine.url)
+        return self._sessions
 
     def _insert_run(self, action: str, values: Mapping[str, Any]) -> int:
         with self._guard(action), self._writing() as conn:

@@ -9,17 +9,24 @@ plain strings here, spelled exactly like the values of ``core.runs.RunKind`` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "ACTIVE_STATUSES",
     "DEPLOYED_STATUSES",
     "FINISHED_STATUSES",
+    "REQUEST_ACTIONS",
+    "REQUEST_STATUSES",
     "RUN_KINDS",
     "RUN_STATUSES",
     "STACK_FIELDS",
+    "LeaseRecord",
+    "OutputItem",
+    "OutputRecord",
+    "ReplicaRecord",
+    "RequestRecord",
     "RunBrief",
     "RunRecord",
     "StackBrief",
@@ -37,6 +44,10 @@ ACTIVE_STATUSES = ("pending", "running")
 FINISHED_STATUSES = tuple(s for s in RUN_STATUSES if s not in ACTIVE_STATUSES)
 #: Statuses of an apply that changed what is deployed.
 DEPLOYED_STATUSES = ("succeeded", "partial")
+#: What one replica can ask of a repository's owner (``fetch``: a webhook arrived).
+REQUEST_ACTIONS = ("fetch", "refresh", "sync", "approve", "rollback")
+#: A request waits (``pending``), is being worked on (``taken``), then ends.
+REQUEST_STATUSES = ("pending", "taken", "done", "failed")
 #: Stack state fields that :meth:`Store.upsert_stack` accepts.
 STACK_FIELDS = (
     "engine",
@@ -138,3 +149,103 @@ class StackOverview:
 
     stack: StackRecord
     last_run: RunBrief | None
+
+
+class OutputItem(Protocol):
+    """What :meth:`Store.replace_outputs` takes for one output: ``core.outputs.Output`` fits.
+
+    A protocol, not the core class: the store sits below ``truenorth.core``.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def value(self) -> Any: ...
+
+    @property
+    def sensitive(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """One recorded output of one stack's last successful apply.
+
+    ``value`` is the JSON value, or None for a sensitive output: its value is only in
+    ``sealed`` (encrypted; never in ``repr``), opened by :meth:`Store.reveal` only to hand
+    it to a dependent's engine. ``digest`` is SHA-256 of the canonical JSON, keyed (HMAC)
+    for a sensitive output. ``revision`` and ``run_id`` name the apply that produced it.
+    """
+
+    name: str
+    value: Any
+    sensitive: bool
+    digest: str
+    revision: str
+    run_id: int | None
+    updated_at: datetime
+    sealed: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ReplicaRecord:
+    """One controller sharing the store: its id (the runs' ``holder``), where it answers
+    (``address``, for routing; may be empty), when it started and last said it was alive."""
+
+    id: str
+    address: str
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """One repository's lease as it stands after a take, renew or read.
+
+    ``holder`` is ``""`` when nobody holds it; ``previous_holder`` held it before the last
+    change of hands (``""``: nobody, or it was released); ``epoch`` counts the changes of
+    hands. Times are the database server's (PostgreSQL ``now()``), never a replica's.
+    """
+
+    repository: str
+    holder: str
+    previous_holder: str
+    epoch: int
+    acquired_at: datetime
+    renewed_at: datetime
+    expires_at: datetime
+
+    def taken_over_from(self, replica: str) -> str | None:
+        """The replica whose expired lease ``replica`` just took, or None (fresh, released, own)."""
+        if self.holder != replica or not self.previous_holder or self.previous_holder == replica:
+            return None
+        return self.previous_holder
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """Work one replica asked of a repository's owner (a webhook's fetch, or an action).
+
+    ``stack`` is ``""`` for a repository-wide request (``fetch``, a repository refresh);
+    ``arguments`` and ``outcome`` are small JSON objects (a rollback's revision and
+    reason; the run ids an action started, or its error).
+    """
+
+    id: int
+    repository: str
+    stack: str
+    action: str
+    arguments: dict[str, Any]
+    actor: str | None
+    requested_by: str
+    requested_at: datetime
+    status: str
+    taken_by: str | None
+    taken_at: datetime | None
+    finished_at: datetime | None
+    outcome: dict[str, Any]
+
+    @property
+    def finished(self) -> bool:
+        """True once the owner has answered it."""
+        return self.status in ("done", "failed")

@@ -9,23 +9,27 @@ connection.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from truenorth import texts
-from truenorth.store import checks, records, schema
+from truenorth.store import checks, errors, records, schema, sealing
 from truenorth.store.schema import RunRow, StackRow
 
 __all__ = [
     "MAX_ERROR",
     "MAX_LOG_LINE",
+    "MAX_OUTPUTS",
+    "MAX_OUTPUT_BYTES",
     "NEWEST_FIRST",
     "log_line",
     "optional_id",
     "optional_name",
+    "output_record",
+    "output_rows",
     "run_filters",
     "run_identity",
     "run_outcome",
@@ -41,6 +45,10 @@ __all__ = [
 MAX_LOG_LINE = 16 * 1024
 #: The most characters of a run's error message kept (then cut the same way).
 MAX_ERROR = 64 * 1024
+#: The most outputs one stack may record.
+MAX_OUTPUTS = 1000
+#: The most bytes of one output's value (its canonical JSON).
+MAX_OUTPUT_BYTES = 1024 * 1024
 #: The order of "newest first": start time, then id for runs started together.
 NEWEST_FIRST = (RunRow.started_at.desc(), RunRow.id.desc())
 
@@ -168,12 +176,18 @@ def stack_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
 def stack_upsert(dialect: str, *, key: Mapping[str, str], changed: Mapping[str, Any]) -> sa.Executable:
     """One INSERT ... ON CONFLICT DO UPDATE that sets only ``changed`` on an existing stack."""
     values = {**_STACK_DEFAULTS, **changed, **key}
+    # Each dialect's module is imported only where it is used: SQLAlchemy's PostgreSQL
+    # dialect costs ~0.1 s to import, a price an SQLite store never needs to pay.
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         pg_insert = postgresql.insert(StackRow).values(**values)
         return pg_insert.on_conflict_do_update(
             index_elements=list(key), set_={name: pg_insert.excluded[name] for name in changed}
         )
     if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         lite_insert = sqlite.insert(StackRow).values(**values)
         return lite_insert.on_conflict_do_update(
             index_elements=list(key), set_={name: lite_insert.excluded[name] for name in changed}
@@ -204,6 +218,80 @@ def stack_overview(mapping: sa.RowMapping) -> records.StackOverview:
         **{field.name: mapping[field.name] for field in dataclasses.fields(records.StackRecord)}
     )
     return records.StackOverview(stack=stack, last_run=last)
+
+
+def output_rows(
+    *,
+    repository: str,
+    stack: str,
+    outputs: Sequence[records.OutputItem],
+    revision: str,
+    run_id: int | None,
+    now: Any,
+    sealer: sealing.Sealer | None,
+) -> list[dict[str, Any]]:
+    """Checked ``stack_outputs`` rows: a sensitive value sealed (its column NULL), never in clear.
+
+    ``ValueError`` for a bad argument (never showing a value); :class:`StoreError` for a
+    sensitive output without a sealer.
+    """
+    key = stack_key(repository=repository, name=stack)
+    checked_revision = checks.bounded(revision, what="revision", limit=schema.REVISION_LENGTH, empty=True)
+    checked_run = optional_id(run_id, what="run_id")
+    if isinstance(outputs, str | bytes) or len(outputs) > MAX_OUTPUTS:
+        raise ValueError(f"outputs must be a sequence of at most {MAX_OUTPUTS} outputs")
+    found: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for item in outputs:
+        name = checks.bounded(item.name, what="output name", limit=schema.NAME_LENGTH)
+        if name in seen:
+            raise ValueError(f"output {name!r} of stack {key['name']!r} is given twice")
+        seen.add(name)
+        if not isinstance(item.sensitive, bool):
+            raise ValueError(f"output {name!r}: sensitive must be true or false")
+        try:
+            text = sealing.canonical_json(item.value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"output {name!r} of stack {key['name']!r} is not a JSON value: {exc}") from None
+        if len(text.encode("utf-8")) > MAX_OUTPUT_BYTES:
+            raise ValueError(
+                f"output {name!r} of stack {key['name']!r} is larger than {MAX_OUTPUT_BYTES} bytes"
+            )
+        row: dict[str, Any] = {
+            "repository": key["repository"],
+            "stack": key["name"],
+            "name": name,
+            "sensitive": item.sensitive,
+        }
+        if item.sensitive:
+            if sealer is None:
+                raise errors.StoreError(
+                    f"cannot store the sensitive output {name!r} of stack {key['name']!r}: the store has no "
+                    f"sealing key (give Store.open a sealer: a key file or {sealing.ENV_KEY})"
+                )
+            row.update(value=None, sealed=sealer.seal(item.value), digest=sealer.digest(item.value))
+        else:
+            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            row.update(value=item.value, sealed=None, digest=digest)
+        row.update(revision=checked_revision, run_id=checked_run, updated_at=now)
+        found.append(row)
+    return found
+
+
+def output_record(row: sa.Row[Any]) -> records.OutputRecord:
+    """A frozen record of one ``stack_outputs`` row (a sensitive value stays sealed)."""
+    mapping = row._mapping
+    sensitive = bool(mapping["sensitive"])
+    return records.OutputRecord(
+        name=mapping["name"],
+        value=None if sensitive else mapping["value"],
+        sensitive=sensitive,
+        digest=mapping["digest"],
+        revision=mapping["revision"],
+        run_id=mapping["run_id"],
+        updated_at=mapping["updated_at"],
+        sealed=mapping["sealed"],
+    )
 
 
 def _text(value: object, *, what: str) -> str:

@@ -6,7 +6,8 @@ of each stack. Only portable types are used: ``JSON``, ``Text``, bounded ``Strin
 :class:`UTCDateTime`, which stores timezone-aware UTC on both backends (SQLite keeps
 no offset, so values are normalized to UTC on the way in and marked UTC on the way out).
 The migrations in ``migrations/versions`` create exactly these tables; a test compares
-the two. ``repository`` in ``runs`` and ``stacks`` is a tracked repository's key, one
+the two. ``replicas``, ``leases`` and ``requests`` are how several controllers share
+one PostgreSQL store (``store/leasing.py``, ``store/requesting.py``). ``repository`` in ``runs`` and ``stacks`` is a tracked repository's key, one
 string (``<normalized URL>#<branch>``, readable in SQL), so that the store's arguments
 stay one value per repository.
 """
@@ -21,7 +22,17 @@ from sqlalchemy import orm
 
 from truenorth.store import records
 
-__all__ = ["Base", "RunLogRow", "RunRow", "StackRow", "UTCDateTime"]
+__all__ = [
+    "Base",
+    "LeaseRow",
+    "ReplicaRow",
+    "RequestRow",
+    "RunLogRow",
+    "RunRow",
+    "StackOutputRow",
+    "StackRow",
+    "UTCDateTime",
+]
 
 #: Lengths, shared with the argument checks.
 STACK_LENGTH = 63
@@ -30,6 +41,8 @@ REPOSITORY_LENGTH = 1024
 REVISION_LENGTH = 64
 NAME_LENGTH = 255
 STATE_LENGTH = 32
+#: A SHA-256 or HMAC-SHA256 digest, hex.
+DIGEST_LENGTH = 64
 
 
 def _allowed(column: str, values: tuple[str, ...]) -> str:
@@ -140,3 +153,85 @@ class StackRow(Base):
     )
     error: orm.Mapped[str] = orm.mapped_column(sa.Text)
     updated_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime())
+
+
+class StackOutputRow(Base):
+    """One output of one stack's last successful apply.
+
+    A sensitive output's ``value`` is NULL: the value is only in ``sealed`` (Fernet, under
+    a key kept outside the database, :mod:`truenorth.store.sealing`) and its ``digest`` is
+    keyed (HMAC). A non-sensitive one has its JSON value and a plain SHA-256 digest.
+    """
+
+    __tablename__ = "stack_outputs"
+
+    repository: orm.Mapped[str] = orm.mapped_column(sa.String(REPOSITORY_LENGTH), primary_key=True)
+    stack: orm.Mapped[str] = orm.mapped_column(sa.String(STACK_LENGTH), primary_key=True)
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(NAME_LENGTH), primary_key=True)
+    # None is SQL NULL (not JSON 'null'): a sensitive output's row holds no value at all.
+    value: orm.Mapped[Any | None] = orm.mapped_column(sa.JSON(none_as_null=True), nullable=True)
+    sensitive: orm.Mapped[bool] = orm.mapped_column(sa.Boolean)
+    sealed: orm.Mapped[str | None] = orm.mapped_column(sa.Text, nullable=True)
+    digest: orm.Mapped[str] = orm.mapped_column(sa.String(DIGEST_LENGTH))
+    revision: orm.Mapped[str] = orm.mapped_column(sa.String(REVISION_LENGTH))
+    run_id: orm.Mapped[int | None] = orm.mapped_column(
+        sa.Integer, sa.ForeignKey("runs.id", ondelete="SET NULL"), nullable=True
+    )
+    updated_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime())
+
+
+class ReplicaRow(Base):
+    """One running controller sharing the store, alive while its heartbeat is recent."""
+
+    __tablename__ = "replicas"
+
+    id: orm.Mapped[str] = orm.mapped_column(sa.String(NAME_LENGTH), primary_key=True)
+    address: orm.Mapped[str] = orm.mapped_column(sa.String(NAME_LENGTH))
+    started_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime())
+    heartbeat_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime())
+
+
+class LeaseRow(Base):
+    """Which replica works on one repository, until when.
+
+    ``holder`` is ``""`` when nobody holds it (released, or never taken);
+    ``previous_holder`` is who held it before the last change of hands and ``epoch``
+    counts those changes (a fencing number).
+    """
+
+    __tablename__ = "leases"
+    __table_args__ = (sa.Index(None, "holder"),)
+
+    repository: orm.Mapped[str] = orm.mapped_column(sa.String(REPOSITORY_LENGTH), primary_key=True)
+    holder: orm.Mapped[str] = orm.mapped_column(sa.String(NAME_LENGTH))
+    previous_holder: orm.Mapped[str] = orm.mapped_column(sa.String(NAME_LENGTH))
+    epoch: orm.Mapped[int] = orm.mapped_column(sa.Integer)
+    acquired_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime())
+    renewed_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime())
+    expires_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime())
+
+
+class RequestRow(Base):
+    """Work asked of a repository's owner by any replica: fetch (a webhook), or an action."""
+
+    __tablename__ = "requests"
+    __table_args__ = (
+        sa.CheckConstraint(_allowed("action", records.REQUEST_ACTIONS), name="action"),
+        sa.CheckConstraint(_allowed("status", records.REQUEST_STATUSES), name="status"),
+        sa.Index(None, "status", "repository"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: orm.Mapped[int] = orm.mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    repository: orm.Mapped[str] = orm.mapped_column(sa.String(REPOSITORY_LENGTH))
+    stack: orm.Mapped[str] = orm.mapped_column(sa.String(STACK_LENGTH))
+    action: orm.Mapped[str] = orm.mapped_column(sa.String(16))
+    arguments: orm.Mapped[dict[str, Any]] = orm.mapped_column(sa.JSON)
+    actor: orm.Mapped[str | None] = orm.mapped_column(sa.String(NAME_LENGTH), nullable=True)
+    requested_by: orm.Mapped[str] = orm.mapped_column(sa.String(NAME_LENGTH))
+    requested_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime())
+    status: orm.Mapped[str] = orm.mapped_column(sa.String(16))
+    taken_by: orm.Mapped[str | None] = orm.mapped_column(sa.String(NAME_LENGTH), nullable=True)
+    taken_at: orm.Mapped[datetime | None] = orm.mapped_column(UTCDateTime(), nullable=True)
+    finished_at: orm.Mapped[datetime | None] = orm.mapped_column(UTCDateTime(), nullable=True)
+    outcome: orm.Mapped[dict[str, Any]] = orm.mapped_column(sa.JSON)

@@ -60,6 +60,24 @@ def main() -> None:
         changes = _show(network, env)
         for name, data in (("plan-create", create), ("plan-noop", noop), ("plan-changes", changes)):
             (HERE / f"{name}.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        _nested(root, env)
+
+
+def _nested(root: Path, env: dict[str, str]) -> None:
+    """``plan-nested``: v1 applied, v2 planned; its JSON, ``terraform plan``'s standard
+    output and ``terraform show``'s text of the same saved plan (issue #15)."""
+    nested = root / "nested"
+    shutil.copytree(HERE / "configs" / "nested-v1", nested)
+    _terraform(nested, "init", "-input=false", env=env)
+    _terraform(nested, "apply", "-input=false", "-auto-approve", env=env)
+    shutil.copy(HERE / "configs" / "nested-v2" / "main.tf", nested / "main.tf")
+    planned = _terraform(nested, "plan", "-input=false", "-no-color", "-out=plan.tfplan", env=env)
+    shown = _terraform(nested, "show", "-no-color", "plan.tfplan", env=env)
+    data = json.loads(_terraform(nested, "show", "-json", "plan.tfplan", env=env))
+    data.pop("timestamp", None)
+    (HERE / "plan-nested.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    (HERE / "plan-nested.stdout.txt").write_text(planned)
+    (HERE / "plan-nested.show.txt").write_text(shown)
 
 
 if __name__ == "__main__":

@@ -177,7 +177,9 @@ def test_undefined_variable(lab: Lab, engine: AnsibleEngine) -> None:
     with pytest.raises(protocol.EngineError) as caught:
         engine.plan(lab.ctx(spec, checkout, revision=sha))
     message = str(caught.value)
-    assert message.startswith("check mode failed on every host:\nweb1: uses an undefined variable: ")
+    assert message.startswith(
+        "check mode failed on every host:\nweb1: failed at task 'uses an undefined variable': "
+    )
     assert "'not_defined_anywhere' is undefined" in message
 
     forced = plans.Plan(

@@ -85,7 +85,8 @@ def test_three_hosts_plan_apply_converge_and_drift(
     assert set(hosts) == {"local", "loop", "netns"}
     for name, tasks in hosts.items():
         assert list(tasks) == ["base directory", "app config", "motd"]
-        assert all(change.action is plans.Action.UPDATE for change in tasks.values())
+        # Nothing exists on the hosts yet: every task creates what it manages.
+        assert all(change.action is plans.Action.CREATE for change in tasks.values())
         config = tasks["app config"]
         assert config.address == f"{name}: app config"
         assert f"+host = {name}" in config.diff and "+port = 8080" in config.diff
@@ -178,9 +179,12 @@ def test_link_cut_mid_run_is_partial_and_next_run_converges(
     (lab.hosts_dir / "netns" / "go").write_text("go\n")
     plan = engine.plan(lab.ctx(spec, checkout, revision=sha))
     assert plan.unreachable_hosts == ()
-    assert [change.address for change in plan.changes if change.action is plans.Action.UPDATE] == [
-        "netns: last file"
-    ]
+    definite = (plans.Action.CREATE, plans.Action.UPDATE, plans.Action.DELETE)
+    assert [change.address for change in plan.changes if change.action in definite] == ["netns: last file"]
+    assert (
+        plan.changes[[c.address for c in plan.changes].index("netns: last file")].action
+        is plans.Action.CREATE
+    )
     again = engine.apply(lab.ctx(spec, checkout, revision=sha), plan)
     assert again.status is runs.RunStatus.SUCCEEDED, again.error
     assert {item.host: item.status for item in again.hosts}["netns"] is runs.HostStatus.CHANGED
@@ -196,6 +200,10 @@ def test_a_host_unreachable_from_the_start(lab: Lab, engine: AnsibleEngine, ssh_
     assert plan.unreachable_hosts == ("gone",)
     assert plan.summary.hosts_unreachable == 1 and plan.summary.hosts_changed == 2
     assert not any(change.host == "gone" for change in plan.changes)
+    # Named with Ansible's reason, and the plan says it did not see everything (issue 15).
+    (reason,) = plan.meta["unreachable"]
+    assert reason.startswith("gone: unreachable at task 'base directory': ") and len(reason) > 45
+    assert plan.partial
 
     result = engine.apply(lab.ctx(spec, checkout, revision=sha), plan)
     assert result.status is runs.RunStatus.PARTIAL

@@ -237,6 +237,40 @@ def test_an_api_error_quoting_a_secret_or_the_token_is_masked(
     assert str(kubeapi.token) not in text
 
 
+def test_a_secret_value_that_is_also_a_name_is_masked_by_structure_in_the_plan(
+    workspace: Workspace, kubeapi: KubeAPIServer
+) -> None:
+    # Kustomize's secretGenerator: a file dbpass.txt holding "dbpass\n", in a Secret named dbpass.
+    encoded = base64.b64encode(b"dbpass\n").decode()
+    workspace.commit(
+        {
+            "app.yaml": [
+                m.namespace(NS),
+                m.secret("dbpass", NS, data={"dbpass.txt": encoded}),
+                m.config_map("conf", NS, path="/var/run/secrets/dbpass/dbpass.txt"),
+            ]
+        }
+    )
+    plan = KubernetesEngine().plan(workspace.ctx())
+    shown = plan.output + "".join(change.diff for change in plan.changes)
+    assert f"core/Secret/{NS}/dbpass\n" in plan.output and "***" not in shown
+    secret = next(change for change in plan.changes if change.resource_type == "Secret")
+    assert "+  name: dbpass\n" in secret.diff and "+  dbpass.txt: (sensitive value)\n" in secret.diff
+    assert secret.after is not None and secret.after["data"] == {"dbpass.txt": "(sensitive value)"}
+    assert encoded not in shown
+    # What can echo an object body still masks the value, in every form, line breaks kept.
+    kubeapi.inject(
+        method="PATCH",
+        plural="secrets",
+        code=422,
+        reason="Invalid",
+        message=f"denied: value {encoded} / dbpass\nsecond line",
+    )
+    result = KubernetesEngine().apply(workspace.ctx(), plan)
+    assert result.status is RunStatus.FAILED
+    assert "denied: value *** / ***\nsecond line" in result.error and encoded not in result.error
+
+
 def test_drift_sees_an_object_deleted_out_of_band(workspace: Workspace, kubeapi: KubeAPIServer) -> None:
     workspace.commit({"app.yaml": [m.namespace(NS), m.config_map("a", NS)]})
     assert _apply(workspace).ok
@@ -252,7 +286,7 @@ def test_engine_errors_for_cluster_access(
 ) -> None:
     workspace.commit({"app.yaml": [m.namespace(NS)]})
     engine = KubernetesEngine()
-    with pytest.raises(EngineError, match="stack app has no cluster target configured"):
+    with pytest.raises(EngineError, match="stack app: its target cluster 'test' is not configured here"):
         engine.plan(workspace.ctx(kubeconfig=""))
     exec_config = kubeapi.kubeconfig(
         tmp_path / "exec",

@@ -163,7 +163,9 @@ def test_render(folder: Path, tmp_path: Path) -> None:
             assert text not in str(caught.value)
         return
     rendered = KubernetesEngine().render(ctx)
-    assert sorted(objects.ObjectRef.of(obj).address for obj in rendered) == sorted(case["expect"])
+    assert sorted(objects.ObjectRef.of(obj, generated=True).address for obj in rendered) == sorted(
+        case["expect"]
+    )
     if case.get("expect_kustomize"):
         out = subprocess.run(
             ["kubectl", "kustomize", str(folder / "repo" / case["path"])],

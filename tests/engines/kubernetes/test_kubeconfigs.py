@@ -51,9 +51,17 @@ def test_a_plain_token_kubeconfig_is_accepted_and_reduced_to_its_context(tmp_pat
     assert TOKEN not in repr(access)
 
 
-def test_no_kubeconfig_means_no_cluster_target() -> None:
-    with pytest.raises(protocol.EngineError, match="stack web has no cluster target configured"):
+def test_no_kubeconfig_names_the_target_and_both_ways_to_set_it() -> None:
+    with pytest.raises(protocol.EngineError) as caught:
+        kubeconfigs.load({}, stack="web", target="prod")
+    message = str(caught.value)
+    assert "stack web: its target cluster 'prod' is not configured here" in message
+    assert "--kubeconfig FILE [--context NAME]" in message and "[clusters.prod]" in message
+    with pytest.raises(protocol.EngineError) as caught:
         kubeconfigs.load({}, stack="web")
+    message = str(caught.value)
+    assert "stack web names no target cluster" in message
+    assert "--kubeconfig FILE" in message and "target: NAME" in message and "[clusters.NAME]" in message
 
 
 def test_an_exec_plugin_is_refused_unless_allowed(tmp_path: Path) -> None:

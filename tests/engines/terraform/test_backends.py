@@ -55,6 +55,9 @@ output "token" {{
     assert [item.action.value for item in first.changed] == ["create", "create"]
     result = engine.apply(lab.ctx(spec, checkout, sandbox=policy), first)
     assert result.ok, result.error
+    # Outputs of a remote backend come from `output -json`, machine-read, never streamed.
+    assert [(item.name, item.value, item.sensitive) for item in result.outputs] == [("token", CANARY, True)]
+    assert CANARY not in "\n".join(lab.lines)
     state_dir = lab.data / "state" / "db"
     assert not (state_dir / "terraform.tfstate").exists()  # the state is in PostgreSQL
     with psycopg.connect(postgres_url) as conn:

@@ -56,18 +56,3 @@ def test_replace_file_never_writes_through_a_hard_link(tmp_path: Path) -> None:
     assert (tree / "stacks" / "app" / "main.tf").read_text() == "# changed\n"
     assert (checkout / "stacks" / "app" / "main.tf").read_text() == "# app\n"
     assert (tree / "stacks" / "app" / "main.tf").stat().st_mode & 0o777 == 0o600
-
-
-def test_init_inputs_digest_follows_terraform_files_only(tmp_path: Path) -> None:
-    root = tmp_path / "t"
-    (root / "a").mkdir(parents=True)
-    (root / "a" / "main.tf").write_text("x")
-    (root / "a" / "README.md").write_text("x")
-    first = workdirs.init_inputs_digest(root)
-    (root / "a" / "README.md").write_text("changed")
-    assert workdirs.init_inputs_digest(root) == first
-    (root / "a" / ".terraform.lock.hcl").write_text("lock")
-    second = workdirs.init_inputs_digest(root)
-    assert second != first
-    (root / "a" / "main.tf").write_text("y")
-    assert workdirs.init_inputs_digest(root) not in (first, second)

@@ -5,19 +5,32 @@ and never echoes a Secret value. Defaults are the ones a client sees come back a
 must not mistake for drift (a Service's ``clusterIP``, a container's
 ``imagePullPolicy``, a Deployment's ``strategy``). The simulated controllers give
 workloads the status a real controller would write once pods are up, so health can be
-tested; a test pauses one to keep its kind Progressing.
+tested; a test pauses one to keep its kind Progressing. Jobs (and Pods that run to
+completion) finish at once with the status shape of Kubernetes 1.31+ (``startTime``,
+``completionTime``, ``succeeded``, ``SuccessCriteriaMet`` and ``Complete`` conditions), or
+fail as a Job over its ``backoffLimit`` does (``FailureTarget`` and ``Failed`` with reason
+``BackoffLimitExceeded``) when a test marked them failing; a finished Job keeps its
+status, and its ``spec.template`` is immutable, as on a real server.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import re
 from typing import Any
 
 from tests.support.kubeapi import resources
 
-__all__ = ["ApiFailure", "apply_defaults", "canonical_quantities", "simulate_controller", "validate"]
+__all__ = [
+    "ApiFailure",
+    "apply_defaults",
+    "canonical_quantities",
+    "check_immutable",
+    "simulate_controller",
+    "validate",
+]
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -135,6 +148,21 @@ def _validate_secret(obj: dict[str, Any]) -> None:
                 "BadRequest",
                 'Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 4',
             ) from None
+
+
+def check_immutable(kind: resources.Kind, previous: dict[str, Any], obj: dict[str, Any]) -> None:
+    """Refuse a change to a field the real server never lets change (a Job's pod template)."""
+    if kind.kind != "Job":
+        return
+    before = (previous.get("spec") or {}).get("template")
+    after = (obj.get("spec") or {}).get("template")
+    if before != after:
+        raise _invalid(
+            kind,
+            obj["metadata"]["name"],
+            "spec.template",
+            "Invalid value: core.PodTemplateSpec{...}: field is immutable",
+        )
 
 
 def fold_string_data(obj: dict[str, Any]) -> None:
@@ -282,8 +310,51 @@ def _quantity(value: Any) -> Any:
     return text
 
 
-def simulate_controller(kind: resources.Kind, obj: dict[str, Any]) -> None:
-    """Write the status a healthy controller would report for the current spec."""
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _finished(obj: dict[str, Any]) -> bool:
+    return any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+        for c in (obj.get("status") or {}).get("conditions") or []
+    )
+
+
+def _job_status(obj: dict[str, Any], *, failing: bool) -> dict[str, Any]:
+    """What the Job controller writes once the Job's pods are done (Kubernetes 1.31+)."""
+    spec = obj.get("spec") or {}
+    now = _now()
+    common = {"startTime": now, "ready": 0, "terminating": 0, "uncountedTerminatedPods": {}}
+    if failing:
+        reason, message = "BackoffLimitExceeded", "Job has reached the specified backoff limit"
+        return {
+            **common,
+            "failed": int(spec.get("backoffLimit", 6)) + 1,
+            "conditions": [
+                {"type": kind, "status": "True", "reason": reason, "message": message,
+                 "lastProbeTime": now, "lastTransitionTime": now}
+                for kind in ("FailureTarget", "Failed")
+            ],
+        }  # fmt: skip
+    reason, message = "CompletionsReached", "Reached expected number of succeeded pods"
+    return {
+        **common,
+        "completionTime": now,
+        "succeeded": int(spec.get("completions", 1)),
+        "conditions": [
+            {"type": kind, "status": "True", "reason": reason, "message": message,
+             "lastProbeTime": now, "lastTransitionTime": now}
+            for kind in ("SuccessCriteriaMet", "Complete")
+        ],
+    }  # fmt: skip
+
+
+def simulate_controller(kind: resources.Kind, obj: dict[str, Any], *, failing: bool = False) -> None:
+    """Write the status a healthy controller would report for the current spec.
+
+    ``failing``: a Job fails (over its backoff limit) and a run-to-completion Pod ends Failed.
+    """
     spec = obj.get("spec") or {}
     generation = obj["metadata"].get("generation", 1)
     replicas = spec.get("replicas", 1)
@@ -327,9 +398,13 @@ def simulate_controller(kind: resources.Kind, obj: dict[str, Any]) -> None:
             "availableReplicas": replicas,
         }
     elif kind.kind == "Job":
-        obj["status"] = {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
+        if not _finished(obj):  # a finished Job keeps its status (its template cannot change)
+            obj["status"] = _job_status(obj, failing=failing)
     elif kind.kind == "PersistentVolumeClaim":
         obj["status"] = {"phase": "Bound"}
+    elif kind.kind == "Pod" and spec.get("restartPolicy", "Always") != "Always":
+        phase = "Failed" if failing else "Succeeded"  # its containers ran to completion
+        obj["status"] = {"phase": phase, "conditions": [{"type": "Ready", "status": "False"}]}
     elif kind.kind == "Pod":
         obj["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
     elif kind.kind == "Ingress" or (kind.kind == "Service" and spec.get("type") == "LoadBalancer"):

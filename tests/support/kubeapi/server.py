@@ -205,6 +205,10 @@ class KubeAPIServer:
         """Stop simulating the controller of ``kind``: its objects keep whatever status they get."""
         self.store.paused.add(kind)
 
+    def fail_runs(self, kind: str, name: str) -> None:
+        """Make the simulated run of the Job (or run-to-completion Pod) ``name`` fail."""
+        self.store.failing.add((kind, name))
+
     def inject(
         self,
         *,

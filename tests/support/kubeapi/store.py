@@ -54,6 +54,8 @@ class Store:
         self.lock = threading.RLock()
         self.controllers = controllers
         self.paused: set[str] = set()
+        #: ``(kind, name)`` of Jobs and Pods whose simulated run fails.
+        self.failing: set[tuple[str, str]] = set()
         self.crd_established_after_reads = crd_established_after_reads
         self._records: dict[Key, _Record] = {}
         self._custom: dict[str, list[resources.Kind]] = {}  # CRD name -> kinds it serves
@@ -370,6 +372,8 @@ class Store:
         behaviours.validate(kind, obj)
         if not status_write:
             behaviours.apply_defaults(kind, obj, next_ip=f"10.96.0.{next(self._ips)}")
+            if previous is not None:
+                behaviours.check_immutable(kind, previous.obj, obj)
         if kind.generation or kind.group not in {k.group for k in resources.BUILTIN}:
             old_generation = previous.obj["metadata"].get("generation", 1) if previous else 0
             changed = previous is None or _spec_of(previous.obj) != _spec_of(obj)
@@ -377,7 +381,8 @@ class Store:
         if kind.kind == "CustomResourceDefinition" and not status_write:
             self._crd_status(obj, reads=self._crd_reads.get(obj["metadata"]["name"], 0))
         if self.controllers and kind.kind not in self.paused and not status_write:
-            behaviours.simulate_controller(kind, obj)
+            failing = (kind.kind, obj["metadata"]["name"]) in self.failing
+            behaviours.simulate_controller(kind, obj, failing=failing)
         if previous is not None and _comparable(previous) == _comparable(record):
             obj["metadata"]["resourceVersion"] = previous.obj["metadata"]["resourceVersion"]
         else:

@@ -35,20 +35,26 @@ from truenorth.controller.loop import (
     contexts,
     locks,
     metrics,
+    notifying,
     operating,
+    previewing,
     reconciling,
     recovery,
+    sharing,
     workers,
 )
 from truenorth.controller.loop import repositories as repository_states
-from truenorth.controller.runs import guarding, runtime, secrets
+from truenorth.controller.runs import guarding, ownership, runtime, secrets
 from truenorth.controller.runs import registry as engine_registry
 from truenorth.core import ids, redaction, specs, states, walks
 from truenorth.engines import sandbox as sandboxing
+from truenorth.forges import hooks
 from truenorth.git import errors as git_errors
 from truenorth.git import urls
+from truenorth.notify import delivering
 from truenorth.store import database
 from truenorth.store import errors as store_errors
+from truenorth.store import records as store_records
 
 __all__ = ["Controller", "ControllerError", "RepositoryView", "StackView"]
 
@@ -104,11 +110,32 @@ class Controller:
         )
         _announce_sandbox(config.sandbox)
         self._repos = repository_states.states_of(config.repositories, retry=config.retry)
+        self.context.notifications = notifying.Notifications(
+            delivering.Notifier(config.notifications, redactor=self.context.redactor),
+            names={state.key: name for name, state in self._repos.items()},
+        )
         self._match_keys = {name: _normalized(state.config.url) for name, state in self._repos.items()}
         self.loops = {
             name: reconciling.RepositoryLoop(self.context, state, others=self._repos.values)
             for name, state in self._repos.items()
         }
+        #: Which repositories this replica works on (all of them on SQLite), webhooks and
+        #: actions routed to the owner, the database locks of stacks (PostgreSQL).
+        self.sharing = sharing.Sharing(
+            self.context,
+            self._repos,
+            replica=self.holder,
+            lease=config.lease_seconds,
+            loops=self.loops,
+            make_loop=lambda state: reconciling.RepositoryLoop(
+                self.context, state, others=self._repos.values
+            ),
+        )
+        if self.sharing.enabled:
+            self.context.locks.database = self.sharing.stack_lock
+        self.previews = previewing.Previews(
+            self.context, self._repos, idle=lambda name: self.loops[name].parked()
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._actions: set[asyncio.Task[Any]] = set()
         self._started = False
@@ -125,11 +152,11 @@ class Controller:
         await self._recover_once()
         if not self.context.recovered.is_set():
             self._tasks.append(asyncio.create_task(self._recover_until_done(), name="truenorth-recovery"))
-        for name, loop in self.loops.items():
-            self._tasks.append(asyncio.create_task(loop.run(), name=f"truenorth-reconcile-{name}"))
+        await self.sharing.start(handler=self._answer_request)
 
     async def stop(self) -> None:
         """Cancel the loops and actions, wait for running engine operations to notice, close the store."""
+        await self.sharing.stop()  # replicas: finish what runs, release the leases at once
         tasks = [*self._tasks, *self._actions]
         for task in tasks:
             task.cancel()
@@ -137,6 +164,8 @@ class Controller:
         self._tasks.clear()
         self.context.engine_pool.close()
         self.context.io_pool.close(wait=False)
+        await self.previews.close()
+        await self.context.notifications.close()
         self.runtime.close()
 
     def sandbox_status(self) -> dict[str, str]:
@@ -149,8 +178,17 @@ class Controller:
             self._started
             and self.context.recovered.is_set()
             and not self.context.store_health.failing
-            and all(repo.checked for repo in self._repos.values())
+            and self.sharing.connected()
+            and all(repo.checked for name, repo in self._repos.items() if self.sharing.owns(name))
+            and self._store_answers()
         )
+
+    def _store_answers(self) -> bool:
+        try:
+            self.store.ping()
+        except store_errors.StoreError:
+            return False
+        return True
 
     async def wait_idle(self) -> None:
         """Return once every loop waits with nothing due and no action runs (tests, shutdown)."""
@@ -160,7 +198,7 @@ class Controller:
         return (
             self.context.recovered.is_set()
             and self.context.activity.actions == 0
-            and all(loop.parked() for loop in self.loops.values())
+            and all(loop.parked() for name, loop in self.loops.items() if self.sharing.running(name))
         )
 
     async def _recover_once(self) -> None:
@@ -189,12 +227,14 @@ class Controller:
 
     # ------------------------------------------------------------------ webhooks
 
-    def push_received(self, *, repository_urls: Sequence[str], ref: str) -> list[str]:
+    def push_received(self, *, repository_urls: Sequence[str], ref: str, sha: str | None = None) -> list[str]:
         """Reconcile at once every tracked repository that one of the URLs names on branch ``ref``.
 
-        ``ref`` is ``refs/heads/<branch>`` or a bare branch name. Returns the names of
-        the repositories woken (empty: nothing matched). Many pushes before a pass
-        starts wake it once: one fetch.
+        ``ref`` is ``refs/heads/<branch>`` or a bare branch name; ``sha``, when the push
+        names it, the commit the branch moved to: a repository whose mirror already has
+        the branch there does not ask the remote (see :meth:`RepositoryState.wake_up`).
+        Returns the names of the repositories woken (empty: nothing matched). Many
+        pushes before a pass starts wake it once: one fetch.
         """
         if ref.startswith("refs/heads/"):
             branch: str | None = ref.removeprefix("refs/heads/")
@@ -206,13 +246,33 @@ class Controller:
         matched = []
         for name, repo in self._repos.items():
             if self._match_keys[name] in keys and repo.config.branch == branch:
-                repo.wake_up()
+                if self.sharing.owns(name):
+                    repo.wake_up(pushed=sha)
+                else:  # another replica works on it: through the database, at once
+                    self._forward_push(repo, sha)
                 matched.append(name)
         if matched:
             log.info("push to %s: reconciling %s", branch, ", ".join(matched))
         return matched
 
+    def merge_request_received(self, event: hooks.MergeRequestEvent | hooks.PlanCommand) -> str:
+        """A verified merge-request event or ``/truenorth plan`` comment: preview, report; what was done."""
+        return self.previews.received(event)
+
     # ------------------------------------------------------------------ views
+
+    def notification_deliveries(self) -> list[dict[str, Any]]:
+        """The recent notification deliveries, newest first (no URL, no secret)."""
+        notifier = self.context.notifications.notifier
+        return [record.to_dict() for record in notifier.records()] if notifier is not None else []
+
+    async def changed(self) -> None:
+        """Return at the next change of the controller's state (the server's event streams wait here)."""
+        await self.context.activity.next_change()
+
+    def state_counts(self) -> reading.StateCounts:
+        """How many stacks are in each (sync state, health): one short store query."""
+        return self.reading.state_counts()
 
     def repositories(self) -> list[RepositoryView]:
         """Every tracked repository, in configuration order."""
@@ -229,6 +289,10 @@ class Controller:
     def stack(self, name: str, *, repository: str | None = None) -> StackView:
         """One stack; ``repository`` (a configured name) is needed only when several declare it."""
         return self.reading.stack(name, repository=repository)
+
+    def stack_outputs(self, name: str, *, repository: str | None = None) -> views.OutputsView:
+        """The stack's recorded outputs, sensitive values masked."""
+        return self.reading.stack_outputs(name, repository=repository)
 
     def current_plan(self, name: str, *, repository: str | None = None) -> views.RunDetail | None:
         """The plan waiting for approval, else the stack's newest plan run (None: never planned)."""
@@ -265,10 +329,12 @@ class Controller:
 
     async def refresh(self, name: str, *, repository: str | None = None, actor: str) -> ids.RunId:
         """Plan the stack now at the newest valid revision (and apply it when ``auto_apply``)."""
+        if (routed := await self._routed("refresh", name, repository, actor=actor)) is not None:
+            return routed
         repo, stack = self._declared_stack(name, repository)
         revision, spec = repo.revision, repo.spec
         assert revision is not None and spec is not None
-        lease = self._lease(repo, name, purpose=f"refresh by {actor}")
+        lease = await self._lease(repo, name, purpose=f"refresh by {actor}")
 
         async def work(on_start: operating.RunStarted) -> operating.Step:
             stored = await self.context.io(lambda: self.store.list_stacks(repository=repo.key))
@@ -327,6 +393,9 @@ class Controller:
         RefusedError (conflict) for ``auto_apply`` stacks, which would go forward again at once
         (Argo CD refuses rollback while automated sync is on for the same reason).
         """
+        arguments = {"revision": revision, "reason": reason}
+        if (routed := await self._routed("rollback", name, repository, actor=actor, **arguments)) is not None:
+            return routed
         repo, stack = self._declared_stack(name, repository)
         try:
             with controller_errors.store_unavailable():
@@ -342,7 +411,7 @@ class Controller:
                 )
         except guarding.RefusedError as exc:
             raise operating.refused(exc.refusal) from None
-        lease = self._lease(repo, name, purpose=f"rollback by {actor}")
+        lease = await self._lease(repo, name, purpose=f"rollback by {actor}")
 
         async def work(on_start: operating.RunStarted) -> operating.Step:
             return await operating.rollback(
@@ -354,6 +423,9 @@ class Controller:
     async def _apply_stored(
         self, name: str, *, repository: str | None, actor: str, approval: bool
     ) -> ids.RunId:
+        action = "approve" if approval else "sync"
+        if (routed := await self._routed(action, name, repository, actor=actor)) is not None:
+            return routed
         repo, _ = self._declared_stack(name, repository)
         try:
             with controller_errors.store_unavailable():
@@ -364,7 +436,15 @@ class Controller:
                 )
         except guarding.RefusedError as exc:
             raise operating.refused(exc.refusal) from None
-        lease = self._lease(repo, name, purpose=f"{'approval' if approval else 'sync'} by {actor}")
+        if self.sharing.enabled and ownership.instance_of(run.holder) != ownership.instance_of(self.holder):
+            # Its saved plan file is on another replica's disk: the owner that took the
+            # repository over plans every stack again, and that plan is the one to approve.
+            raise ControllerError(
+                controller_errors.CONFLICT,
+                f"the plan of stack {name!r} (run {run.id}) was made by another controller replica, which "
+                "no longer owns this repository; it is being planned again here: approve the new plan",
+            )
+        lease = await self._lease(repo, name, purpose=f"{'approval' if approval else 'sync'} by {actor}")
 
         async def work(on_start: operating.RunStarted) -> operating.Step:
             return await operating.apply_stored_plan(
@@ -389,11 +469,89 @@ class Controller:
             )
         return repo, declared
 
-    def _lease(self, repo: repository_states.RepositoryState, name: str, *, purpose: str) -> locks.Lease:
-        lease = self.context.locks.try_acquire((repo.name, name), purpose=purpose)
+    async def _lease(
+        self, repo: repository_states.RepositoryState, name: str, *, purpose: str
+    ) -> locks.Lease:
+        with controller_errors.store_unavailable():
+            lease = await self.context.locks.try_hold((repo.name, name), purpose=purpose)
         if lease is None:
             raise ControllerError(controller_errors.CONFLICT, controller_errors.BUSY)
         return lease
+
+    # ------------------------------------------------------------------ replicas (PostgreSQL)
+
+    async def _routed(
+        self, action: str, name: str, repository: str | None, *, actor: str, **arguments: str
+    ) -> ids.RunId | None:
+        """The run id the owner answers when another replica works on the stack's repository;
+        None when this one does (the action runs here)."""
+        if not self.sharing.enabled:
+            return None
+        repo = self._locate(name, repository)
+        if self.sharing.owns(repo.name):
+            return None
+        outcome = await self.sharing.router.ask(
+            repository=repo.key,
+            action=action,
+            stack=name,
+            actor=actor,
+            arguments={"repository": repo.name, **arguments},
+        )
+        run_id = outcome.get("run_id")
+        if not isinstance(run_id, int) or isinstance(run_id, bool):
+            raise ControllerError(controller_errors.UNAVAILABLE, "the owning controller answered no run")
+        return ids.RunId(run_id)
+
+    async def _answer_request(self, request: store_records.RequestRecord) -> Mapping[str, Any]:
+        """As the owner: do what another replica was asked (a webhook's fetch, an action)."""
+        name = self._name_of(request.repository)
+        if name is None or not self.sharing.owns(name):
+            raise ControllerError(
+                controller_errors.UNAVAILABLE, "the repository moved to another controller; try again"
+            )
+        arguments = request.arguments
+        actor = request.actor or "unknown"
+        if request.action == "fetch":
+            sha = arguments.get("sha")
+            self._repos[name].wake_up(pushed=sha if isinstance(sha, str) else None)
+            return {}
+        if request.action == "refresh":
+            run_id = await self.refresh(request.stack, repository=name, actor=actor)
+        elif request.action in ("sync", "approve"):
+            run_id = await self._apply_stored(
+                request.stack, repository=name, actor=actor, approval=request.action == "approve"
+            )
+        elif request.action == "rollback":
+            run_id = await self.rollback(
+                request.stack,
+                revision=str(arguments.get("revision", "")),
+                repository=name,
+                actor=actor,
+                reason=str(arguments.get("reason", "")),
+            )
+        else:
+            raise ControllerError(controller_errors.INVALID, f"unknown request {request.action!r}")
+        return {"run_id": int(run_id)}
+
+    def _name_of(self, key: str) -> str | None:
+        """The configured name of the repository stored as ``key`` (None: not tracked here)."""
+        return next((name for name, repo in self._repos.items() if repo.key == key), None)
+
+    def _forward_push(self, repo: repository_states.RepositoryState, sha: str | None) -> None:
+        """Record a webhook's push for the replica that owns ``repo`` (wakes it at once)."""
+
+        async def forward() -> None:
+            try:
+                request_id = await self.sharing.router.tell(
+                    repository=repo.key, action="fetch", arguments={"sha": sha} if sha else {}
+                )
+                log.info("push to %s forwarded to its owner (request %d)", repo.name, request_id)
+            except store_errors.StoreError as exc:
+                log.warning("push to %s not forwarded (its owner polls): %s", repo.name, exc)
+
+        task = asyncio.create_task(forward(), name=f"truenorth-forward-{repo.name}")
+        self._actions.add(task)
+        task.add_done_callback(self._actions.discard)
 
     async def _launch(
         self,

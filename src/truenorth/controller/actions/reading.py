@@ -19,6 +19,7 @@ create a track).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,7 +30,7 @@ from truenorth.controller import errors
 from truenorth.controller.actions import views
 from truenorth.controller.loop import contexts
 from truenorth.controller.loop import repositories as repository_states
-from truenorth.core import ids, runs, specs, states
+from truenorth.core import ids, outputs, runs, specs, states
 from truenorth.store import database, records
 
 __all__ = ["Reader", "StateCounts", "run_detail", "run_view"]
@@ -97,7 +98,7 @@ class Reader:
                 f"limit must be at least 1 and offset at least 0, got {query.limit}, {query.offset}",
             )
         scope = _scope(repo for repo in self._repos.values() if query.repository in (None, repo.name))
-        by_state = query.sync_state is not None or query.health is not None
+        by_state = query.sync_state is not None or query.health is not None or query.sort == "state"
         with errors.store_unavailable():
             stored = self._briefs(repo for repo, spec in scope if by_state or spec is None)
             found = [
@@ -105,6 +106,10 @@ class Reader:
                 for candidate in _candidates(scope, stored)
                 if _matches(query, candidate, stored.get((candidate.repo.key, candidate.name)))
             ]
+            if query.sort == "name":
+                found.sort(key=lambda c: (c.name, c.repo.name))
+            elif query.sort == "state":
+                found.sort(key=lambda c: (_URGENCY[_states(stored.get((c.repo.key, c.name)))[0]], c.name))
             items = self._views(found[query.offset : query.offset + query.limit])
         return views.StackPage(
             items=tuple(items),
@@ -123,11 +128,61 @@ class Reader:
             return self._views(list(_candidates(scope, self._briefs(r for r, spec in scope if spec is None))))
 
     def stack(self, name: str, *, repository: str | None = None) -> views.StackView:
-        """One stack; ``repository`` (a configured name) is needed only when several declare it."""
+        """One stack with its inputs (as its current plan used them) and recorded outputs, masked;
+        ``repository`` (a configured name) is needed only when several declare it."""
+        declared = None
         with errors.store_unavailable():
             repo = self.locate(name, repository)
+            declared = _declared(repo, name)
             found = self._store.stack_page(stacks=[(repo.key, name)])
-        return self._view(repo, name, found[0] if found else None, declared=_declared(repo, name))
+            record = found[0].stack if found else None
+            plan = None
+            if declared is not None and declared.inputs and record is not None:
+                plan = self._current_plan(repo, name, pending=record.pending_plan_id)
+            recorded = self._outputs(repo, name)
+        view = self._view(repo, name, found[0] if found else None, declared=declared)
+        recorded_inputs = (plan.summary.get("inputs") or ()) if plan is not None else ()
+        shown_inputs = tuple(_input_view(item) for item in recorded_inputs)
+        return dataclasses.replace(
+            view, inputs=shown_inputs, outputs=recorded, dependents=_dependents(repo, name)
+        )
+
+    def stack_outputs(self, name: str, *, repository: str | None = None) -> views.OutputsView:
+        """The outputs the stack's last successful apply recorded, sensitive values masked."""
+        with errors.store_unavailable():
+            repo = self.locate(name, repository)
+            recorded = self._outputs(repo, name)
+        return views.OutputsView(repository=repo.name, stack=name, items=recorded)
+
+    def _outputs(self, repo: repository_states.RepositoryState, name: str) -> tuple[views.OutputView, ...]:
+        found = self._store.stack_outputs(repository=repo.key, stacks=[name]).get(name, ())
+        return tuple(
+            views.OutputView(
+                name=record.name,
+                value=outputs.MASK if record.sensitive else record.value,
+                sensitive=record.sensitive,
+                revision=record.revision,
+            )
+            for record in sorted(found, key=lambda record: record.name)
+        )
+
+    def _current_plan(
+        self, repo: repository_states.RepositoryState, name: str, *, pending: int | None
+    ) -> records.RunRecord | None:
+        """The plan waiting (run ``pending``), else the stack's newest plan run.
+
+        A stack converged in one run (an ``auto_apply`` Ansible stack: no check-mode plan
+        first) has its changes on the apply run itself, which applied no stored plan
+        (``plan_id`` is None): when it is newer than the newest plan run, it is the plan.
+        """
+        found = self._store.get_run(pending) if pending is not None else None
+        if found is not None:
+            return found
+        planned = self._store.last_run(repository=repo.key, stack=name, kind=runs.RunKind.PLAN.value)
+        applied = self._store.last_run(repository=repo.key, stack=name, kind=runs.RunKind.APPLY.value)
+        if applied is None or applied.plan_id is not None or not applied.summary:
+            return planned
+        return applied if planned is None or applied.started_at > planned.started_at else planned
 
     def state_counts(self) -> StateCounts:
         """How many stacks are in each (sync state, health): one store query, for ``/metrics``."""
@@ -168,11 +223,7 @@ class Reader:
         with errors.store_unavailable():
             repo = self.locate(name, repository)
             record = self._store.get_stack(repository=repo.key, name=name)
-            found = None
-            if record is not None and record.pending_plan_id is not None:
-                found = self._store.get_run(record.pending_plan_id)
-            if found is None:
-                found = self._store.last_run(repository=repo.key, stack=name, kind=runs.RunKind.PLAN.value)
+            found = self._current_plan(repo, name, pending=record.pending_plan_id if record else None)
         return None if found is None else run_detail(found, repository=repo.name)
 
     def stack_runs(
@@ -276,6 +327,7 @@ class Reader:
         applied = record.applied_revision if record else None
         track = repo.tracks.get(name)
         commit = self._ctx.commits.get(applied) if applied else None
+        desired = self._ctx.commits.get(repo.desired_sha) if repo.desired_sha else None
         return views.StackView(
             repository=repo.name,
             name=name,
@@ -295,6 +347,7 @@ class Reader:
             busy=self._ctx.locks.busy((repo.name, name)),
             applied_at=record.applied_at if record else None,
             source_error=_source_error(repo),
+            desired_commit=_commit(desired) if desired is not None else None,
         )
 
     def _stack_error(self, record: records.StackRecord | None) -> str | None:
@@ -383,6 +436,22 @@ def _matches(query: views.StackQuery, candidate: _Candidate, brief: records.Stac
     return query.health is None or health.value.lower() == query.health.lower()
 
 
+#: Sync states by how soon someone should look (the overview's ``state`` order).
+_URGENCY = {
+    state: rank
+    for rank, state in enumerate(
+        (
+            states.SyncState.FAILED,
+            states.SyncState.PENDING_APPROVAL,
+            states.SyncState.OUT_OF_SYNC,
+            states.SyncState.APPLYING,
+            states.SyncState.UNKNOWN,
+            states.SyncState.SYNCED,
+        )
+    )
+}
+
+
 def _states(brief: records.StackBrief | None) -> tuple[states.SyncState, states.Health]:
     """A stack's recorded states (never recorded: unknown, Unknown)."""
     if brief is None:
@@ -400,6 +469,13 @@ def _declared(repo: repository_states.RepositoryState, name: str) -> specs.Stack
     if repo.spec is None or name not in repo.spec.names:
         return None
     return repo.spec.stack(name)
+
+
+def _dependents(repo: repository_states.RepositoryState, name: str) -> tuple[str, ...]:
+    """The stacks of ``repo``'s spec whose ``depends_on`` names ``name`` (none while it has no spec)."""
+    if repo.spec is None:
+        return ()
+    return tuple(stack.name for stack in repo.spec.stacks if name in stack.depends_on)
 
 
 def _source_error(repo: repository_states.RepositoryState) -> str | None:
@@ -429,6 +505,30 @@ def _commit(details: Mapping[str, Any]) -> views.CommitView:
         author=_optional_text(details.get("author")),
         date=date if isinstance(date, datetime) else None,
         subject=_optional_text(details.get("subject")),
+    )
+
+
+def _input_view(item: Mapping[str, Any]) -> views.InputView:
+    """An input as a plan run recorded it (never a sensitive value: it was masked when stored)."""
+    known = bool(item.get("known", True))
+    sensitive = bool(item.get("sensitive", False))
+    source = str(item.get("source", ""))
+    stack = str(item.get("stack") or source.partition(".")[0])
+    value = None if not known else outputs.MASK if sensitive else item.get("value")
+    shown = (
+        outputs.known_after(stack)
+        if not known
+        else outputs.MASK
+        if sensitive
+        else outputs.canonical_json(value)
+    )
+    return views.InputView(
+        name=str(item.get("name", "")),
+        source=source,
+        known=known,
+        sensitive=sensitive,
+        value=value,
+        shown=shown,
     )
 
 

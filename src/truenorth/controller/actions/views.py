@@ -20,7 +20,10 @@ from truenorth.core import ids, runs, states
 
 __all__ = [
     "CommitView",
+    "InputView",
     "LogPage",
+    "OutputView",
+    "OutputsView",
     "RepositoryView",
     "RunBrief",
     "RunDetail",
@@ -77,6 +80,43 @@ class RunBrief:
 
 
 @dataclass(frozen=True)
+class InputView:
+    """One input of a stack as its current plan used it: where it came from, its value shown.
+
+    ``value`` is the value as it may be shown: masked when sensitive, None when it was
+    not known yet (``shown`` then says "(known after network applies)").
+    """
+
+    name: str
+    #: ``STACK.OUTPUT``.
+    source: str
+    known: bool
+    sensitive: bool
+    value: Any
+    shown: str
+
+
+@dataclass(frozen=True)
+class OutputView:
+    """One output of a stack's last successful apply; a sensitive value is masked."""
+
+    name: str
+    value: Any
+    sensitive: bool
+    #: The revision whose apply recorded it.
+    revision: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputsView:
+    """The recorded outputs of one stack, by name."""
+
+    repository: str
+    stack: str
+    items: tuple[OutputView, ...]
+
+
+@dataclass(frozen=True)
 class StackView:
     """One stack of one repository: desired and applied revision, sync state, health, drift."""
 
@@ -103,6 +143,15 @@ class StackView:
     #: Why the stack's repository cannot be used right now (its newest ``truenorth.yaml``
     #: was refused, git fails, the branch moved back): the same as the repository's.
     source_error: str | None = None
+    #: The inputs its current plan was made with (filled for one stack, not for pages).
+    inputs: tuple[InputView, ...] = ()
+    #: Its recorded outputs, masked (filled for one stack, not for pages).
+    outputs: tuple[OutputView, ...] = ()
+    #: The stacks of its repository whose ``depends_on`` names it, in declaration order,
+    #: from the whole spec (filled for one stack, not for pages).
+    dependents: tuple[str, ...] = ()
+    #: Author, date and subject of ``desired_revision`` when known.
+    desired_commit: CommitView | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +169,9 @@ class StackQuery:
     name_contains: str | None = None
     offset: int = 0
     limit: int = 100
+    #: ``None``: repository order, then declaration order; ``"name"``; ``"state"`` (the
+    #: sync states that need someone first: failed, pending approval, out of sync, ...).
+    sort: str | None = None
 
 
 @dataclass(frozen=True)

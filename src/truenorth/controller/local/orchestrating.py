@@ -4,8 +4,10 @@ This is the one-shot path the CLI takes (``truenorth plan`` / ``truenorth apply`
 walks the stacks with :class:`truenorth.core.walks.Walk`, the walk the controller's
 reconcile pass takes too: plan each stack once its dependencies are planned (independent
 ones in parallel); on apply, ask once, then apply stack by stack, re-planning a stack a
-dependency of which was applied in this run (its first plan read their old outputs), and
-skipping (and recording) every dependent of a stack that failed. The guards of
+dependency of which was applied in this run (its first plan read their old outputs: an
+apply records the stack's outputs, so the new plan reads the new values), and skipping
+(and recording) every dependent of a stack that failed. A plan made while an input was
+not known yet ("known after network applies") is never applied. The guards of
 :mod:`truenorth.core.guards` decide what a plan leaves waiting for approval and refuse to
 take a stack back to a revision older than the one it was applied at (only ``rollback``
 goes back).
@@ -206,6 +208,10 @@ def _apply_one(
     assert plan is not None
     if not plan.has_changes:
         return walks.Ended.OK
+    waiting = guards.check_inputs_known(stack=stack.name, inputs=plan.inputs)
+    if waiting is not None:  # an input is not known yet: never applied (its dependents wait)
+        record(executing.record_skipped(rt, revision, stack, reason=f"not applied: {waiting.message}"))
+        return walks.Ended.WAITING
     if refusal is not None:
         message = f"not applied: {refusal.message}"
         record(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from truenorth import config
-from truenorth.controller.loop import clocks, locks, metrics, workers
+from truenorth.controller.loop import clocks, locks, metrics, notifying, workers
 from truenorth.controller.runs import runtime
 from truenorth.core import redaction, specs
 
@@ -45,6 +45,11 @@ class Activity:
 
     def changed(self) -> None:
         self._changed.set()
+
+    async def next_change(self) -> None:
+        """Return at the next :meth:`changed` (one waiter's clear never hides a change from another)."""
+        self._changed.clear()
+        await self._changed.wait()
 
     async def wait_until(self, condition: Callable[[], bool]) -> None:
         """Return once ``condition()`` holds (checked after every change)."""
@@ -92,6 +97,8 @@ class Context:
     spec_cache: OrderedDict[str, specs.RepoSpec] = field(default_factory=OrderedDict)
     #: Set once crash recovery has run; loops wait for it.
     recovered: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Who hears of what happened (:mod:`.notifying`; does nothing without subscriptions).
+    notifications: notifying.Notifications = field(default_factory=notifying.Notifications)
 
     def redact(self, text: str) -> str:
         """``text`` without configured secrets or URL credentials."""

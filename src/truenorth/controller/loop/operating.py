@@ -179,6 +179,7 @@ async def _plan(
         )
     )
     ctx.metrics.run_recorded(engine=stack.engine, kind=kind.value, result=outcome.result.status.value)
+    ctx.notifications.plan_finished(revision, stack, outcome, kind=kind)
     return outcome
 
 
@@ -208,6 +209,30 @@ async def _apply(
     )
     result = outcome.result
     ctx.metrics.run_recorded(engine=stack.engine, kind=runs.RunKind.APPLY.value, result=result.status.value)
+    ctx.notifications.apply_finished(revision, stack, outcome)
+    return outcome
+
+
+async def _converge(
+    ctx: contexts.Context,
+    stack: specs.StackSpec,
+    *,
+    revision: sources.Revision,
+    actor: str | None = None,
+    on_start: RunStarted | None = None,
+) -> executing.Outcome | None:
+    """Apply ``stack`` in one engine run, no plan first (:func:`executing.converge_stack`);
+    None when its engine cannot, or an input is not known (nothing is recorded then)."""
+    outcome = await ctx.engine(
+        lambda cancel: executing.converge_stack(
+            ctx.rt, revision, stack, actor=actor, cancel=cancel, on_start=on_start
+        )
+    )
+    if outcome is None:
+        return None
+    result = outcome.result
+    ctx.metrics.run_recorded(engine=stack.engine, kind=runs.RunKind.APPLY.value, result=result.status.value)
+    ctx.notifications.apply_finished(revision, stack, outcome)
     return outcome
 
 
@@ -251,10 +276,23 @@ async def reconcile_stack(
         ctx.metrics.run_recorded(engine=stack.engine, kind="apply", result="skipped")
         track.succeeded()
         return Step(apply_run_id=skipped.run_id)
+    if guards.after_plan(has_changes=True, auto_apply=stack.auto_apply, direction=direction) is (
+        guards.Decision.APPLY
+    ):
+        # Any plan would be applied by itself: an engine that can (Ansible) runs once, no
+        # check mode first (issue 16); None when it cannot (then it is planned first).
+        converged = await _converge(ctx, stack, revision=revision, actor=actor, on_start=on_start)
+        if converged is not None:
+            track.planned_with = {dep: applied.get(dep) for dep in stack.depends_on}
+            track.planned_basis = dict(converged.basis)
+            return _after_apply(
+                ctx, repo, stack=stack, revision=revision, outcome=converged, plan_run_id=None
+            )
     planned = await _plan(
         ctx, stack, revision=revision, actor=actor, on_start=on_start, direction=direction, applied=current
     )
     track.planned_with = {dep: applied.get(dep) for dep in stack.depends_on}
+    track.planned_basis = dict(planned.basis)
     now = ctx.clock.now()
     plan = planned.plan
     if plan is None:
@@ -269,24 +307,41 @@ async def reconcile_stack(
         outcome = await _apply(
             ctx, stack, revision=revision, plan=plan, plan_run_id=planned.run_id, actor=actor
         )
-        status = outcome.result.status
-        deployed = status.deployed
-        if deployed:
-            track.drift = False
-            track.checked(now=ctx.clock.now(), interval=stack.drift_interval)
-        if status is runs.RunStatus.SUCCEEDED:
-            track.succeeded()
-        else:
-            count_failure(ctx, repo, stack=stack, sha=revision.sha, what="apply", error=outcome.result.error)
-        return Step(
-            plan_run_id=planned.run_id,
-            apply_run_id=outcome.run_id,
-            ok=status is runs.RunStatus.SUCCEEDED,
-            applied=deployed,
+        return _after_apply(
+            ctx, repo, stack=stack, revision=revision, outcome=outcome, plan_run_id=planned.run_id
         )
-    # Held for approval: the plan's record already says so (pending-approval, and why).
+    # Held for approval, or waiting for an input (planned again when it is known): the
+    # plan's record already says so (pending-approval or out-of-sync, and why).
     track.succeeded()
     return Step(plan_run_id=planned.run_id, ok=True)
+
+
+def _after_apply(
+    ctx: contexts.Context,
+    repo: repositories.RepositoryState,
+    *,
+    stack: specs.StackSpec,
+    revision: sources.Revision,
+    outcome: executing.Outcome,
+    plan_run_id: int | None,
+) -> Step:
+    """What the loop learns from a reconcile's apply (after its plan, or a one-run converge)."""
+    track = repo.track(stack.name)
+    status = outcome.result.status
+    deployed = status.deployed
+    if deployed:
+        track.drift = False
+        track.checked(now=ctx.clock.now(), interval=stack.drift_interval)
+    if status is runs.RunStatus.SUCCEEDED:
+        track.succeeded()
+    else:
+        count_failure(ctx, repo, stack=stack, sha=revision.sha, what="apply", error=outcome.result.error)
+    return Step(
+        plan_run_id=plan_run_id,
+        apply_run_id=outcome.run_id,
+        ok=status is runs.RunStatus.SUCCEEDED,
+        applied=deployed,
+    )
 
 
 async def _settle_interrupted_apply(
@@ -494,6 +549,7 @@ async def check_drift(ctx: contexts.Context, repo: repositories.RepositoryState,
     if checked.plan is None:
         return Step(plan_run_id=checked.run_id)
     track.drift = checked.plan.has_drift
+    ctx.notifications.drift_checked(revision, stack, checked)
     if not track.drift:
         return Step(plan_run_id=checked.run_id, ok=True)
     log.warning(

@@ -11,7 +11,8 @@ One asyncio task per tracked repository. Each pass:
 2. a new revision is checked out and validated. An invalid one is recorded and shown,
    and nothing of it is planned; the last valid revision stays in force.
 3. the stacks it impacts (:mod:`truenorth.core.impacts`) are planned in dependency
-   order, applied when ``auto_apply`` (:func:`.operating.reconcile_stack`), held for
+   order (a stack that reads another's outputs also when one of them changed, checked
+   when its turn comes, so it sees what its upstream just applied), applied when ``auto_apply`` (:func:`.operating.reconcile_stack`), held for
    approval otherwise. The order is :class:`truenorth.core.walks.Walk`'s, the one the
    CLI's ``truenorth apply`` and a refresh follow too: a stack whose dependency was
    applied in this pass is planned after that apply; dependents of a failed stack are
@@ -36,7 +37,7 @@ from datetime import UTC, datetime
 from truenorth import paths
 from truenorth.controller import errors
 from truenorth.controller.loop import contexts, operating, repositories
-from truenorth.controller.runs import executing, sources
+from truenorth.controller.runs import executing, resolving, sources
 from truenorth.core import guards, impacts, specs, walks
 from truenorth.git import errors as git_errors
 from truenorth.store import errors as store_errors
@@ -133,7 +134,12 @@ class RepositoryLoop:
         repo, ctx = self.repo, self.ctx
         if repo.check_requested or ctx.clock.now() >= repo.next_check:
             repo.check_requested = False
+            repo.pushed.clear()
             await self._check_source()
+        elif repo.pushed:
+            news = repo.pushed_news()
+            if news:  # else the SHAs are known: no git at all
+                await self._check_source(pushed=news)
         if ctx.store_health.failing:
             # A write, not a read: a database that refuses writes still answers reads.
             await ctx.io(ctx.rt.store.check_writable)
@@ -147,28 +153,42 @@ class RepositoryLoop:
         await self._converge(repo.revision, repo.spec)
         await self._check_drift(repo.spec)
 
-    async def _check_source(self) -> None:
+    async def _check_source(self, *, pushed: frozenset[str] = frozenset()) -> None:
+        """Bring the branch up to date: ask the remote (``ls-remote``), fetch if it moved.
+
+        ``pushed``: webhooks named these SHAs, not yet known. The remote is then not
+        asked where the branch is: the mirror already has the branch at one of them
+        (another entry of its URL fetched it), or one fetch brings it. Either way the
+        branch is what the mirror says after that, never what a webhook claimed.
+        """
         repo, ctx = self.repo, self.ctx
         url, branch = repo.config.fetch_url(), repo.config.branch
         cache = ctx.rt.sources.cache
         now = ctx.clock.now()
         try:
-            remote = await ctx.io(lambda: cache.ls_remote(url, branch))
-            if remote is None:
-                raise git_errors.GitError(f"the remote has no branch {branch!r}")
-            repo.remote_sha = remote
-            if remote != repo.fetched_sha:
+            remote: str | None = None
+            if not pushed:
+                remote = await ctx.io(lambda: cache.ls_remote(url, branch))
+                if remote is None:
+                    raise git_errors.GitError(f"the remote has no branch {branch!r}")
+                repo.remote_sha = remote
+            if pushed or remote != repo.fetched_sha:
                 # One mirror per URL: an entry on another branch of it may have fetched this already.
                 async with repo.fetching:
-                    if await ctx.io(lambda: repositories.mirrored_sha(cache, url, branch)) != remote:
+                    mirrored = await ctx.io(lambda: repositories.mirrored_sha(cache, url, branch))
+                    if mirrored is None or mirrored not in (pushed or {remote}):
                         started = time.perf_counter()
                         await ctx.io(lambda: cache.fetch(url))
                         ctx.metrics.git_fetch_duration.labels(repository=repo.name).observe(
                             time.perf_counter() - started
                         )
-                repo.fetched_sha = await ctx.io(lambda: cache.resolve(url, f"refs/heads/{branch}"))
+                        mirrored = await ctx.io(lambda: cache.resolve(url, f"refs/heads/{branch}"))
+                repo.fetched_sha = mirrored
+                if pushed:
+                    repo.remote_sha = mirrored
+                    repo.answer(pushed)
                 repo.last_fetch_at = datetime.now(UTC)
-                log.info("repository %s: fetched %s at %s", repo.name, branch, repo.fetched_sha[:12])
+                log.info("repository %s: fetched %s at %s", repo.name, branch, mirrored[:12])
         except git_errors.GitError as exc:
             self._source_failed(exc.message, now=now)
             return
@@ -176,6 +196,7 @@ class RepositoryLoop:
             repo.last_check_at = datetime.now(UTC)
         if repo.source_error is not None:
             log.info("repository %s: the source works again", repo.name)
+            ctx.notifications.source_works(repo.name)
         repo.source_error = None
         repo.backoff.reset()
         repo.next_check = now + repo.config.poll_interval
@@ -184,6 +205,7 @@ class RepositoryLoop:
         repo = self.repo
         delay = repo.backoff.failed()
         repo.source_error = self.ctx.redact(message)
+        self.ctx.notifications.source_failed(repo.name, f"git failed: {repo.source_error}")
         repo.next_check = now + delay
         self.ctx.metrics.git_errors.labels(repository=repo.name).inc()
         log.warning(
@@ -259,6 +281,7 @@ class RepositoryLoop:
         )
         repo.invalid_sha = sha
         repo.revision_error = f"revision {sha[:12]} is invalid and was not applied: {text}"
+        ctx.notifications.source_failed(repo.name, repo.revision_error, revision=sha)
         log.warning("repository %s: %s", repo.name, repo.revision_error)
 
     # ------------------------------------------------------------------ converge
@@ -367,8 +390,15 @@ class RepositoryLoop:
         repo, ctx = self.repo, self.ctx
         track = repo.track(stack.name)
         moved = impacts.dependency_moves(stack, applied=applied, planned_with=track.planned_with)
-        if moved and not track.needs:
-            track.demand(revision.sha, because=tuple(f"dependency {dep} was applied" for dep in moved))
+        reasons = [f"dependency {dep} was applied" for dep in moved]
+        if stack.inputs and track.planned_basis is not None and not track.needs:
+            # An output it reads may have changed (an upstream applied, its pending plan came or went).
+            basis = await ctx.io(
+                functools.partial(resolving.basis, ctx.rt.store, repository=repo.key, stack=stack)
+            )
+            reasons.extend(impacts.input_moves(stack, basis=basis, planned_basis=track.planned_basis))
+        if reasons and not track.needs:
+            track.demand(revision.sha, because=tuple(reasons))
         if not track.needs:
             return False
         if isinstance(step, walks.Start):
@@ -405,7 +435,7 @@ class RepositoryLoop:
             track = repo.track(stack.name)
             if track.next_drift is None or track.needs or ctx.clock.now() < track.next_drift:
                 continue
-            lease = ctx.locks.try_acquire((repo.name, stack.name), purpose="drift check")
+            lease = await ctx.locks.try_hold((repo.name, stack.name), purpose="drift check")
             if lease is None:
                 continue  # an operation runs on it: the check waits for the next pass
             with lease:

@@ -23,7 +23,18 @@ from truenorth.core import specs
 from truenorth.git import errors as git_errors
 from truenorth.git import mirrors, urls
 
-__all__ = ["RepositoryState", "display_url", "mirror_key", "mirrored_sha", "states_of", "store_key"]
+__all__ = [
+    "MAX_PUSHED",
+    "RepositoryState",
+    "display_url",
+    "mirror_key",
+    "mirrored_sha",
+    "states_of",
+    "store_key",
+]
+
+#: Pushed SHAs kept between passes and answered SHAs remembered (past it: ask the remote).
+MAX_PUSHED = 64
 
 
 def store_key(url: str, branch: str) -> str:
@@ -89,8 +100,12 @@ class RepositoryState:
     display: str = ""
     #: Set by webhooks and actions to run a pass now; the loop clears it when a pass starts.
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    #: Forces a remote check in the next pass (a push was received).
+    #: Forces a remote check in the next pass (a push without a SHA, an action, the start).
     check_requested: bool = True
+    #: The SHAs webhooks named since the last check (:meth:`wake_up`).
+    pushed: set[str] = field(default_factory=set)
+    #: SHAs a webhook named that a fetch has answered already (newest last, bounded).
+    answered: dict[str, None] = field(default_factory=dict)
     #: Newest SHA the remote advertised / the mirror has for the branch.
     remote_sha: str | None = None
     fetched_sha: str | None = None
@@ -141,8 +156,33 @@ class RepositoryState:
             found = self.tracks[stack] = scheduling.StackTrack()
         return found
 
-    def wake_up(self, *, check: bool = True) -> None:
-        """Run a pass as soon as possible (``check``: ask the remote too)."""
-        if check:
+    def wake_up(self, *, check: bool = True, pushed: str | None = None) -> None:
+        """Run a pass as soon as possible (``check``: ask the remote too).
+
+        ``pushed``: a webhook named the SHA the branch moved to. The pass then asks the
+        remote nothing when that is the SHA it has, or the mirror already has the branch
+        there, and fetches once otherwise (no ``ls-remote``): see :meth:`pushed_news`.
+        """
+        if pushed is not None and len(self.pushed) < MAX_PUSHED:
+            self.pushed.add(pushed)
+        elif check:
             self.check_requested = True
         self.wake.set()
+
+    def pushed_news(self) -> frozenset[str]:
+        """The SHAs pushed since the last check that may be news, and forget them all.
+
+        Not news: the SHA the branch is known at, and one a fetch already answered (a
+        flood of webhooks for one commit costs one fetch, then nothing).
+        """
+        found = frozenset(self.pushed - {self.fetched_sha} - set(self.answered))
+        self.pushed.clear()
+        return found
+
+    def answer(self, shas: frozenset[str]) -> None:
+        """Remember that a fetch answered the pushes of ``shas``."""
+        for sha in shas:
+            self.answered.pop(sha, None)
+            self.answered[sha] = None
+        while len(self.answered) > MAX_PUSHED:
+            del self.answered[next(iter(self.answered))]

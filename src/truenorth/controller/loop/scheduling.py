@@ -38,6 +38,9 @@ class StackTrack:
     next_try: float = 0.0
     #: Dependencies' applied revisions when this stack was last planned (None: unknown).
     planned_with: dict[str, str | None] | None = None
+    #: What each of its inputs rested on when it was last planned (None: unknown); an
+    #: output it reads changed when this differs (:func:`truenorth.core.impacts.input_moves`).
+    planned_basis: dict[str, str] | None = None
     #: When the next drift check is due (None: not deployed, nothing to check).
     next_drift: float | None = None
     #: The last drift check found changes (cleared by an apply).

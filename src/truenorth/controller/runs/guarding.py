@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+from truenorth.controller.runs import executing
 from truenorth.core import guards, states
 from truenorth.git import ancestry, mirrors
 from truenorth.git import errors as git_errors
@@ -45,8 +46,8 @@ class RefusedError(Exception):
 def stored_plan(store: database.Store, *, repository: str, stack: str, approval: bool) -> records.RunRecord:
     """The stored plan ``sync`` (or, ``approval``, ``approve``) of ``stack`` would apply.
 
-    Raises :class:`RefusedError` when ``approve`` finds the stack not waiting for approval, or
-    there is no stored plan that succeeded with changes.
+    Raises :class:`RefusedError` when ``approve`` finds the stack not waiting for approval,
+    there is no stored plan that succeeded with changes, or that plan waits for an input.
     """
     record = store.get_stack(repository=repository, name=stack)
     if approval:
@@ -58,7 +59,12 @@ def stored_plan(store: database.Store, *, repository: str, stack: str, approval:
     facts = None
     if run is not None:
         facts = guards.StoredPlan(
-            kind=run.kind, status=run.status, has_changes=bool(run.summary.get("has_changes", False))
+            kind=run.kind,
+            status=run.status,
+            has_changes=bool(run.summary.get("has_changes", False)),
+            waiting_for=guards.waiting_for(
+                [executing.input_from_record(item) for item in run.summary.get("inputs") or ()]
+            ),
         )
     _raise(guards.check_stored_plan(stack=stack, plan=facts))
     assert run is not None

@@ -82,6 +82,11 @@ class DataLayout:
     def database(self) -> Path:
         return self.root / "truenorth.db"
 
+    @property
+    def outputs_key(self) -> Path:
+        """The key that seals sensitive stack outputs in the store (``TRUENORTH_OUTPUTS_KEY`` wins)."""
+        return self.root / "outputs.key"
+
     def state(self, stack: str, *, repository: str, legacy: str | None = None) -> Path:
         """The persistent directory of one stack of one repository (names are validated path-safe).
 

@@ -10,9 +10,10 @@ pid, since when, its URL), a local command refuses while a controller runs and p
 ``--server``, and a controller does not start under a local apply. The kernel releases
 the lock when its holder dies, however it dies: nothing is ever left to clean up.
 
-On PostgreSQL, several data dirs may share one database; until controllers can share
-it, a controller also takes a PostgreSQL advisory lock (:mod:`truenorth.store.claiming`)
-and a second one refuses.
+On PostgreSQL, several data dirs share one database (controller replicas, each with its
+own data dir); a controller also takes a PostgreSQL advisory lock keyed by its data dir's
+instance id (:mod:`truenorth.store.claiming`), so a second controller with the same
+instance id (a copied data dir) refuses to start.
 
 Every data dir has an instance id (``instance-id``, made once). Runs are recorded with
 a holder ``<instance id>/<host>:<pid>``, so crash recovery ends only the runs that this
@@ -82,11 +83,11 @@ class Ownership:
             os.pwrite(self._fd, data, 0)
 
     def claim_store(self, store_url: str | None, *, label: str) -> None:
-        """Also hold the database exclusively (PostgreSQL; SQLite lives in the data dir)."""
+        """Also hold this data dir's instance on the database (PostgreSQL; SQLite lives in the data dir)."""
         if store_url is None:
             return
         try:
-            self._store = claiming.claim(store_url, label=label)
+            self._store = claiming.claim(store_url, label=label, instance=instance_id(self.root))
         except claiming.Claimed as exc:
             raise DataDirBusy(str(exc)) from None
 

@@ -15,7 +15,7 @@ from truenorth.config import sandboxes
 from truenorth.controller.runs import layout, ownership, registry, secrets, sources
 from truenorth.core import specs
 from truenorth.engines import sandbox as sandboxing
-from truenorth.store import database
+from truenorth.store import database, sealing
 from truenorth.store import urls as store_urls
 
 __all__ = ["Runtime", "open_runtime"]
@@ -68,6 +68,8 @@ def open_runtime(
     """Create the data dir layout, open (and migrate) the store, and wire the rest.
 
     ``holder`` names this process in the runs it records (default: :func:`ownership.holder`).
+    The store seals sensitive stack outputs with the key ``TRUENORTH_OUTPUTS_KEY`` holds, else
+    with ``<data dir>/outputs.key`` (made on first use, 0600).
     ``sandbox`` and ``limits`` default to what the ``TRUENORTH_SANDBOX``/``TRUENORTH_LIMIT_*``
     variables say (the local commands read no configuration file).
     """
@@ -78,7 +80,9 @@ def open_runtime(
     where = layout.DataLayout.at(data_dir)
     where.ensure()
     holder = holder or ownership.holder(where.root)
-    store = database.Store.open(store_url or store_urls.sqlite_url(where.root))
+    # Sensitive stack outputs are sealed in the store under a key kept outside it.
+    sealer = sealing.Sealer.load(key_file=where.outputs_key)
+    store = database.Store.open(store_url or store_urls.sqlite_url(where.root), sealer=sealer)
     return Runtime(
         layout=where,
         store=store,

@@ -14,9 +14,9 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from truenorth.core import redaction
+from truenorth.core import plans, redaction
 
-__all__ = ["MAX_DIFF_CHARS", "render"]
+__all__ = ["MAX_DIFF_CHARS", "action_of", "render"]
 
 #: A plan shows at most this much diff per task and host; the rest is cut with a note.
 MAX_DIFF_CHARS = 20_000
@@ -31,6 +31,52 @@ def render(entries: Iterable[Mapping[str, Any]], *, redactor: redaction.Redactor
     if len(text) > MAX_DIFF_CHARS:
         text = text[:MAX_DIFF_CHARS] + f"\n... (diff cut at {MAX_DIFF_CHARS} characters)"
     return text
+
+
+def action_of(entries: Iterable[Mapping[str, Any]]) -> plans.Action:
+    """What a changed task does, read from its diff: ``create``, ``delete`` or ``update``.
+
+    Nothing before (a file Ansible found absent: ``before: ""`` without a
+    ``before_header``; a ``state: absent`` or empty before) is a create; ``state: absent``
+    after (or nothing after where there was something) is a delete; everything else, and
+    a module that reports no before/after (``user``, package managers' ``prepared``
+    text), is an update. A task whose entries disagree creates if any entry creates
+    (the new file's attributes come with it), deletes only if every entry deletes.
+    """
+    found = [_entry_action(entry) for entry in entries]
+    kinds = [item for item in found if item is not None]
+    if plans.Action.CREATE in kinds:
+        return plans.Action.CREATE
+    if kinds and all(item is plans.Action.DELETE for item in kinds):
+        return plans.Action.DELETE
+    return plans.Action.UPDATE
+
+
+def _entry_action(entry: Mapping[str, Any]) -> plans.Action | None:
+    """One diff entry's verdict; None when it has no before/after to judge by."""
+    if "before" not in entry and "after" not in entry:
+        return None
+    before, after = entry.get("before"), entry.get("after")
+    if _absent(before, header=entry.get("before_header")) and not _absent(after, header="x"):
+        return plans.Action.CREATE
+    if _absent(after, header="x") and not _absent(before, header="x"):
+        return plans.Action.DELETE
+    return plans.Action.UPDATE
+
+
+def _absent(value: Any, *, header: Any) -> bool:
+    """True when a diff side says the thing does not exist.
+
+    Text counts as absent only when empty and without a header: Ansible names the file it
+    read (``before_header``) and leaves it out for a file it found missing.
+    """
+    if value is None:
+        return True
+    if isinstance(value, Mapping):
+        return value.get("state") == "absent"
+    if isinstance(value, str):
+        return value == "" and not header
+    return False
 
 
 def _render_entry(entry: Mapping[str, Any]) -> str:

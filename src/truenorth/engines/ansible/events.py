@@ -11,17 +11,20 @@ functions that tests drive with recorded events. Nothing here does I/O.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
     "SKIP_KINDS",
+    "ItemOutcome",
     "Note",
     "Recap",
     "ResultKind",
     "TaskOutcome",
     "find_recap",
+    "item_label",
     "parse_note",
     "parse_outcome",
     "task_outcomes",
@@ -37,6 +40,10 @@ _KINDS = {
     "runner_on_async_failed": "failed",
 }
 _MESSAGE_LIMIT = 600
+#: A loop item's label is shown in a change's address: at most this many characters.
+_LABEL_LIMIT = 80
+#: Loop items read per task result (a loop over more is summed up in the task's own change).
+_ITEM_LIMIT = 1000
 #: The kinds of :class:`Note` that describe a skip.
 SKIP_KINDS = frozenset({"condition", "empty", "hidden", "check_mode"})
 
@@ -51,8 +58,26 @@ class ResultKind(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class ItemOutcome:
+    """One loop item's result inside a task's result (``res.results[i]``).
+
+    ``label`` is the item as ``loop_control.label`` (else the item itself) names it,
+    bounded and on one line (:func:`item_label`); empty when ``no_log`` hid the item.
+    """
+
+    label: str
+    changed: bool = False
+    skipped: bool = False
+    failed: bool = False
+    diffs: tuple[Mapping[str, Any], ...] = ()
+    message: str = ""
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
 class TaskOutcome:
-    """One task's result on one host. ``diffs`` are Ansible's raw before/after dicts."""
+    """One task's result on one host. ``diffs`` are Ansible's raw before/after dicts;
+    ``items`` the loop items' own results (empty for a task without a loop)."""
 
     host: str
     task: str
@@ -65,6 +90,7 @@ class TaskOutcome:
     hidden: bool = False
     #: The task failed but has ``ignore_errors``.
     ignored: bool = False
+    items: tuple[ItemOutcome, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,6 +167,7 @@ def parse_outcome(event: Mapping[str, Any]) -> TaskOutcome | None:
         message=_message(result),
         hidden=hidden,
         ignored=bool(data.get("ignore_errors")),
+        items=() if hidden else _items(result),
     )
 
 
@@ -178,6 +205,50 @@ def parse_note(item: Mapping[str, Any]) -> Note | None:
         register=str(item.get("register") or ""),
         when=tuple(str(part) for part in when) if isinstance(when, list) else (),
     )
+
+
+def item_label(value: Any) -> str:
+    """A loop item as a change's address shows it: text as it is, a mapping by its ``name``
+    (the usual ``loop: [{name: ...}]``), anything else as compact JSON; one line, bounded."""
+    if isinstance(value, Mapping) and isinstance(value.get("name"), str | int | float):
+        value = value["name"]
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, sort_keys=True, default=str)
+        except ValueError:  # a circular value cannot come out of JSON events; be safe anyway
+            text = repr(value)
+    text = " ".join(text[: _LABEL_LIMIT * 4].split())
+    return text if len(text) <= _LABEL_LIMIT else text[: _LABEL_LIMIT - 3] + "..."
+
+
+def _items(result: Mapping[str, Any]) -> tuple[ItemOutcome, ...]:
+    """The loop items of a task result, in loop order (none for a task without a loop)."""
+    found = result.get("results")
+    if not isinstance(found, list):
+        return ()
+    items = []
+    for entry in found[:_ITEM_LIMIT]:
+        if not isinstance(entry, Mapping):
+            continue
+        hidden = "censored" in entry or bool(entry.get("_ansible_no_log"))
+        if "_ansible_item_label" in entry:
+            raw = entry["_ansible_item_label"]
+        else:
+            raw = entry.get(str(entry.get("ansible_loop_var") or "item"))
+        items.append(
+            ItemOutcome(
+                label="" if hidden else item_label(raw),
+                changed=bool(entry.get("changed")),
+                skipped=bool(entry.get("skipped")),
+                failed=bool(entry.get("failed")),
+                diffs=() if hidden else _diffs(entry),
+                message=_message(entry),
+                hidden=hidden,
+            )
+        )
+    return tuple(items)
 
 
 def _task_name(data: Mapping[str, Any]) -> str:

@@ -4,7 +4,9 @@
 :class:`AnsibleInputs`: the stack folder, playbook and inventory resolved inside the
 stack folder (refused when they escape it or are missing), the ``limit`` checked, the
 vault password taken from the controller's resolved secrets (never from Git) and every
-vault plaintext registered with the run's redactor. Each problem is an
+vault plaintext registered with the run's redactor, and the stack's ``inputs:`` (other
+stacks' outputs, all known) checked to become extra vars, sensitive ones registered with
+the redactor too. Each problem is an
 :class:`~truenorth.engines.protocol.EngineError` that names the stack's own input, so a
 bad stack fails alone. :func:`fingerprint` identifies what a plan was made from, so an
 apply can refuse a stale plan.
@@ -14,18 +16,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import keyword
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from truenorth.core import outputs as core_outputs
 from truenorth.engines import protocol
 from truenorth.engines.ansible import paths, vaults
 
-__all__ = ["VAULT_SECRET", "AnsibleInputs", "fingerprint", "prepare"]
+__all__ = ["VAULT_SECRET", "AnsibleInputs", "fingerprint", "input_vars", "prepare"]
 
 #: The key under which the controller hands over the resolved vault password.
 VAULT_SECRET = "vault_password"  # noqa: S105 - a key name, not a password
+#: What Ansible accepts as a variable name.
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,13 @@ class AnsibleInputs:
     extra_vars: Mapping[str, Any] = field(default_factory=dict)
     vault_password: str | None = field(default=None, repr=False)
     vault_files: tuple[str, ...] = ()
+    #: The stack's ``inputs:`` by name, as extra vars (sensitive values: memory only).
+    input_vars: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def all_vars(self) -> dict[str, Any]:
+        """Every extra var of the run: the stack's own ``extra_vars`` and its inputs."""
+        return {**self.extra_vars, **self.input_vars}
 
 
 def prepare(ctx: protocol.StackContext) -> AnsibleInputs:
@@ -83,7 +97,33 @@ def prepare(ctx: protocol.StackContext) -> AnsibleInputs:
         extra_vars=dict(options.extra_vars),
         vault_password=password,
         vault_files=content.files,
+        input_vars=input_vars(ctx),
     )
+
+
+def input_vars(ctx: protocol.StackContext) -> dict[str, Any]:
+    """The stack's ``inputs:`` as extra vars; sensitive values are registered with the redactor.
+
+    Refused (EngineError naming the input): an input whose value is not known yet (the
+    controller never hands one to an engine), a name Ansible cannot use as a variable,
+    and a name the stack's own ``extra_vars`` also sets.
+    """
+    ctx.redactor.add(*core_outputs.sensitive_values(ctx.inputs))
+    found: dict[str, Any] = {}
+    for name in sorted(ctx.inputs):
+        item = ctx.inputs[name]
+        if not item.known:
+            raise protocol.EngineError(
+                f"input {name!r} ({item.ref.source}) is not known yet {core_outputs.known_after(item.ref.stack)}"
+            )
+        if not _VARIABLE.fullmatch(name) or keyword.iskeyword(name):
+            raise protocol.EngineError(f"input {name!r} is not a valid Ansible variable name")
+        if name in ctx.stack.ansible.extra_vars:
+            raise protocol.EngineError(
+                f"input {name!r} ({item.ref.source}) is also set in the stack's extra_vars: rename one"
+            )
+        found[name] = item.value
+    return found
 
 
 def fingerprint(ctx: protocol.StackContext) -> str:

@@ -3,10 +3,16 @@
 Every run gets a fresh private directory (mode 0700, outside the checkout) holding
 ansible-runner's private data dir, Ansible's local temp and SSH control sockets, the
 vault password file (0600) and the skip notes of :mod:`.plugins.truenorth_notes`. It is
-deleted when the run ends, so the password never outlives the run. Raw job events are
-never written to disk: each event is redacted as it arrives, its ``stdout`` lines go to
-the live sink, and only redacted copies (``stdout.txt``, ``job_events.jsonl``,
-``notes.jsonl``, ``status``, ``rc``) are kept in the run's artifacts folder.
+deleted when the run ends, so the password never outlives the run. The extra vars (the
+stack's ``extra_vars`` and its inputs, sensitive ones included) go to a private JSON
+file (0600) in the run's folder (``vars_dir``), bound read-only into the sandbox,
+passed with ``--extra-vars=@FILE`` and deleted as soon as Ansible has read it (its
+``playbook_on_start`` event), and at the latest when the run ends, however it ends. Raw
+job events are never written to disk: each event is redacted as it arrives (after the
+redactor learned the values of sensitive ``set_stats`` outputs it carries, :mod:`.stats`),
+its ``stdout`` lines go to the live sink, and only redacted copies (``stdout.txt``,
+``job_events.jsonl``, ``notes.jsonl``, ``status``, ``rc``) are kept in the run's
+artifacts folder.
 
 The child gets a filtered environment (no controller secrets), explicit host key
 checking, no retry files and no colour; argv is built here, never shell-split.
@@ -18,6 +24,7 @@ memory limits in front of it; output past the output limit stops the run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -35,6 +42,7 @@ from truenorth.core import redaction
 from truenorth.engines import processes, protocol
 from truenorth.engines import sandbox as sandboxing
 from truenorth.engines.ansible import confining, reaping
+from truenorth.engines.ansible import stats as output_stats
 
 __all__ = ["Invocation", "Outcome", "child_environment", "run_playbook", "search_path"]
 
@@ -57,8 +65,14 @@ class Invocation:
     check: bool
     inventory: Path | None = None
     limit: str | None = None
-    extra_vars: Mapping[str, Any] = field(default_factory=dict)
+    #: The run's extra vars (inputs included, sensitive ones too: never shown).
+    extra_vars: Mapping[str, Any] = field(default_factory=dict, repr=False)
     vault_password: str | None = field(default=None, repr=False)
+    #: The folder the private extra-vars file is written to (the run's folder); None: the
+    #: run's private temporary folder.
+    vars_dir: Path | None = None
+    #: ``set_stats`` keys whose values are sensitive (masked from the moment they appear).
+    sensitive_outputs: frozenset[str] = frozenset()
     #: The snapshot the stack folder is in (bound read-only in the sandbox).
     checkout: Path | None = None
     policy: sandboxing.Policy = field(default_factory=lambda: sandboxing.Policy(mode=sandboxing.Mode.OFF))
@@ -79,6 +93,8 @@ class Outcome:
     sandboxed: bool = False
     #: The limit it hit, in words (see :attr:`truenorth.engines.processes.ProcessResult.limit`), or "".
     limit: str = ""
+    #: The run's aggregate ``set_stats`` data, unredacted (memory only); None without a recap.
+    stats: Mapping[str, Any] | None = field(default=None, repr=False)
 
     @property
     def timed_out(self) -> bool:
@@ -175,8 +191,23 @@ def run_playbook(
     cap = invocation.limits.output_bytes if invocation.limits is not None else None
     printed = [0]
     stopped: list[str] = []
+    stats: list[Mapping[str, Any]] = []
+    learned: list[bool] = []
+    extra_file: Path | None = None
 
     def on_event(event: Mapping[str, Any]) -> bool:
+        if event.get("event") == "playbook_on_start" and extra_file is not None:
+            # Ansible read its extra vars (once, before the first play): the file goes now,
+            # so that it lives only while Ansible starts, even if the controller is killed.
+            with contextlib.suppress(OSError):  # else it goes when the run ends
+                extra_file.unlink(missing_ok=True)
+        secrets = output_stats.secret_texts(event, invocation.sensitive_outputs)
+        if secrets:
+            redactor.add(*secrets)
+            learned.append(True)
+        found = output_stats.run_stats(event)
+        if found is not None:
+            stats.append(found)
         clean: Mapping[str, Any] = redactor.value(hide_no_log_text(event))
         text = _ANSI.sub("", str(clean.get("stdout") or ""))
         new = [line.rstrip("\r") for line in text.splitlines()]
@@ -201,18 +232,19 @@ def run_playbook(
         for sub in ("pdd", "local", "cp", "pc"):
             (private / sub).mkdir(mode=0o700)
         notes = private / "notes.jsonl"
+        if invocation.extra_vars:
+            extra_file = _write_vars(invocation.vars_dir or private, invocation.extra_vars)
         confined = (
             confining.sandbox(
                 invocation.policy,
                 checkout=invocation.checkout,
                 private=private,
                 check=invocation.check,
-                runtime=(_PLUGINS,),
+                runtime=(_PLUGINS, *([extra_file] if extra_file is not None else [])),
             )
             if invocation.checkout is not None
             else None
         )
-        extra_file = _write_private(private / "extravars.json", json.dumps(dict(invocation.extra_vars)))
         vault_file = (
             _write_private(private / "vault-pass", invocation.vault_password)
             if invocation.vault_password is not None
@@ -222,7 +254,7 @@ def run_playbook(
             invocation,
             private=private,
             notes=notes,
-            extra_vars=extra_file if invocation.extra_vars else None,
+            extra_vars=extra_file,
             vault_file=vault_file,
             sandbox=confined,
         )
@@ -250,9 +282,16 @@ def run_playbook(
             status = stopped[0]
         note_items = _read_notes(notes, redactor)
     finally:
+        if extra_file is not None:
+            extra_file.unlink(missing_ok=True)
         shutil.rmtree(private, ignore_errors=True)
     seconds = time.monotonic() - started
     code = int(rc if rc is not None else -1)
+    if learned:
+        # A sensitive output's value printed before its set_stats task (a debug) is masked
+        # in what is kept, too (the live lines already sent could not wait for it).
+        events[:] = [redactor.value(event) for event in events]
+        lines[:] = [redactor(line) for line in lines]
     stdout = "\n".join(lines)
     outcome = Outcome(
         rc=code,
@@ -262,6 +301,7 @@ def run_playbook(
         stdout=stdout,
         seconds=seconds,
         sandboxed=confined is not None,
+        stats=stats[-1] if stats else None,
         limit=processes.limit_hit(
             "output_limit"
             if status == "output_limit"
@@ -325,6 +365,19 @@ def _configure(
         config.env.update(dict(sandbox.environment))
         config.command = sandboxing.command(sandbox, argv, cwd=invocation.stack_dir, limits=invocation.limits)
     return config
+
+
+def _write_vars(folder: Path, values: Mapping[str, Any]) -> Path:
+    """Write the extra vars to a new private (0600) JSON file in ``folder``; return its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".extravars-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(dict(values), handle)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
 
 
 def _write_private(path: Path, text: str) -> Path:

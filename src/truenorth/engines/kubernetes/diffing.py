@@ -24,6 +24,8 @@ from truenorth.engines.kubernetes import fieldsets, masking, normalizing, object
 __all__ = ["FIELD_MANAGER", "ObjectDiff", "compare", "drop_pointer", "ignored_pointers", "yaml_diff"]
 
 FIELD_MANAGER = objects.FIELD_MANAGER
+# libyaml's dumper when PyYAML has it (ten times faster; the same YAML), else Python's.
+_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 @dataclass(frozen=True)
@@ -50,27 +52,41 @@ def compare(
     if source is None:
         raise ValueError("compare needs a desired or a live object")
     ref = objects.ObjectRef.of(source)
+    # Each object is normalized once; the normalized copies are this call's own, so
+    # cutting, dropping pointers and masking work on them without copying again.
     if desired is None:
         assert live is not None
-        gone = normalizing.normalize(live)
-        _, shown = masking.mask_pair(None, gone)
+        _, shown = _masked(None, normalizing.normalize(live))
         return ObjectDiff(ref, plans.Action.DELETE, yaml_diff(shown, None, ref=ref), before=shown, after=None)
     want_full = normalizing.normalize(desired)
     if live is None:
-        _, shown = masking.mask_pair(None, want_full)
+        _, shown = _masked(None, want_full)
         return ObjectDiff(ref, plans.Action.CREATE, yaml_diff(None, shown, ref=ref), before=None, after=shown)
     fields = fieldsets.union(fieldsets.fields_of(want_full), fieldsets.owned_by(live, manager))
-    want = fieldsets.restrict(normalizing.normalize(predicted if predicted is not None else desired), fields)
+    after = normalizing.normalize(predicted) if predicted is not None else want_full
+    want = fieldsets.restrict(after, fields)
     have = fieldsets.restrict(normalizing.normalize(live), fields)
-    for pointer in ignored_pointers(ref, ignore):
+    pointers = ignored_pointers(ref, ignore)
+    if pointers and want is want_full:
+        want = normalizing.normalize(desired)  # pointers are dropped in place: not from want_full
+    for pointer in pointers:
         drop_pointer(want, pointer)
         drop_pointer(have, pointer)
+    shown_want, shown_have = _masked(want, have)
     if want == have:
-        shown_want, shown_have = masking.mask_pair(want, have)
         return ObjectDiff(ref, plans.Action.NOOP, "", before=shown_have, after=shown_want)
-    shown_want, shown_have = masking.mask_pair(want, have)
     text = yaml_diff(shown_have, shown_want, ref=ref)
     return ObjectDiff(ref, plans.Action.UPDATE, text, before=shown_have, after=shown_want)
+
+
+def _masked(want: Any, have: Any) -> tuple[Any, Any]:
+    """``want`` and ``have`` as shown: Secrets masked (copies); anything else as it is.
+
+    Both are this module's own normalized copies, so nothing else can change them.
+    """
+    if masking.is_secret(want) or masking.is_secret(have):
+        return masking.mask_pair(want, have)
+    return want, have
 
 
 def ignored_pointers(ref: objects.ObjectRef, ignore: Iterable[specs.IgnoreDifference]) -> list[str]:
@@ -117,7 +133,14 @@ def _step(node: Any, part: str) -> Any:
 def _dump(value: Any) -> list[str]:
     if value is None:
         return []
-    text = yaml.safe_dump(value, sort_keys=True, default_flow_style=False, allow_unicode=True, width=4096)
+    text = yaml.dump(
+        value,
+        Dumper=_DUMPER,
+        sort_keys=True,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=4096,
+    )
     return text.splitlines(keepends=True)
 
 

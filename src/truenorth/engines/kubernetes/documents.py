@@ -44,6 +44,8 @@ class Reader:
     bytes_read: int = 0
     documents: int = 0
     nodes: int = 0
+    #: Where each object parsed so far came from, in order: ``app/a.yaml (document 2)``.
+    origins: list[str] = field(default_factory=list)
 
     def ensure_room(self, size: int, *, source: str) -> None:
         """Raise when ``size`` more bytes would put the stack over the byte limit (before reading them)."""
@@ -74,8 +76,10 @@ class Reader:
                     if number:
                         self._count_document(source)  # every item is an object to apply
                     objects.append(item)
+                    self.origins.append(f"{where}, List item {number + 1}")
             else:
                 objects.append(data)
+                self.origins.append(where)
         return objects
 
     def _documents(self, text: str, *, source: str) -> Iterator[Any]:

@@ -22,8 +22,9 @@ from typing import Any
 
 from truenorth.core import specs
 from truenorth.engines import protocol
+from truenorth.engines.kubernetes import incluster
 
-__all__ = ["ClusterAccess", "load", "setting_flag"]
+__all__ = ["ClusterAccess", "load", "missing_target", "setting_flag"]
 
 MAX_KUBECONFIG_BYTES = 1024 * 1024
 
@@ -49,11 +50,25 @@ def setting_flag(settings: Mapping[str, str], key: str) -> bool:
     raise protocol.EngineError(f"cluster setting {key} must be true or false, not {raw!r}")
 
 
-def load(settings: Mapping[str, str], *, stack: str) -> ClusterAccess:
-    """Read, vet and reduce the stack's kubeconfig; :class:`EngineError` with a clear reason."""
+def load(settings: Mapping[str, str], *, stack: str, target: str | None = None) -> ClusterAccess:
+    """Read, vet and reduce the stack's kubeconfig; :class:`EngineError` with a clear reason.
+
+    ``target`` is the stack's ``target`` option, named when no cluster is configured.
+    ``in_cluster = true`` uses the pod's service account instead of a file (:mod:`.incluster`).
+    """
+    if setting_flag(settings, "in_cluster"):
+        folder = Path(settings.get("service_account_dir") or incluster.SERVICE_ACCOUNT_DIR)
+        pod_config, pod_server, pod_namespace = incluster.document(folder)
+        return ClusterAccess(
+            path=folder / "token",
+            context=incluster.CONTEXT,
+            server=pod_server,
+            namespace=pod_namespace,
+            config=pod_config,
+        )
     raw_path = settings.get("kubeconfig", "").strip()
     if not raw_path:
-        raise protocol.EngineError(f"stack {stack} has no cluster target configured (no kubeconfig)")
+        raise protocol.EngineError(missing_target(stack, target))
     path = Path(raw_path).expanduser()
     allow_exec = setting_flag(settings, "allow_exec_credentials")
     allow_insecure = setting_flag(settings, "allow_insecure_tls")
@@ -103,6 +118,24 @@ def load(settings: Mapping[str, str], *, stack: str) -> ClusterAccess:
         server=server,
         namespace=namespace if isinstance(namespace, str) and namespace else "default",
         config=reduced,
+    )
+
+
+def missing_target(stack: str, target: str | None) -> str:
+    """Why a stack has no cluster, naming its target and the two ways to give it one."""
+    if target:
+        return (
+            f"stack {stack}: its target cluster {target!r} is not configured here. Give it a cluster "
+            "either with --kubeconfig FILE [--context NAME] "
+            f"(truenorth plan/apply/drift/sync/approve/rollback), or with a [clusters.{target}] table "
+            "(kubeconfig = FILE) in the controller's configuration (truenorth serve --config FILE; "
+            "local commands read it with --config FILE)"
+        )
+    return (
+        f"stack {stack} names no target cluster. Give it one either with --kubeconfig FILE "
+        "[--context NAME] (truenorth plan/apply/drift/sync/approve/rollback), or with target: NAME "
+        "in truenorth.yaml and a [clusters.NAME] table (kubeconfig = FILE) in the controller's "
+        "configuration (truenorth serve --config FILE; local commands read it with --config FILE)"
     )
 
 

@@ -7,8 +7,8 @@ anywhere, ``../../../../etc`` included (checked with kubectl 1.32). So before
 rendering, truenorth walks the tree itself: every local reference must resolve inside
 the checkout, every remote one (``https://``, ``git::``, ``git@host:``, ``ssh://``,
 ``github.com/owner/repo``) is refused unless its host is allowed (security cases 2 and
-7), a kustomization that includes itself is reported as a cycle (case 4), and the
-folders found are returned so that their symlinks can be checked (case 1).
+7), a kustomization that includes itself is reported as a cycle (case 4), a Helm chart
+(``helmCharts``) is refused by name, and the folders found are returned so that their symlinks can be checked (case 1).
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ _LIST_FIELDS = (
 )
 _PATCH_FIELDS = ("patches", "patchesStrategicMerge", "patchesJson6902", "replacements")
 _GENERATORS = ("configMapGenerator", "secretGenerator")
+#: Fields that make kustomize inflate a Helm chart (only with ``--enable-helm``, never passed).
+_HELM_FIELDS = ("helmCharts", "helmChartInflationGenerator", "helmGlobals")
 #: The longest reference read (PATH_MAX): anything longer is refused before it is parsed.
 MAX_REFERENCE = 4096
 _SHOWN_REFERENCE = 200
@@ -152,6 +154,12 @@ def _walk(
     if path is None:
         raise SourceError(f"{shown}: a folder used as a Kustomize base has no kustomization.yaml")
     data = _load(path, shown=shown)
+    for field in _HELM_FIELDS:
+        if data.get(field):
+            raise SourceError(
+                f"{shown}/{path.name}: {field}: Helm charts are not supported (kustomize would run helm "
+                "with --enable-helm). Commit the output of `helm template` and list it in resources"
+            )
     for field, entry in _references(data):
         where = f"{shown}/{path.name}: {field}"
         if len(entry) > MAX_REFERENCE:

@@ -5,8 +5,8 @@ diff, rendered output and error (security cases 6 and 9; Argo CD CVE-2023-25163,
 CVE-2025-23216). Masking works on the structure, so it holds for invalid Secrets too (an
 int in ``stringData``, bad base64 in ``data``): a value is masked because of where it
 is, not because it parsed. :func:`secret_values` lists the clear and base64 forms of
-every value so that the run's redactor also masks them in free text (an API error that
-quotes one). ``kubectl apply``'s last-applied annotation repeats the whole Secret, so
+every value so that the engine's second redactor masks them in free text that can echo
+an object (an API error that quotes one; see :mod:`~truenorth.engines.kubernetes.engine`). ``kubectl apply``'s last-applied annotation repeats the whole Secret, so
 it is masked as well.
 """
 
@@ -120,7 +120,7 @@ def validate_secret(obj: Mapping[str, Any]) -> None:
     would reject; the message names the key, never the value."""
     if not is_secret(obj):
         return
-    ref = objects.ObjectRef.of(obj)
+    ref = objects.ObjectRef.of(obj, generated=True)
     for name in _VALUE_FIELDS:
         values = obj.get(name)
         if values is None:

@@ -8,15 +8,18 @@ the bookkeeping and puts values into one canonical form on both sides; defaults 
 cut away later by restricting both sides to the fields the manifest sets or truenorth
 owns (:mod:`truenorth.engines.kubernetes.fieldsets`). Pure functions, used for plans
 and drift alike.
+
+It runs on every object of every plan and drift check (10,000 objects is a large stack,
+not an extreme one), so it is one pass: the copy that drops nulls is the walk that
+finds the quantity maps, and quantities are canonicalized with integer arithmetic
+(a mantissa and a power of ten), never ``fractions.Fraction`` or ``copy.deepcopy``.
 """
 
 from __future__ import annotations
 
 import base64
-import copy
 import re
 from collections.abc import Mapping
-from fractions import Fraction
 from typing import Any
 
 __all__ = ["canonical_quantity", "fold_string_data", "normalize"]
@@ -41,6 +44,8 @@ _MAX_QUANTITY_TEXT = 64
 _MAX_EXPONENT = 64
 _BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_BINARY_DOWN = sorted(_BINARY.items(), key=lambda item: -item[1])
+_DECIMAL_DOWN = sorted(_DECIMAL.items(), key=lambda item: -item[1])
 #: Where quantities live in the built-in kinds, as (kind or "*", path suffix).
 _QUANTITY_MAPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("*", ("resources", "limits")),
@@ -54,14 +59,40 @@ _QUANTITY_MAPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+# The quantity maps of _QUANTITY_MAPS by the last two keys of their path ("" for any).
+_QUANTITY_PATHS: dict[str, frozenset[tuple[str, str]]] = {}
+for _kind, _suffix in _QUANTITY_MAPS:
+    _QUANTITY_PATHS.setdefault(_kind, frozenset())
+    _QUANTITY_PATHS[_kind] |= {(_suffix[0], _suffix[1]) if len(_suffix) == 2 else ("", _suffix[0])}
+_QUANTITY_KEYS = frozenset(key for paths in _QUANTITY_PATHS.values() for _, key in paths)
+
+
 def normalize(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``obj`` without server bookkeeping, nulls and ``status``, in canonical form."""
-    out: dict[str, Any] = _drop_nulls(copy.deepcopy(dict(obj)))
-    out.pop("status", None)
+    """A copy of ``obj`` without server bookkeeping, nulls and ``status``, in canonical form.
+
+    The copy shares nothing with ``obj``: callers may change it.
+    """
+    kind = obj.get("kind")
+    paths = _QUANTITY_PATHS["*"] | _QUANTITY_PATHS.get(str(kind or ""), frozenset())
+    out: dict[str, Any] = {
+        key: _copy(child, parent="", key=str(key), paths=paths)
+        for key, child in obj.items()
+        if child is not None and key not in ("status", "metadata")
+    }
+    metadata = obj.get("metadata")
+    if metadata is not None:
+        # The bookkeeping (managedFields is most of a live object) is left out, not copied.
+        out["metadata"] = (
+            {
+                key: _copy(child, parent="metadata", key=str(key), paths=paths)
+                for key, child in metadata.items()
+                if child is not None and key not in _METADATA_NOISE
+            }
+            if isinstance(metadata, Mapping)
+            else _copy(metadata, parent="", key="metadata", paths=paths)
+        )
     metadata = out.get("metadata")
     if isinstance(metadata, dict):
-        for key in _METADATA_NOISE:
-            metadata.pop(key, None)
         for key in ("annotations", "labels"):
             values = metadata.get(key)
             if isinstance(values, dict):
@@ -69,19 +100,42 @@ def normalize(obj: Mapping[str, Any]) -> dict[str, Any]:
                     values.pop(noise, None)
                 if not values:
                     metadata.pop(key)
-    kind = out.get("kind")
     if kind == "Secret" and out.get("apiVersion") == "v1":
         out = fold_string_data(out)
-    _canonical_quantities(out, kind=str(kind or ""), path=())
     return out
 
 
-def _drop_nulls(value: Any) -> Any:  # returns the same shape it is given
+def _copy(value: Any, *, parent: str, key: str, paths: frozenset[tuple[str, str]]) -> Any:
+    """``value`` copied without nulls; the quantity maps among it canonical.
+
+    ``parent`` and ``key`` are the last two keys of its path (list items keep their
+    list's), which is all :data:`_QUANTITY_MAPS` looks at.
+    """
     if isinstance(value, dict):
-        return {key: _drop_nulls(child) for key, child in value.items() if child is not None}
+        if key in _QUANTITY_KEYS and ((parent, key) in paths or ("", key) in paths):
+            return {
+                name: _quantity_or_copy(child, parent=key, key=str(name))
+                for name, child in value.items()
+                if child is not None
+            }
+        return {
+            name: _copy(child, parent=key, key=str(name), paths=paths)
+            for name, child in value.items()
+            if child is not None
+        }
     if isinstance(value, list):
-        return [_drop_nulls(item) for item in value]
+        return [_copy(item, parent=parent, key=key, paths=paths) for item in value]
     return value
+
+
+def _quantity_or_copy(value: Any, *, parent: str, key: str) -> Any:
+    canonical = canonical_quantity(value)
+    if canonical is not None:
+        return canonical
+    # Not a quantity: kept as it is (copied), as the quantity maps' other values always were.
+    return (
+        _copy(value, parent=parent, key=key, paths=frozenset()) if isinstance(value, (dict, list)) else value
+    )
 
 
 def fold_string_data(secret: dict[str, Any]) -> dict[str, Any]:
@@ -105,21 +159,6 @@ def fold_string_data(secret: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _canonical_quantities(value: Any, *, kind: str, path: tuple[str, ...]) -> None:
-    if isinstance(value, dict):
-        if any((want in ("*", kind)) and path[-len(suffix) :] == suffix for want, suffix in _QUANTITY_MAPS):
-            for key, child in value.items():
-                canonical = canonical_quantity(child)
-                if canonical is not None:
-                    value[key] = canonical
-            return
-        for key, child in value.items():
-            _canonical_quantities(child, kind=kind, path=(*path, str(key)))
-    elif isinstance(value, list):
-        for item in value:
-            _canonical_quantities(item, kind=kind, path=path)
-
-
 def canonical_quantity(value: Any) -> str | None:
     """Kubernetes' canonical text for a resource quantity (``0.5`` → ``500m``,
     ``1024Mi`` → ``1Gi``), or None when ``value`` is not a quantity."""
@@ -136,32 +175,32 @@ def canonical_quantity(value: Any) -> str | None:
     number, exponent, suffix = match.group(1), match.group(2), match.group(3) or ""
     if exponent and abs(int(exponent[1:])) > _MAX_EXPONENT:
         return None
-    try:
-        amount = Fraction(number)
-    except (ValueError, ZeroDivisionError):
-        return None
+    # The amount is mantissa * 10**scale, exactly: integers only.
+    whole, _, fraction = number.lstrip("+").partition(".")
+    negative = whole.startswith("-")
+    mantissa = int((whole.lstrip("-") or "0") + fraction)
+    mantissa = -mantissa if negative else mantissa
+    scale = -len(fraction)
     if exponent:
-        amount *= Fraction(10) ** int(exponent[1:])
+        scale += int(exponent[1:])
     elif suffix in _BINARY:
-        amount *= 1024 ** _BINARY[suffix]
+        mantissa *= 1024 ** _BINARY[suffix]
     else:
-        amount *= Fraction(10) ** _DECIMAL[suffix]
-    if amount == 0:
+        scale += _DECIMAL[suffix]
+    if mantissa == 0:
         return "0"
-    if suffix in _BINARY and amount.denominator == 1:
-        for name, power in sorted(_BINARY.items(), key=lambda item: -item[1]):
-            scaled = amount / 1024**power
-            if scaled.denominator == 1:
-                return f"{scaled.numerator}{name}"
-        return str(amount.numerator)
-    return _decimal_text(amount)
-
-
-def _decimal_text(amount: Fraction) -> str:
-    for name, power in sorted(_DECIMAL.items(), key=lambda item: -item[1]):
-        scaled = amount / Fraction(10) ** power
-        if scaled.denominator == 1:
-            return f"{scaled.numerator}{name}"
+    while mantissa % 10 == 0:  # no trailing zeros: then 10**power divides it iff scale >= power
+        mantissa //= 10
+        scale += 1
+    if suffix in _BINARY and scale >= 0:
+        amount = mantissa * 10**scale
+        for name, power in _BINARY_DOWN:
+            if amount % 1024**power == 0:
+                return f"{amount // 1024**power}{name}"
+        return str(amount)
+    for name, power in _DECIMAL_DOWN:
+        if scale >= power:
+            return f"{mantissa * 10 ** (scale - power)}{name}"
     # Finer than a nano: the server rounds up to the next nano.
-    nanos = -((-amount * 10**9) // 1)
+    nanos = -((-mantissa) // 10 ** (-(scale + 9)))
     return f"{nanos}n"

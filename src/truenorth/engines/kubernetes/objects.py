@@ -16,6 +16,7 @@ from typing import Any
 __all__ = [
     "CLUSTER_SCOPE",
     "FIELD_MANAGER",
+    "GENERATED_MARK",
     "MANAGED_BY_LABEL",
     "MANAGED_BY_VALUE",
     "STACK_LABEL",
@@ -36,6 +37,8 @@ WAVE_ANNOTATION = "truenorth.io/wave"
 #: What an address shows in the namespace slot for cluster-scoped objects (no namespace
 #: name can start with ``_``, so it never collides with a real one).
 CLUSTER_SCOPE = "_cluster"
+#: Ends the name of a ref made from ``generateName`` (a hook): not a valid name character.
+GENERATED_MARK = "*"
 
 
 class ManifestError(ValueError):
@@ -63,8 +66,12 @@ class ObjectRef:
     version: str = field(default="", compare=False)
 
     @classmethod
-    def of(cls, obj: Mapping[str, Any]) -> ObjectRef:
-        """The ref of a manifest or a live object; :class:`ManifestError` when it has none."""
+    def of(cls, obj: Mapping[str, Any], *, generated: bool = False) -> ObjectRef:
+        """The ref of a manifest or a live object; :class:`ManifestError` when it has none.
+
+        ``generated``: a manifest with ``generateName`` and no name (a hook, named when it
+        is created) gets the name ``<generateName>*``, which no real object can have.
+        """
         api_version = obj.get("apiVersion")
         kind = obj.get("kind")
         metadata = obj.get("metadata")
@@ -75,9 +82,12 @@ class ObjectRef:
         if not isinstance(metadata, Mapping):
             raise ManifestError(f"a {kind} has no metadata")
         name = metadata.get("name")
+        prefix = metadata.get("generateName")
+        if generated and not name and isinstance(prefix, str) and prefix:
+            name = prefix + GENERATED_MARK
         if not isinstance(name, str) or not name:
             hint = (
-                " (generateName is not supported: objects need a fixed name)"
+                " (generateName is only supported for hooks: other objects need a fixed name)"
                 if "generateName" in metadata
                 else ""
             )
@@ -87,6 +97,11 @@ class ObjectRef:
             raise ManifestError(f"{kind} {name}: metadata.namespace must be a string")
         group, version = split_api_version(api_version)
         return cls(group=group, kind=kind, namespace=namespace, name=name, version=version)
+
+    @property
+    def generated(self) -> bool:
+        """True for the ref of a hook named from ``generateName`` when it is created."""
+        return self.name.endswith(GENERATED_MARK)
 
     @property
     def api_version(self) -> str:

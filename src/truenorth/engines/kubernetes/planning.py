@@ -6,7 +6,9 @@ apply of those that exist (so the prediction has the server's own defaults and
 canonical forms, as ``kubectl diff`` does), and finds the prune candidates: objects in
 the stack's inventory that left Git and still carry the stack's owner labels.
 :func:`build_plan` turns that into a :class:`~truenorth.core.plans.Plan` whose
-changes, diffs and health are all masked. Plans, drift checks and applies share it.
+changes, diffs and health are all masked. Hooks (:mod:`~truenorth.engines.kubernetes.hooks`)
+are not diffed: the plan lists them, with the phase they run in, after its changes.
+Plans, drift checks and applies share it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from truenorth.engines.kubernetes import (
     client,
     diffing,
     health,
+    hooks,
     inventory,
     masking,
     objects,
@@ -29,7 +32,11 @@ from truenorth.engines.kubernetes import (
     targets,
 )
 
-__all__ = ["Observation", "build_plan", "fingerprint", "observe"]
+__all__ = ["NATIVE_TEXT", "Observation", "build_plan", "fingerprint", "observe"]
+
+#: ``Plan.meta`` key telling the CLI to print ``Plan.output`` as it is (the engine's own
+#: rendering, as Terraform's ``terraform show`` text is): it lists hooks and notes too.
+NATIVE_TEXT = "native_text"
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,10 @@ class Observation:
     #: a copy made by hand): shown, never pruned.
     unlisted: tuple[objects.ObjectRef, ...] = ()
     types: Mapping[objects.ObjectRef, client.ResourceType] = field(default_factory=dict)
+    #: Hook objects (prepared for the cluster): run as phases around the apply, never diffed.
+    hooks: tuple[hooks.Hook, ...] = ()
+    #: ``address: why`` of rendered objects never applied (``Skip``, delete hooks).
+    skipped: tuple[str, ...] = ()
 
 
 def observe(
@@ -58,8 +69,14 @@ def observe(
     stack: str,
     known: inventory.Inventory,
     predict: bool = True,
+    hooked: Sequence[hooks.Hook] = (),
+    skipped: Sequence[str] = (),
 ) -> Observation:
-    """Read the live state of ``prepared`` and of the inventory's other objects."""
+    """Read the live state of ``prepared`` and of the inventory's other objects.
+
+    ``hooked`` objects are only carried along; an inventory object that became a hook is
+    never a prune candidate (the hook phase replaces it).
+    """
     live: dict[objects.ObjectRef, dict[str, Any] | None] = {}
     predicted: dict[objects.ObjectRef, dict[str, Any]] = {}
     for target in prepared:
@@ -70,7 +87,7 @@ def observe(
         live[target.ref] = current
         if current is not None and predict:
             predicted[target.ref] = kube.apply(target.rtype, target.manifest, dry_run=True)
-    wanted = {target.ref for target in prepared}
+    wanted = {target.ref for target in prepared} | {hook.ref for hook in hooked if not hook.generated}
     prune: list[dict[str, Any]] = []
     disowned: list[objects.ObjectRef] = []
     gone: list[objects.ObjectRef] = []
@@ -99,6 +116,8 @@ def observe(
         gone=tuple(gone),
         inventory=known,
         types=types,
+        hooks=tuple(hooked),
+        skipped=tuple(skipped),
     )
 
 
@@ -117,14 +136,31 @@ def _unlisted(
     return found
 
 
-def fingerprint(*, revision: str, prepared: Sequence[targets.Target], known: inventory.Inventory) -> str:
-    """What a plan was made from: the revision, the (masked) objects and the inventory."""
+def fingerprint(
+    *,
+    revision: str,
+    prepared: Sequence[targets.Target],
+    known: inventory.Inventory,
+    inputs: Sequence[tuple[str, str]] = (),
+    hooked: Sequence[hooks.Hook] = (),
+) -> str:
+    """What a plan was made from: the revision, the (masked) objects, the inventory and the
+    inputs (name and digest: a sensitive input substituted into a Secret is masked in the
+    objects, so only its digest tells that it changed)."""
     digest = hashlib.sha256()
     digest.update(revision.encode("utf-8"))
     for target in sorted(prepared, key=lambda item: item.ref):
-        shown = masking.mask_object(target.manifest)
+        # Only a Secret needs a masked copy: copying every object was a tenth of a large plan.
+        shown = (
+            masking.mask_object(target.manifest) if masking.is_secret(target.manifest) else target.manifest
+        )
         digest.update(json.dumps(shown, sort_keys=True, default=str).encode("utf-8"))
     digest.update(known.digest().encode("utf-8"))
+    for hook in sorted(hooked, key=lambda item: item.ref):
+        shown = masking.mask_object(hook.manifest)
+        digest.update(json.dumps(["hook", shown], sort_keys=True, default=str).encode("utf-8"))
+    if inputs:
+        digest.update(json.dumps(list(inputs)).encode("utf-8"))
     return digest.hexdigest()[:32]
 
 
@@ -147,6 +183,8 @@ def build_plan(
             ignore=options.ignore_differences,
         )
         reason = "its CustomResourceDefinition is created by this apply" if target.pending else ""
+        if not target.recorded:
+            reason = "create_namespace: the stack's namespace, never pruned"
         changes.append(_change(result, reason=reason))
     if options.prune:
         for gone in observation.prune:
@@ -174,6 +212,16 @@ def build_plan(
             "left_alone": [ref.address for ref in observation.disowned],
             "unlisted": [ref.address for ref in observation.unlisted],
             "prune": options.prune,
+            "hooks": [
+                {
+                    "address": hook.ref.address,
+                    "phases": [phase.value for phase in hook.phases],
+                    "delete_policies": sorted(policy.value for policy in hook.policies),
+                }
+                for hook in observation.hooks
+            ],
+            "skipped": list(observation.skipped),
+            NATIVE_TEXT: True,
         },
     )
 
@@ -200,7 +248,15 @@ _SIGNS = {
 
 
 def _output(changes: list[plans.Change], *, observation: Observation, prune: bool, headline: str) -> str:
-    lines = [f"{_SIGNS.get(item.action, '?')} {item.action.value:<7} {item.address}" for item in changes]
+    lines = [
+        f"{_SIGNS.get(item.action, '?')} {item.action.value:<7} {item.address}"
+        + (f"  ({item.reason})" if item.reason else "")
+        for item in changes
+        if item.action is not plans.Action.NOOP
+    ]
+    unchanged = sum(1 for item in changes if item.action is plans.Action.NOOP)
+    if unchanged:  # listed in the plan's changes (JSON), not in its text, as Terraform does
+        lines.append(f"  ({unchanged} unchanged object{'s' if unchanged != 1 else ''} not shown)")
     if observation.disowned:
         lines.append("")
         lines.extend(
@@ -218,11 +274,20 @@ def _output(changes: list[plans.Change], *, observation: Observation, prune: boo
         lines.extend(
             f"  not pruned {_address(obj)}: prune is off for this stack" for obj in observation.prune
         )
-    diffs = [item.diff for item in changes if item.diff and item.action is not plans.Action.NOOP]
-    text = "\n".join(lines) + f"\n\nPlan: {headline}\n"
-    if diffs:
-        text += "\n" + "\n".join(diffs)
-    return text
+    if observation.hooks:
+        lines.append("")
+        lines.append("Hooks (run with the apply, in this order; not diffed, never pruned):")
+        order = {phase: rank for rank, phase in enumerate(hooks.Phase)}
+        listed = sorted(observation.hooks, key=lambda hook: (order[hook.phases[0]], hook.ref))
+        lines.extend(f"  hook {hook.describe()}" for hook in listed)
+    if observation.skipped:
+        lines.append("")
+        lines.extend(f"  skipped {item}" for item in observation.skipped)
+    diffs = [item.diff.rstrip("\n") for item in changes if item.diff and item.action is not plans.Action.NOOP]
+    text = "\n".join(lines) + "\n"
+    if diffs:  # like `kubectl diff`, then the headline last, as `terraform plan` ends
+        text += "\n" + "\n\n".join(diffs) + "\n"
+    return text + f"\nPlan: {headline}\n"
 
 
 def _address(obj: Mapping[str, Any]) -> str:

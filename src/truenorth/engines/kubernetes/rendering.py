@@ -6,8 +6,16 @@ checked the tree) or a plain folder of YAML/JSON manifests read recursively. Eit
 the input is bounded (:mod:`~truenorth.engines.kubernetes.documents`), symlinks that
 lead out of a folder are refused, every object must have a kind and a name, no object
 appears twice, and invalid Secrets are refused without showing their values. The
-stack's ``namespace`` option fills in the namespace of objects that have none. This is
-what ``truenorth render`` prints and what plans are made from.
+stack's ``namespace`` option fills in the namespace of objects that have none. When the
+stack has inputs, they are substituted into every object's string values
+(:mod:`~truenorth.engines.kubernetes.substituting`, Flux's ``${NAME}`` rules) before the
+objects are checked. An error about one object names where it came from: the file and
+the document's index in it, or for Kustomize the index in the rendered stream (and the
+source file when kustomize's ``originAnnotations`` recorded it). Formats truenorth does
+not render are refused by name rather than skipped or misread: a Helm chart
+(``Chart.yaml``, or ``helmCharts`` in a kustomization) and Jsonnet (``.jsonnet``,
+``.libsonnet``). Hook objects (:mod:`~truenorth.engines.kubernetes.hooks`) may use
+``generateName``. This is what ``truenorth render`` prints and what plans are made from.
 """
 
 from __future__ import annotations
@@ -21,12 +29,26 @@ from truenorth import paths
 from truenorth.core import specs
 from truenorth.engines import processes, protocol
 from truenorth.engines import sandbox as sandboxing
-from truenorth.engines.kubernetes import documents, kustomizations, masking, objects, scopes
+from truenorth.engines.kubernetes import (
+    documents,
+    hooks,
+    kustomizations,
+    masking,
+    objects,
+    scopes,
+    substituting,
+)
 from truenorth.git import errors as git_errors
 
 __all__ = ["MANIFEST_SUFFIXES", "render", "render_folder"]
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+#: Files of a format truenorth does not render: refused, never silently skipped.
+JSONNET_SUFFIXES = (".jsonnet", ".libsonnet")
+HELM_CHART_FILES = ("Chart.yaml", "Chart.yml")
+#: The annotation kustomize's ``buildMetadata: [originAnnotations]`` writes.
+ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
+_SHOWN_ORIGIN = 300
 KUSTOMIZE_TIMEOUT = 120.0
 
 
@@ -51,6 +73,7 @@ def render(ctx: protocol.StackContext, *, limits: documents.Limits | None = None
         kustomizations.SourceError,
         objects.ManifestError,
         paths.PathEscapeError,
+        substituting.SubstitutionError,
     ) as exc:
         raise protocol.EngineError(ctx.redactor(f"stack {ctx.stack.name}: {exc}")) from None
 
@@ -80,15 +103,30 @@ def render_folder(
         for root in kustomizations.local_roots(stack_dir, checkout=checkout, allowed_hosts=allowed_hosts):
             _refuse_links(checkout, root)
         text = _kustomize(stack_dir, kubectl=kubectl, home=home, timeout=timeout, ctx=ctx, limits=limits)
-        manifests = reader.parse(text, source=f"{path} (kubectl kustomize)")
+        manifests = reader.parse(text, source=f"the kubectl kustomize output of {path}")
     else:
+        _refuse_chart(stack_dir, checkout=checkout)
         manifests = []
         for file in _manifest_files(stack_dir, checkout=checkout, limits=limits):
             relative = file.relative_to(checkout.resolve()).as_posix()
             reader.ensure_room(file.stat().st_size, source=relative)
             text = file.read_text(encoding="utf-8", errors="replace")
             manifests.extend(reader.parse(text, source=relative))
-    return _checked(manifests, namespace=namespace)
+    substitution = None
+    if ctx.stack.inputs or ctx.inputs:
+        substitution = substituting.Substitution(ctx.inputs, max_chars=limits.max_bytes)
+    return _checked(manifests, namespace=namespace, substitution=substitution, origins=reader.origins)
+
+
+def _refuse_chart(folder: Path, *, checkout: Path) -> None:
+    """A Helm chart is refused by name (its templates are not valid YAML to read as manifests)."""
+    for name in HELM_CHART_FILES:
+        if (folder / name).is_file():
+            shown = folder.relative_to(checkout.resolve()).as_posix()
+            raise kustomizations.SourceError(
+                f"{shown} is a Helm chart ({name}): Helm charts are not supported. Commit the output of "
+                "`helm template` as plain manifests (or a Kustomize folder) and point the stack at it"
+            )
 
 
 def _refuse_links(checkout: Path, folder: Path) -> None:
@@ -110,7 +148,14 @@ def _manifest_files(stack_dir: Path, *, checkout: Path, limits: documents.Limits
                 f"{shown} is a Kustomize root inside a plain manifest folder: point a stack at it "
                 "or list it in a kustomization.yaml"
             )
+        _refuse_chart(here, checkout=checkout)
         for name in sorted(filenames):
+            if name.endswith(JSONNET_SUFFIXES):
+                shown = (here / name).relative_to(checkout.resolve()).as_posix()
+                raise kustomizations.SourceError(
+                    f"{shown}: Jsonnet is not supported. Commit the YAML or JSON it renders to "
+                    "(`jsonnet -y`) instead, or move it out of the stack's folder"
+                )
             if not name.startswith(".") and name.endswith(MANIFEST_SUFFIXES):
                 found.append(here / name)
         if len(found) > limits.max_documents:
@@ -169,19 +214,55 @@ def _klog_free(text: str) -> str:
     return "\n".join(lines)
 
 
-def _checked(manifests: list[dict[str, Any]], *, namespace: str | None) -> list[dict[str, Any]]:
-    seen: dict[tuple[str, str, str, str], int] = {}
+def _checked(
+    manifests: list[dict[str, Any]],
+    *,
+    namespace: str | None,
+    substitution: substituting.Substitution | None = None,
+    origins: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    seen: dict[tuple[str, str, str, str], str] = {}
     cluster_kinds = scopes.cluster_scoped_kinds(manifests)
     out: list[dict[str, Any]] = []
-    for obj in manifests:
-        ref = objects.ObjectRef.of(obj)
-        masking.validate_secret(obj)
-        if namespace and not ref.namespace and (ref.group, ref.kind) not in cluster_kinds:
-            obj["metadata"]["namespace"] = namespace
-            ref = ref.with_namespace(namespace)
+    for index, obj in enumerate(manifests):
+        origin = _origin(obj, origins[index] if index < len(origins) else f"object {index + 1}")
+        try:
+            hook = hooks.is_hook(obj)
+            ref = objects.ObjectRef.of(obj, generated=hook)
+            if hook:
+                hooks.split([obj])  # an unknown phase or policy, named with the object's origin
+            if namespace and not ref.namespace and (ref.group, ref.kind) not in cluster_kinds:
+                obj["metadata"]["namespace"] = namespace
+                ref = ref.with_namespace(namespace)
+            if substitution is not None:
+                # Errors name the object as written (its name may hold a reference).
+                substitution.apply(obj, label=ref.address)
+                ref = objects.ObjectRef.of(obj, generated=hook)
+            masking.validate_secret(obj)
+        except objects.ManifestError as exc:
+            raise objects.ManifestError(f"{origin}: {exc}") from None
+        except substituting.SubstitutionError as exc:
+            raise substituting.SubstitutionError(f"{origin}: {exc}") from None
+        if ref.generated:  # a hook named when it is created: each one is a new object
+            out.append(obj)
+            continue
         key = (ref.group, ref.kind, ref.namespace, ref.name)
         if key in seen:
-            raise objects.ManifestError(f"{ref.address} is declared twice")
-        seen[key] = len(out)
+            raise objects.ManifestError(f"{ref.address} is declared twice: in {seen[key]} and in {origin}")
+        seen[key] = origin
         out.append(obj)
     return out
+
+
+def _origin(obj: dict[str, Any], where: str) -> str:
+    """``where`` an object was read, with the source file kustomize recorded (originAnnotations)."""
+    metadata = obj.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    recorded = annotations.get(ORIGIN_ANNOTATION) if isinstance(annotations, dict) else None
+    if not isinstance(recorded, str):
+        return where
+    for line in recorded.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "path" and value.strip():
+            return f"{where} (from {value.strip()[:_SHOWN_ORIGIN]})"
+    return where

@@ -1,8 +1,11 @@
 """The files, environment and command lines truenorth gives Terraform.
 
-Terraform is configured by truenorth, never by the machine it runs on: its own CLI
-configuration file (plugin cache in the shared cache dir, no checkpoint calls), a
-minimal explicit environment, and argv lists built here. A stack that declares no
+Terraform is configured by truenorth and the operator, never by the repository: one CLI
+configuration file, the operator's own (``TF_CLI_CONFIG_FILE`` or ``~/.terraformrc`` of the
+controller: provider mirrors, credentials) merged with truenorth's plugin cache and no
+checkpoint calls (:func:`cli_config`); a minimal explicit environment (``TF_TOKEN_*``
+passed on); and argv lists built here. An ``init`` that cannot install a provider gets a
+hint pointing at mirrors (:func:`provider_install_hint`). A stack that declares no
 backend gets a local one in its private state dir through an extra file
 (:data:`BACKEND_FILE`) in the working copy; a stack that declares one keeps it.
 
@@ -27,24 +30,40 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "BACKEND_FILE",
+    "PROVIDER_INSTALL_FAILURES",
+    "OperatorConfig",
+    "OperatorConfigError",
     "apply_argv",
     "backend_file",
     "cli_config",
     "declares_backend",
     "environment",
     "init_argv",
+    "operator_cli_config",
+    "output_argv",
     "plan_argv",
+    "provider_install_hint",
     "show_argv",
     "state_pull_argv",
+    "token_values",
     "var_argument",
     "version_argv",
     "workspace_argv",
 ]
+
+_MAX_OPERATOR_CONFIG = 1024 * 1024
+_TOKEN_VARIABLE = re.compile(r"TF_TOKEN_[A-Za-z0-9_-]{1,200}")
+# `filesystem_mirror { ... }` (its body has no braces) and, inside, `path = "..."`.
+_FILESYSTEM_MIRROR = re.compile(r"filesystem_mirror[ \t]*\{([^{}]*)\}")
+_PATH_ATTRIBUTE = re.compile(r'^[ \t]*path[ \t]*=[ \t]*"([^"\n]*)"', re.MULTILINE)
+# A `credentials "host" { token = "..." }` token (or any `token = "..."` attribute).
+_TOKEN_ATTRIBUTE = re.compile(r'^[ \t]*token[ \t]*=[ \t]*"([^"\n]*)"', re.MULTILINE)
 
 #: The file truenorth adds to a stack without a backend (in the working copy only).
 BACKEND_FILE = "zz_truenorth_backend.tf.json"
@@ -88,9 +107,101 @@ def backend_file(state_dir: Path) -> str:
     return json.dumps({"terraform": {"backend": {"local": local}}}, indent=2) + "\n"
 
 
-def cli_config(plugin_cache_dir: Path) -> str:
-    """The text of truenorth's Terraform CLI configuration file."""
-    return f"plugin_cache_dir = {json.dumps(str(plugin_cache_dir))}\ndisable_checkpoint = true\n"
+@dataclass(frozen=True)
+class OperatorConfig:
+    """The operator's own Terraform CLI configuration, as the controller's environment names it.
+
+    ``TF_CLI_CONFIG_FILE``, else ``~/.terraformrc`` (of the controller's ``HOME``); empty
+    when there is none. ``mirrors`` are its ``filesystem_mirror`` paths (the sandbox lets
+    ``init`` read them), ``secrets`` the ``token`` values of its ``credentials`` blocks
+    (registered with the run's redactor). Kept out of ``repr``: it may hold tokens.
+    """
+
+    text: str = field(default="", repr=False)
+    path: Path | None = None
+    mirrors: tuple[Path, ...] = ()
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+
+class OperatorConfigError(ValueError):
+    """The operator's CLI configuration file cannot be used (unreadable, too large, bad JSON)."""
+
+
+def operator_cli_config(base: Mapping[str, str] | None = None) -> OperatorConfig:
+    """Read the operator's Terraform CLI configuration (see :class:`OperatorConfig`).
+
+    A file that does not exist is no configuration (Terraform only warns about it);
+    one that cannot be read or is larger than 1 MiB raises :class:`OperatorConfigError`.
+    """
+    source = os.environ if base is None else base
+    named = source.get("TF_CLI_CONFIG_FILE", "")
+    home = source.get("HOME", "")
+    path = Path(named) if named else (Path(home) / ".terraformrc" if home else None)
+    if path is None or not path.is_file():
+        return OperatorConfig()
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(_MAX_OPERATOR_CONFIG + 1)
+    except OSError as exc:
+        raise OperatorConfigError(f"Terraform CLI configuration {path}: {exc.strerror or exc}") from None
+    if len(raw) > _MAX_OPERATOR_CONFIG:
+        raise OperatorConfigError(f"Terraform CLI configuration {path}: larger than 1 MiB")
+    text = raw.decode("utf-8", errors="replace")
+    mirrors = tuple(
+        Path(found.group(1))
+        for block in _FILESYSTEM_MIRROR.finditer(text)
+        for found in [_PATH_ATTRIBUTE.search(block.group(1))]
+        if found is not None and found.group(1).startswith("/")
+    )
+    secrets = tuple(match.group(1) for match in _TOKEN_ATTRIBUTE.finditer(text) if match.group(1))
+    return OperatorConfig(text=text, path=path, mirrors=mirrors, secrets=secrets)
+
+
+def cli_config(plugin_cache_dir: Path, operator: OperatorConfig | None = None) -> str:
+    """The text of the Terraform CLI configuration file every command runs with.
+
+    The operator's configuration (``provider_installation`` with mirrors, ``credentials``,
+    ``credentials_helper``, ``host``...) merged with what truenorth needs: the shared
+    plugin cache and no checkpoint calls, which win (set last; ``TF_PLUGIN_CACHE_DIR``
+    says the same). A JSON configuration stays JSON.
+    """
+    ours = {"plugin_cache_dir": str(plugin_cache_dir), "disable_checkpoint": True}
+    text = operator.text if operator is not None else ""
+    if text.lstrip().startswith("{"):
+        try:
+            merged = json.loads(text)
+        except ValueError:
+            raise OperatorConfigError(
+                f"Terraform CLI configuration {operator.path if operator else ''}: not valid JSON"
+            ) from None
+        if isinstance(merged, dict):
+            return json.dumps({**merged, **ours}, indent=2) + "\n"
+    head = f"# From {operator.path}:\n{text.rstrip()}\n\n# truenorth:\n" if text.strip() and operator else ""
+    return head + f"plugin_cache_dir = {json.dumps(str(plugin_cache_dir))}\ndisable_checkpoint = true\n"
+
+
+#: Terraform's words when ``init`` cannot get a provider (registry unreachable, a mirror
+#: without it). Plain substrings: matched in linear time.
+PROVIDER_INSTALL_FAILURES = (
+    "Failed to query available provider packages",
+    "Failed to install provider",
+    "could not connect to registry",
+    "Failed to retrieve available versions",
+    "was not found in any of the search locations",
+)
+
+
+def provider_install_hint(stderr: str) -> str:
+    """A hint for an ``init`` that could not install a provider, or "" for any other failure."""
+    if not any(words in stderr for words in PROVIDER_INSTALL_FAILURES):
+        return ""
+    return (
+        "a provider could not be installed: the registry is not reachable from here, or a "
+        "configured mirror does not hold it. Offline or air-gapped, give Terraform a "
+        "provider_installation block with a filesystem_mirror or network_mirror in its CLI "
+        "configuration (TF_CLI_CONFIG_FILE or ~/.terraformrc of the controller; truenorth merges it); "
+        'see docs/configuration.md, "Terraform offline / air-gapped"'
+    )
 
 
 def environment(
@@ -113,7 +224,14 @@ def environment(
     }
     home = source.get("HOME")
     env["HOME"] = home if home else str(data_dir)
+    # Registry and module host tokens (`TF_TOKEN_app_terraform_io`): a private registry.
+    env.update({name: value for name, value in source.items() if _TOKEN_VARIABLE.fullmatch(name)})
     return env
+
+
+def token_values(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The values of the ``TF_TOKEN_*`` variables of ``env`` (secrets for the redactor)."""
+    return tuple(value for name, value in env.items() if _TOKEN_VARIABLE.fullmatch(name) and value)
 
 
 def var_argument(name: str, value: Any) -> str:
@@ -158,6 +276,11 @@ def apply_argv(binary: str, plan_file: Path) -> list[str]:
 
 def state_pull_argv(binary: str) -> list[str]:
     return [binary, "state", "pull"]
+
+
+def output_argv(binary: str) -> list[str]:
+    """``terraform output -json``: every root output with its value and ``sensitive`` flag."""
+    return [binary, "output", "-json", "-no-color"]
 
 
 def _literal(text: str) -> str:

@@ -4,8 +4,15 @@
 Terraform and OpenTofu (``binary: tofu``). Each operation prepares the stack
 (:mod:`.preparing`: checks, working copy, ``init``, workspace), runs the command, and
 reads ``terraform show -json`` into a normalized, redacted
-:class:`~truenorth.core.plans.Plan` (:mod:`.plans`). An apply runs exactly the saved
-plan file, and only while :mod:`.staleness` says it is still current.
+:class:`~truenorth.core.plans.Plan` (:mod:`.plans`). A change costs three Terraform
+processes: ``plan``, ``show -json`` and ``apply``. ``init`` runs only when what it reads
+changed (:mod:`.initkeys`), or when a plan says it is needed. The plan's JSON is read
+once: the apply uses what this engine kept from that reading (the plan's secrets and
+variables, for the plan file with that digest, in memory only); a plan made by another
+process (the controller restarted before an approval) is shown again. An apply runs exactly the saved
+plan file, and only while :mod:`.staleness` says it is still current. The plan's text
+(``Plan.output``) is Terraform's own rendering of the saved plan, taken from the ``plan``
+command's output (:mod:`.renderings`; no extra ``terraform show``), which the CLI prints.
 
 Secrets: before any output is shown, the engine registers with ``ctx.redactor`` the
 context's secrets, the sensitive outputs of this stack's state and of the states of
@@ -14,6 +21,18 @@ sensitive and the sensitive outputs of every local state it reads through
 ``terraform_remote_state`` (Terraform forgets their sensitivity). Terraform's own
 artifacts (state files, plan files) hold secrets in clear text and stay in the stack's
 private state dir (plan files 0600). The run dir gets only redacted text.
+
+Inputs and outputs (issue #11): the stack's resolved ``ctx.inputs`` reach Terraform as
+``TF_VAR_<name>`` (:mod:`.inputs`), are checked against the root module's variables as
+the saved plan's configuration declares them (an undeclared one, or a sensitive one
+whose variable is not ``sensitive = true``, is an error and the plan file is removed),
+and their digests are part of the plan's fingerprint. A plan records them
+(``Plan.inputs``) and the outputs it expects with known values
+(``Plan.planned_outputs``); a successful apply reports the root module's outputs
+(``RunResult.outputs``, :mod:`.outputs`), read from the local state file Terraform
+just wrote or, for another backend, ``output -json``. Sensitive input values are added
+to the redactor before anything runs; an output holding any known secret is reported
+sensitive even when Terraform forgot it was.
 
 Reading a declared dependency's state, and the sandbox every command runs in: see
 :mod:`.preparing`. Each plan records whether its commands were sandboxed
@@ -27,16 +46,30 @@ import dataclasses
 import hashlib
 import json
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from truenorth.core import outputs as stack_outputs
 from truenorth.core import plans as core_plans
 from truenorth.core import runs
 from truenorth.engines import protocol
 from truenorth.engines import sandbox as sandboxing
-from truenorth.engines.terraform import binaries, configs, invoking, plans, preparing, staleness, states
+from truenorth.engines.terraform import (
+    binaries,
+    configs,
+    invoking,
+    plans,
+    preparing,
+    renderings,
+    staleness,
+    states,
+)
+from truenorth.engines.terraform import inputs as tf_inputs
+from truenorth.engines.terraform import outputs as tf_outputs
 
 __all__ = ["DEFAULT_TIMEOUT", "TerraformEngine"]
 
@@ -45,6 +78,17 @@ DEFAULT_TIMEOUT = 60.0
 
 _SAFE_FILE_PART = re.compile(r"^[0-9A-Za-z._-]{1,128}$")
 _STALE = "Saved plan is stale"
+#: Plan readings kept for a later apply (secrets and variables only; the oldest go first).
+_MAX_READINGS = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class _Recalled:
+    """What an apply needs from the reading of a plan file this engine made."""
+
+    digest: str
+    reading: plans.PlanReading = dataclasses.field(repr=False)
+    remote_paths: tuple[str, ...] = ()
 
 
 class TerraformEngine:
@@ -57,6 +101,9 @@ class TerraformEngine:
     ) -> None:
         """``binary_paths`` maps ``terraform``/``tofu`` to executables (default: PATH)."""
         self._binaries = binaries.Binaries(paths=binary_paths, timeout=timeout)
+        # What each plan file this engine made needs at apply time (see _remember).
+        self._readings: OrderedDict[str, _Recalled] = OrderedDict()
+        self._lock = threading.Lock()
 
     # ----------------------------------------------------------------- protocol
 
@@ -77,8 +124,9 @@ class TerraformEngine:
         started = datetime.now(UTC)
         output = ""
         confined: list[bool] = []
+        outputs: tuple[stack_outputs.Output, ...] = ()
         try:
-            status, output, error = self._apply(ctx, plan, confined=confined)
+            status, output, error, outputs = self._apply(ctx, plan, confined=confined)
         except invoking.OperationCancelled as exc:
             status, error = runs.RunStatus.CANCELLED, ctx.redactor(str(exc))
         except protocol.EngineError as exc:
@@ -92,7 +140,9 @@ class TerraformEngine:
         if confined:
             meta = {**plan.meta, "apply_sandbox": sandboxing.describe(confined[0], ctx.sandbox.mode)}
             plan = dataclasses.replace(plan, meta=meta)
-        return protocol.apply_result(ctx, plan, started=started, status=status, output=output, error=error)
+        return protocol.apply_result(
+            ctx, plan, started=started, status=status, output=output, error=error, outputs=outputs
+        )
 
     def version(self) -> str | None:
         """The version of the ``terraform`` binary, or None when missing or unusable."""
@@ -114,7 +164,8 @@ class TerraformEngine:
         binary = self._binary(ctx)
         with preparing.prepare(
             ctx, binary=binary.path, binary_identity=binary.identity, deadline=deadline
-        ) as prep:
+        ) as prepared:
+            prep = prepared
             inv = prep.invocation
             state_id = self._read_state(ctx, prep)
             fingerprint = _fingerprint(ctx, prep, state_id)
@@ -127,17 +178,36 @@ class TerraformEngine:
                 variables=options.vars,
                 var_files=[real for _, real in prep.var_files],
             )
-            result = inv.run(argv, what=kind, ok_codes=(0, 2), stream=True)
+            result = inv.run(argv, what=kind, stream=True, check=False)
+            if result.returncode not in (0, 2) and not prep.init_ran and preparing.needs_init(result):
+                # Something init reads changed where the init key does not look: init now.
+                plan_file.unlink(missing_ok=True)
+                prep = preparing.reinit(prep)
+                inv = prep.invocation
+                result = inv.run(argv, what=kind, stream=True, check=False)
+            if result.cancelled or result.timed_out or result.returncode not in (0, 2):
+                raise inv.failure(result, what=kind)
             plan_file.chmod(0o600)
-            reading = self._read_plan(ctx, prep, plan_file)
+            artifact_digest = _digest(plan_file)
+            reading, remote_paths = self._read_plan(ctx, prep, plan_file)
+            self._remember(plan_file, artifact_digest, reading, remote_paths)
+            try:
+                tf_inputs.check_declared(ctx.inputs, reading.variables, stack=ctx.stack.name)
+            except protocol.EngineError:
+                plan_file.unlink(missing_ok=True)
+                raise
             changes = tuple(plans.redact_change(item, ctx.redactor) for item in reading.changes)
+            # Terraform's own rendering of the saved plan (what `terraform show PLANFILE`
+            # prints), unless the output limit cut it: then the CLI renders the changes.
+            native = not result.limit
+            shown = inv.clean(renderings.native_text(result.stdout) if native else result.stdout)
             plan = core_plans.Plan(
                 stack=ctx.stack.name,
                 engine=self.name,
                 revision=ctx.revision,
                 changes=changes,
                 summary=core_plans.summarize(changes),
-                output=inv.clean(result.stdout),
+                output=shown,
                 artifact=str(plan_file),
                 fingerprint=fingerprint,
                 meta={
@@ -149,8 +219,11 @@ class TerraformEngine:
                     "drifted": list(reading.drifted),
                     "init_ran": prep.init_ran,
                     "sandbox": sandboxing.describe(inv.sandboxed, ctx.sandbox.mode),
-                    staleness.ARTIFACT_DIGEST_KEY: _digest(plan_file),
+                    staleness.ARTIFACT_DIGEST_KEY: artifact_digest,
+                    renderings.NATIVE_TEXT: native,
                 },
+                inputs=tf_inputs.ordered(ctx.inputs),
+                planned_outputs=tf_outputs.guarded(reading.planned_outputs, ctx.redactor),
             )
         _write_artifact(ctx, f"terraform-{kind}.txt", plan.output)
         _write_artifact(ctx, f"{kind}.json", json.dumps(plan.to_dict(), indent=2, sort_keys=True) + "\n")
@@ -158,24 +231,29 @@ class TerraformEngine:
 
     def _apply(
         self, ctx: protocol.StackContext, plan: core_plans.Plan, *, confined: list[bool]
-    ) -> tuple[runs.RunStatus, str, str]:
-        """Apply ``plan``; return (status, output, error), both texts redacted.
+    ) -> tuple[runs.RunStatus, str, str, tuple[stack_outputs.Output, ...]]:
+        """Apply ``plan``; return (status, output, error, outputs), both texts redacted.
 
         ``confined`` hears whether the commands ran sandboxed, once they are about to run.
+        ``outputs`` are the stack's outputs after a successful apply (else empty).
         """
         failed = runs.RunStatus.FAILED
         refused = f"stack {ctx.stack.name!r}: refused to apply: "
         reason = staleness.identity_reason(plan, stack=ctx.stack.name, revision=ctx.revision)
+        if not reason and (plan.waiting_for or stack_outputs.unknown_inputs(ctx.inputs)):
+            waiting = plan.waiting_for or stack_outputs.unknown_inputs(ctx.inputs)
+            reason = f"input {waiting[0].name} is not known yet {waiting[0].placeholder()}"
         if reason:
-            return failed, "", refused + reason
+            return failed, "", refused + reason, ()
         plan_file = Path(str(plan.artifact))
         if plan_file.resolve().parent != (ctx.state_dir / "plans").resolve():
-            return failed, "", refused + "the plan file is not one of this stack's plans"
+            return failed, "", refused + "the plan file is not one of this stack's plans", ()
         if not plan_file.is_file():
             return (
                 failed,
                 "",
                 refused + "the saved plan file is gone (already applied, or removed); plan again",
+                (),
             )
         deadline = time.monotonic() + ctx.timeout
         _register_known_secrets(ctx)
@@ -186,14 +264,18 @@ class TerraformEngine:
             inv = prep.invocation
             confined.append(inv.sandboxed)
             state_id = self._read_state(ctx, prep)
+            artifact_digest = _digest(plan_file) if plan_file.is_file() else None
             reason = staleness.inputs_reason(
                 plan,
                 current_fingerprint=_fingerprint(ctx, prep, state_id),
-                artifact_digest=_digest(plan_file) if plan_file.is_file() else None,
+                artifact_digest=artifact_digest,
             )
             if reason:
-                return failed, "", refused + reason
-            self._read_plan(ctx, prep, plan_file)  # registers the plan's secrets first
+                return failed, "", refused + reason, ()
+            # The plan's secrets registered first: from this engine's own reading of the
+            # plan file (same digest) when it made the plan, else from `show -json`.
+            reading = self._recall(ctx, prep, plan_file, artifact_digest)
+            tf_inputs.check_declared(ctx.inputs, reading.variables, stack=ctx.stack.name)
             argv = configs.apply_argv(binary.path, plan_file)
             # An apply runs to its end even if the controller dies: interrupting it could
             # report a provisioner that has just completed as failed, and run it again.
@@ -201,9 +283,13 @@ class TerraformEngine:
             output = inv.clean(result.stdout)
             if result.ok:
                 plan_file.unlink(missing_ok=True)
-                return runs.RunStatus.SUCCEEDED, output, ""
+                try:
+                    outputs = self._read_outputs(ctx, prep)
+                except protocol.EngineError as exc:
+                    return failed, output, f"{exc}; the changes themselves were applied", ()
+                return runs.RunStatus.SUCCEEDED, output, "", outputs
             if result.cancelled:
-                return runs.RunStatus.CANCELLED, output, str(inv.failure(result, what="apply"))
+                return runs.RunStatus.CANCELLED, output, str(inv.failure(result, what="apply")), ()
             if not result.timed_out and _STALE in result.stderr + result.stdout:
                 return (
                     failed,
@@ -213,15 +299,57 @@ class TerraformEngine:
                         "Terraform reports the saved plan is stale (the state changed after the plan "
                         "was made); plan again"
                     ),
+                    (),
                 )
-            return failed, output, str(inv.failure(result, what="apply"))
+            return failed, output, str(inv.failure(result, what="apply")), ()
 
     # ----------------------------------------------------------------- helpers
 
+    def _remember(
+        self, plan_file: Path, artifact_digest: str, reading: plans.PlanReading, remote_paths: tuple[str, ...]
+    ) -> None:
+        """Keep what an apply of ``plan_file`` needs from its reading (its secrets, its variables)."""
+        kept = _Recalled(
+            digest=artifact_digest,
+            reading=plans.PlanReading(changes=(), secrets=reading.secrets, variables=reading.variables),
+            remote_paths=remote_paths,
+        )
+        with self._lock:
+            self._readings.pop(str(plan_file), None)
+            self._readings[str(plan_file)] = kept
+            while len(self._readings) > _MAX_READINGS:
+                self._readings.popitem(last=False)
+
+    def _recall(
+        self,
+        ctx: protocol.StackContext,
+        prep: preparing.Prepared,
+        plan_file: Path,
+        artifact_digest: str | None,
+    ) -> plans.PlanReading:
+        """The reading :meth:`_remember` kept for this very plan file, its secrets registered.
+
+        A plan made by another process (or changed since: another digest) is read again
+        with ``show -json``. Either way the sensitive outputs of the states the plan reads
+        through ``terraform_remote_state`` are read now, as they are at apply time.
+        """
+        with self._lock:
+            kept = self._readings.pop(str(plan_file), None)
+        if kept is None or kept.digest != artifact_digest:
+            return self._read_plan(ctx, prep, plan_file)[0]
+        ctx.redactor.add(*kept.reading.secrets)
+        for path in kept.remote_paths:
+            ctx.redactor.add(*_sensitive_outputs_of(prep.cwd / path))
+        return kept.reading
+
     def _read_plan(
         self, ctx: protocol.StackContext, prep: preparing.Prepared, plan_file: Path
-    ) -> plans.PlanReading:
-        """``show -json`` the plan file; register its secrets; drop the raw JSON."""
+    ) -> tuple[plans.PlanReading, tuple[str, ...]]:
+        """``show -json`` the plan file; register its secrets; drop the raw JSON.
+
+        Returns the reading and the paths of the local states it reads through
+        ``terraform_remote_state``.
+        """
         inv = prep.invocation
         shown = inv.run(configs.show_argv(inv.binary, plan_file), what="show", raw=True)
         try:
@@ -232,12 +360,37 @@ class TerraformEngine:
             ) from None
         del shown
         reading = plans.read_plan(document)
-        remote_paths = plans.remote_state_paths(document)
+        remote_paths = tuple(plans.remote_state_paths(document))
         del document
         ctx.redactor.add(*reading.secrets)
         for path in remote_paths:
             ctx.redactor.add(*_sensitive_outputs_of(prep.cwd / path))
-        return reading
+        return reading, remote_paths
+
+    def _read_outputs(
+        self, ctx: protocol.StackContext, prep: preparing.Prepared
+    ) -> tuple[stack_outputs.Output, ...]:
+        """The root module's outputs just after an apply; their secrets registered.
+
+        A ``local`` backend's state file is read as Terraform just wrote it; another
+        backend's outputs come from ``output -json``, machine-read and never streamed.
+        """
+        local = states.local_state_path(prep.backend, workspace=ctx.stack.terraform.workspace, cwd=prep.cwd)
+        try:
+            if local is not None:
+                state = states.read_state_file(local)
+                found = tf_outputs.read_outputs(state.get("outputs") if state else None)
+            else:
+                inv = prep.invocation
+                shown = inv.run(configs.output_argv(inv.binary), what="output", raw=True)
+                found = tf_outputs.read_outputs(json.loads(shown.stdout or "{}"))
+                del shown
+        except (OSError, ValueError):
+            raise protocol.EngineError(
+                f"stack {ctx.stack.name!r}: its outputs could not be read after the apply"
+            ) from None
+        ctx.redactor.add(*tf_outputs.secrets_of(found))
+        return tf_outputs.guarded(found, ctx.redactor)
 
     def _read_state(self, ctx: protocol.StackContext, prep: preparing.Prepared) -> str:
         """This stack's state identity; registers the state's sensitive outputs."""
@@ -270,7 +423,8 @@ def _register_known_secrets(ctx: protocol.StackContext) -> None:
     them out of the live output too, not only out of the finished plan.
     """
     ctx.redactor.add(*ctx.secrets.values())
-    for dependency in ctx.stack.depends_on:
+    ctx.redactor.add(*stack_outputs.sensitive_values(ctx.inputs))
+    for dependency in ctx.stack.explicit_depends_on:
         folder = ctx.state_dir.parent / dependency
         workspaces = sorted(folder.glob("terraform.tfstate.d/*/terraform.tfstate"))
         for path in [folder / "terraform.tfstate", *workspaces]:
@@ -285,6 +439,7 @@ def _fingerprint(ctx: protocol.StackContext, prep: preparing.Prepared, state_id:
         workspace=options.workspace,
         variables=options.vars,
         var_files=[(name, _digest(real)) for name, real in prep.var_files],
+        inputs=tf_inputs.digests(ctx.inputs),
     )
 
 

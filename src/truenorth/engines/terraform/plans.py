@@ -13,6 +13,12 @@ Changed root outputs are changes too (address ``output.<name>``, resource type
 ``terraform_remote_state``. So a plan that only changes outputs has changes, and the
 summary counts output changes like resource changes.
 
+The reading also keeps which root-module variables are declared and which of them are
+sensitive (from ``configuration``: the inputs are checked against it), and the planned
+output values (:func:`.outputs.planned`, sensitive ones only in memory). The document's
+``variables`` block, which holds every variable's value in clear text, is only mined for
+the sensitive ones' values (secrets to mask), never kept.
+
 Pure: a dict in, frozen values out.
 """
 
@@ -23,7 +29,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from truenorth.core import outputs as stack_outputs
 from truenorth.core import plans, redaction
+from truenorth.engines.terraform import outputs as tf_outputs
 
 __all__ = [
     "UNKNOWN_MARKER",
@@ -78,6 +86,10 @@ class PlanReading:
     #: Addresses Terraform found changed outside Terraform (``resource_drift``).
     drifted: tuple[str, ...] = ()
     terraform_version: str = ""
+    #: Each root-module variable as Terraform loaded it -> whether it is ``sensitive``.
+    variables: Mapping[str, bool] = field(default_factory=dict)
+    #: The root outputs whose value after apply is known (:func:`.outputs.planned`).
+    planned_outputs: tuple[stack_outputs.Output, ...] = ()
 
 
 def action_of(actions: Sequence[str]) -> plans.Action:
@@ -117,6 +129,8 @@ def read_plan(document: Mapping[str, Any]) -> PlanReading:
         secrets=secrets,
         drifted=drifted,
         terraform_version=str(document.get("terraform_version", "")),
+        variables=_declared_variables(document),
+        planned_outputs=tf_outputs.planned(document),
     )
 
 
@@ -256,6 +270,17 @@ def _fill_unknown(value: Any, unknown: Any) -> Any:
             for index, item in enumerate(value)
         ]
     return value
+
+
+def _declared_variables(document: Mapping[str, Any]) -> dict[str, bool]:
+    """Root-module variable name -> ``sensitive``, from the plan's configuration."""
+    configured = _dig(document, "configuration", "root_module", "variables")
+    if not isinstance(configured, Mapping):
+        return {}
+    return {
+        str(name): isinstance(declared, Mapping) and declared.get("sensitive") is True
+        for name, declared in configured.items()
+    }
 
 
 def _state_values(document: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:

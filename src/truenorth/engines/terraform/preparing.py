@@ -5,7 +5,8 @@ Every operation starts here. :func:`prepare` refuses hostile repository content 
 makes the writable working copy, adds the local backend when the stack declares none,
 runs ``terraform init`` only when its inputs changed since the last successful one,
 checks that the state will not land in the throw-away copy, and selects the
-workspace. It yields a :class:`Prepared` and removes the working copy afterwards.
+workspace. The stack's ``inputs:`` are in the environment of every command
+(``TF_VAR_<name>``, :mod:`.inputs`). It yields a :class:`Prepared` and removes the working copy afterwards.
 
 Confined (see :mod:`truenorth.engines.sandbox`), every command sees the snapshot
 read-only, this stack's state dir writable (the working copy is in it), the provider
@@ -42,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -50,17 +52,32 @@ from pathlib import Path
 from typing import Any
 
 from truenorth import paths
-from truenorth.engines import protocol
+from truenorth.engines import processes, protocol
 from truenorth.engines import sandbox as sandboxing
-from truenorth.engines.terraform import configs, invoking, states, variables, workdirs
+from truenorth.engines.terraform import configs, initkeys, invoking, states, variables, workdirs
+from truenorth.engines.terraform import inputs as tf_inputs
 
-__all__ = ["DEPENDENCIES_DIR", "LOCK_FILE", "Prepared", "prepare"]
+__all__ = ["DEPENDENCIES_DIR", "LOCK_FILE", "Prepared", "needs_init", "prepare", "reinit"]
 
 LOCK_FILE = ".terraform.lock.hcl"
 #: Where, relative to the stack's folder, each declared dependency's state can be read:
 #: ``.truenorth/deps/<stack>/terraform.tfstate`` (and ``terraform.tfstate.d``).
 DEPENDENCIES_DIR = ".truenorth/deps"
 _STATE_NAMES = ("terraform.tfstate", "terraform.tfstate.d")
+_INIT_MARKER = "init.sha256"
+# What Terraform (and OpenTofu) print when the working directory needs `init` again.
+_NEEDS_INIT = (
+    "Inconsistent dependency lock file",
+    "Module not installed",
+    "Module source has changed",
+    "Module version requirements have changed",
+    "Required plugins are not installed",
+    "Missing required provider",
+    "Backend initialization required",
+    "Backend configuration changed",
+    'please run "terraform init"',
+    'please run "tofu init"',
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +91,8 @@ class Prepared:
     var_files: tuple[tuple[str, Path], ...] = ()
     #: Whether ``init`` ran (False when its inputs were unchanged since the last one).
     init_ran: bool = False
+    #: The file naming the key of the last successful ``init`` (see :func:`reinit`).
+    init_marker: Path | None = None
 
     @property
     def cwd(self) -> Path:
@@ -108,12 +127,29 @@ def prepare(
     plugin_cache = ctx.cache_dir / "terraform-plugins"
     plugin_cache.mkdir(parents=True, exist_ok=True)
     cli_config = work / "terraformrc"
-    _write_if_changed(cli_config, configs.cli_config(plugin_cache))
+    try:
+        operator = configs.operator_cli_config()
+        cli_text = configs.cli_config(plugin_cache, operator)
+    except configs.OperatorConfigError as exc:
+        raise protocol.EngineError(f"stack {stack.name!r}: {exc}") from None
+    ctx.redactor.add(*operator.secrets)
+    _write_if_changed(cli_config, cli_text)
     env = configs.environment(cli_config_file=cli_config, data_dir=data_dir, plugin_cache_dir=plugin_cache)
+    ctx.redactor.add(*configs.token_values(env))
     env.update(_secret_environment(ctx))
+    env.update(
+        tf_inputs.environment(
+            ctx.inputs, stack=stack.name, variables=options.vars, secret_env=options.secret_env
+        )
+    )
     dependencies = _dependency_states(ctx)
     confinement = _confinement(
-        ctx, state_dir=state_dir, plugin_cache=plugin_cache, home=work / "home", dependencies=dependencies
+        ctx,
+        state_dir=state_dir,
+        plugin_cache=plugin_cache,
+        home=work / "home",
+        dependencies=dependencies,
+        mirrors=tuple(path for path in operator.mirrors if path.is_dir()),
     )
     try:
         workdirs.build(ctx.checkout, tree, link=confinement is None)
@@ -136,7 +172,9 @@ def prepare(
         declared = configs.declares_backend(cwd)
         if not declared:
             workdirs.replace_file(cwd / configs.BACKEND_FILE, configs.backend_file(state_dir))
-        key = f"{binary_identity}\0{declared}\0{configs.cli_config(plugin_cache)}"
+        key = _init_key(
+            ctx, cwd=cwd, tree=tree, var_files=var_files, base=(binary_identity, declared, cli_text)
+        )
         init_ran = _init(invocation, work=work, data_dir=data_dir, key=key)
         backend = states.read_backend(data_dir)
         problem = states.backend_problem(backend, workspace=options.workspace)
@@ -146,15 +184,25 @@ def prepare(
         _select_workspace(invocation, data_dir=data_dir, workspace=options.workspace)
         if not declared:
             _seed_state(states.local_state_path(backend, workspace=options.workspace, cwd=cwd))
-        yield Prepared(invocation=invocation, backend=backend, var_files=var_files, init_ran=init_ran)
+        yield Prepared(
+            invocation=invocation,
+            backend=backend,
+            var_files=var_files,
+            init_ran=init_ran,
+            init_marker=work / _INIT_MARKER,
+        )
     finally:
         workdirs.remove(tree)
 
 
 def _dependency_states(ctx: protocol.StackContext) -> dict[str, tuple[Path, ...]]:
-    """Each declared dependency's local state files and workspace folder that exist."""
+    """Each declared dependency's local state files and workspace folder that exist.
+
+    Only what ``depends_on:`` says: a stack that merely reads another's outputs through
+    ``inputs:`` gets those values and sees nothing of its state.
+    """
     found: dict[str, tuple[Path, ...]] = {}
-    for name in ctx.stack.depends_on:
+    for name in ctx.stack.explicit_depends_on:
         folder = ctx.state_dir.parent / name
         found[name] = tuple(folder / item for item in _STATE_NAMES if (folder / item).exists())
     return found
@@ -183,8 +231,13 @@ def _confinement(
     plugin_cache: Path,
     home: Path,
     dependencies: Mapping[str, tuple[Path, ...]],
+    mirrors: tuple[Path, ...] = (),
 ) -> invoking.Confinement | None:
-    """The sandboxes of this stack's commands; None when the controller runs them unconfined."""
+    """The sandboxes of this stack's commands; None when the controller runs them unconfined.
+
+    ``init`` also reads the operator's filesystem mirrors (their CLI configuration's
+    ``provider_installation``), at their own paths.
+    """
     policy = ctx.sandbox
     read_only = (ctx.checkout, *(path for found in dependencies.values() for path in found))
     try:
@@ -195,7 +248,11 @@ def _confinement(
             return None
         home.mkdir(mode=0o700, exist_ok=True)
         init = sandboxing.confine(
-            policy, read_only=read_only, writable=(state_dir, plugin_cache), home=home, network=True
+            policy,
+            read_only=(*read_only, *mirrors),
+            writable=(state_dir, plugin_cache),
+            home=home,
+            network=True,
         )
         apply = sandboxing.confine(
             policy, read_only=(*read_only, plugin_cache), writable=(state_dir,), home=home, applying=True
@@ -314,11 +371,66 @@ def _checked_inputs(ctx: protocol.StackContext) -> tuple[tuple[str, Path], ...]:
     return tuple(found)
 
 
-def _init(invocation: invoking.Invocation, *, work: Path, data_dir: Path, key: str) -> bool:
+def needs_init(result: processes.ProcessResult) -> bool:
+    """Whether a failed command says the working directory needs ``init``.
+
+    The init key (:mod:`.initkeys`) covers what ``init`` reads; this catches what it
+    cannot see (a module source that moved on a branch, a provider cache emptied by hand).
+    """
+    text = result.stderr + result.stdout
+    return not (result.cancelled or result.timed_out) and any(marker in text for marker in _NEEDS_INIT)
+
+
+def reinit(prep: Prepared) -> Prepared:
+    """Run ``init`` again now, whatever its key says; ``prep`` with ``init_ran`` True."""
+    if prep.init_marker is None:
+        return prep
+    work = prep.init_marker.parent
+    key = prep.init_marker.read_text().strip() if prep.init_marker.is_file() else ""
+    prep.init_marker.unlink(missing_ok=True)
+    _init(prep.invocation, work=work, data_dir=work.parent / "data", key=key, digest=key)
+    return dataclasses.replace(prep, init_ran=True)
+
+
+def _init_key(
+    ctx: protocol.StackContext,
+    *,
+    cwd: Path,
+    tree: Path,
+    var_files: tuple[tuple[str, Path], ...],
+    base: tuple[str, bool, str],
+) -> str:
+    """What ``init`` depends on, as one text (:mod:`.initkeys`).
+
+    The binary and its version, whether the stack declares its backend, the CLI
+    configuration, the repository's lock file, and the init-relevant blocks of the root
+    module and of every local module it calls. OpenTofu may read variables in a backend
+    or a module source, so for ``tofu`` the values the stack gives them count too.
+    """
+    options = ctx.stack.terraform
+    tofu = Path(options.binary).name.startswith("tofu")
+    lock = cwd / LOCK_FILE
+    parts = [
+        *map(str, base),
+        hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else "no lock file",
+        initkeys.init_key(cwd, tree=tree, tofu=tofu),
+    ]
+    if tofu:
+        parts.append(json.dumps(dict(options.vars), sort_keys=True, default=str))
+        parts.extend(f"{name}={hashlib.sha256(real.read_bytes()).hexdigest()}" for name, real in var_files)
+        for path in sorted(cwd.glob("*.tfvars")) + sorted(cwd.glob("*.tfvars.json")):
+            parts.append(f"{path.name}={hashlib.sha256(path.read_bytes()).hexdigest()}")
+        parts.extend(f"{name}={digest}" for name, digest in tf_inputs.digests(ctx.inputs))
+    return "\0".join(parts)
+
+
+def _init(
+    invocation: invoking.Invocation, *, work: Path, data_dir: Path, key: str, digest: str | None = None
+) -> bool:
     """Run ``init`` unless nothing it reads changed since the last success; True if it ran."""
     cwd = invocation.cwd
-    digest = hashlib.sha256(f"{key}\0{workdirs.init_inputs_digest(invocation.tree)}".encode()).hexdigest()
-    marker = work / "init.sha256"
+    digest = digest or hashlib.sha256(key.encode()).hexdigest()
+    marker = work / _INIT_MARKER
     saved_lock = work / "terraform.lock.hcl"
     if data_dir.is_dir() and marker.is_file() and marker.read_text().strip() == digest:
         if saved_lock.is_file():
@@ -328,7 +440,13 @@ def _init(invocation: invoking.Invocation, *, work: Path, data_dir: Path, key: s
     argv = configs.init_argv(invocation.binary)
     if (cwd / configs.BACKEND_FILE).exists():
         argv.append("-reconfigure")  # our own local backend: follow the state dir if it moved
-    invocation.run(argv, what="init", stream=True)
+    result = invocation.run(argv, what="init", stream=True, check=False)
+    if result.cancelled or result.timed_out or result.returncode != 0:
+        error = invocation.failure(result, what="init")
+        hint = "" if result.timed_out or result.cancelled else configs.provider_install_hint(result.stderr)
+        if hint:
+            raise type(error)(f"{error}\n{invocation.clean(hint)}")
+        raise error
     if (cwd / LOCK_FILE).is_file():
         _write_if_changed(saved_lock, (cwd / LOCK_FILE).read_text(encoding="utf-8"))
     else:

@@ -3,7 +3,7 @@
 A plan is only applied as it was shown: made from the revision being applied, against
 the state as it still is, with the same inputs, from the plan file that was written
 for it. :func:`fingerprint` condenses the inputs (revision, state lineage and serial,
-workspace, variables, var file contents) into the plan's fingerprint;
+workspace, variables, var file contents, the digests of the stack's ``inputs:``) into the plan's fingerprint;
 :func:`identity_reason` and :func:`inputs_reason` compare a plan with the present and
 say, in words, why it must not be applied. Terraform itself refuses a plan whose state changed ("Saved plan is stale"); this
 check comes first so that the reason is clear and nothing is started at all.
@@ -33,15 +33,22 @@ def fingerprint(
     workspace: str,
     variables: Mapping[str, Any],
     var_files: Sequence[tuple[str, str]],
+    inputs: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """SHA-256 of a plan's inputs; ``var_files`` pairs each path with its content digest."""
-    payload = {
+    """SHA-256 of a plan's inputs; ``var_files`` pairs each path with its content digest.
+
+    ``inputs`` pairs each of the stack's ``inputs:`` with its value's digest, in name
+    order (left out when there are none, so fingerprints of stacks without inputs stay).
+    """
+    payload: dict[str, Any] = {
         "revision": revision,
         "state": state,
         "workspace": workspace,
         "vars": variables,
         "var_files": [list(pair) for pair in var_files],
     }
+    if inputs:
+        payload["inputs"] = [list(pair) for pair in inputs]
     text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -19,16 +19,12 @@ snapshot refuses those already; this is a second fence).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import stat
 from pathlib import Path
 
-__all__ = ["INIT_INPUT_SUFFIXES", "build", "init_inputs_digest", "remove", "replace_file"]
-
-#: Files whose change may need a new ``terraform init`` (modules, providers, backend).
-INIT_INPUT_SUFFIXES = (".tf", ".tf.json", ".tofu", ".tofu.json", ".terraform.lock.hcl")
+__all__ = ["build", "remove", "replace_file"]
 
 
 def build(checkout: Path, target: Path, *, link: bool = True) -> None:
@@ -88,22 +84,6 @@ def replace_file(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
-
-
-def init_inputs_digest(tree: Path) -> str:
-    """A digest of every file in ``tree`` that ``terraform init`` depends on."""
-    digest = hashlib.sha256()
-    for directory, dirnames, filenames in os.walk(tree):
-        dirnames.sort()
-        for name in sorted(filenames):
-            if not name.endswith(INIT_INPUT_SUFFIXES):
-                continue
-            path = Path(directory, name)
-            if path.is_symlink() and not path.exists():
-                continue
-            digest.update(path.relative_to(tree).as_posix().encode() + b"\0")
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
 
 
 def _mirror_link(link: Path, dest: Path, *, source: Path, target: Path) -> None:

@@ -1,0 +1,360 @@
+"""Merge requests seen by the controller: preview them, keep one comment, set the statuses.
+
+A forge's merge-request webhook (verified and parsed by the server,
+:mod:`truenorth.forges.hooks`) reaches :meth:`Previews.received`. The repository is the
+tracked one whose ``forge`` table names the event's project and whose branch is the
+merge request's target. Then:
+
+- **opened, updated, reopened** by an author allowed to (:func:`refusal`): the commit
+  status ``truenorth/plan`` is set ``pending`` on the head commit, the stacks the merge
+  request changes are planned at the head against the target branch
+  (:mod:`truenorth.controller.runs.previewing`: the target's engine state, no stack's
+  state changed, no secrets unless ``preview_secrets``, the repository's sandbox with
+  its network setting), the ONE comment truenorth keeps on the merge request is written
+  or edited (:mod:`truenorth.forges.commenting`), and the status becomes ``success`` or
+  ``failure`` with a link to the web UI. A newer push cancels the preview still running
+  for the same merge request.
+- **by an author not allowed** (a fork, or not in ``preview_authors``): the comment says
+  that a maintainer must comment ``/truenorth plan``; such a comment by an allowed user
+  plans it (:class:`~truenorth.forges.hooks.PlanCommand`).
+- **merged**: ``truenorth/apply`` is set ``pending`` on the merge commit and the
+  repository is checked at once; when the reconcile has taken that revision and is
+  idle, the same comment is edited into the result per stack, and the status becomes
+  ``success`` (no stack failed) or ``failure``.
+- **closed** unmerged: forgotten.
+
+Forge failures are logged and never stop the controller. What the controller remembers
+of open merge requests lives in memory: after a restart, the next push previews again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING
+
+from truenorth import config
+from truenorth.controller.loop import contexts, repositories
+from truenorth.controller.runs import previewing, secrets
+from truenorth.core import states
+from truenorth.forges import comments, hooks, protocol, transport
+from truenorth.notify import events
+
+if TYPE_CHECKING:
+    from truenorth.controller.runs import runtime
+
+__all__ = ["WRITERS", "Previews", "refusal"]
+
+log = logging.getLogger(__name__)
+
+#: GitHub's ``author_association`` values of people with write access to the repository.
+WRITERS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+#: How long to wait for the reconcile of a merge commit before reporting what there is.
+_MERGE_WAIT = 6 * 3600.0
+
+Event = hooks.MergeRequestEvent | hooks.PlanCommand
+
+
+def refusal(forge: config.ForgeConfig, event: hooks.MergeRequestEvent) -> str | None:
+    """Why ``event``'s author may not trigger a preview (None: they may)."""
+    if event.from_fork and not forge.preview_forks:
+        return "it comes from a fork"
+    if forge.preview_authors:
+        if event.author not in forge.preview_authors:
+            return f"{event.author} is not in this repository's preview_authors"
+        return None
+    if event.from_fork and (event.author_association or "").upper() not in WRITERS:
+        return f"{event.author} has no write access to the repository"
+    return None
+
+
+def may_ask(forge: config.ForgeConfig, command: hooks.PlanCommand) -> bool:
+    """Whether ``command``'s author may have a merge request previewed (a maintainer)."""
+    if forge.preview_authors:
+        return command.author in forge.preview_authors
+    return (command.author_association or "").upper() in WRITERS
+
+
+class Previews:
+    """The merge requests of every tracked repository with a ``forge`` table."""
+
+    def __init__(
+        self,
+        ctx: contexts.Context,
+        repos: Mapping[str, repositories.RepositoryState],
+        *,
+        idle: Callable[[str], bool],
+        connect: Callable[[protocol.ForgeSettings], protocol.Forge] = protocol.connect,
+    ) -> None:
+        self.ctx = ctx
+        self._repos = repos
+        self._idle = idle
+        self._connect = connect
+        self._forges: dict[str, protocol.Forge] = {}
+        self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: (repository, number) -> the last event of a merge request still open.
+        self._open: dict[tuple[str, int], hooks.MergeRequestEvent] = {}
+
+    def received(self, event: Event) -> str:
+        """Act on one verified merge-request event or ``/truenorth plan`` comment; what was done."""
+        found = self._repository(event)
+        if found is None:
+            return "ignored: no tracked repository has this forge project and target branch"
+        repo, forge = found
+        key = (repo.name, event.number)
+        if isinstance(event, hooks.PlanCommand):
+            waiting = self._open.get(key)
+            if waiting is None:
+                return "ignored: no open merge request known here (push to it again)"
+            if not may_ask(forge, event):
+                return f"ignored: {event.author} may not ask for a preview"
+            self._start(key, self._preview(repo, forge, waiting, asked_by=event.author))
+            return "previewing"
+        if event.action is hooks.MergeAction.CLOSED:
+            self._open.pop(key, None)
+            self._cancel(key)
+            return "forgotten"
+        if event.action is hooks.MergeAction.MERGED:
+            self._open.pop(key, None)
+            self._cancel(key)
+            self._spawn(self._after_merge(repo, forge, event))
+            return "watching the merge"
+        self._open[key] = event
+        refused = refusal(forge, event)
+        if refused is not None:
+            self._spawn(self._ask_maintainer(repo, forge, event, refused))
+            return f"not previewed: {refused}"
+        self._start(key, self._preview(repo, forge, event))
+        return "previewing"
+
+    async def close(self) -> None:
+        """Cancel what runs, close the forge clients."""
+        tasks = [*self._tasks, *self._running.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for forge in self._forges.values():
+            await forge.close()
+        self._forges.clear()
+
+    async def drain(self) -> None:
+        """Wait until every preview and merge report running now has ended (tests)."""
+        while self._tasks or self._running:
+            await asyncio.gather(*self._tasks, *self._running.values(), return_exceptions=True)
+
+    # ------------------------------------------------------------------ the work
+
+    async def _preview(
+        self,
+        repo: repositories.RepositoryState,
+        forge: config.ForgeConfig,
+        event: hooks.MergeRequestEvent,
+        *,
+        asked_by: str | None = None,
+    ) -> None:
+        adapter = self._adapter(repo.name, forge)
+        link = self._link(repo.name)
+        pending = protocol.CommitStatus(
+            protocol.CommitState.PENDING, protocol.PLAN_CONTEXT, link, "truenorth is planning this change"
+        )
+        await self._forge_call(adapter.set_status(event.head_sha, pending), what="the pending status")
+        rt = self.ctx.rt if forge.preview_secrets else _without_secrets(self.ctx.rt)
+        who = f"{event.author}" + (f", asked by {asked_by}" if asked_by else "")
+        reason = f"preview of merge request {event.number} ({who})"
+
+        def work(_cancel: object) -> previewing.Result:
+            prepared = previewing.prepare(
+                rt, repo.config.fetch_url(), head=event.head_sha, base=event.base_ref
+            )
+            return previewing.plan(
+                rt,
+                prepared,
+                repository=repo.name,
+                head_ref=event.head_ref,
+                actor=f"{forge.project.kind}:{event.author}",
+                reason=reason,
+                link=link,
+            )
+
+        try:
+            result = await self.ctx.engine(work)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # git, an invalid truenorth.yaml, a bug: said on the merge request
+            message = self.ctx.redact(f"{type(exc).__name__}: {exc}")
+            log.warning(
+                "repository %s: preview of merge request %d failed: %s", repo.name, event.number, message
+            )
+            body = (
+                f"{comments.MARKER}\n### truenorth plan: {comments.escape(repo.name)}\n\n"
+                f"The preview of {event.head_sha[:12]} failed:\n\n{comments.fenced(message, info='text')}"
+            )
+            await self._forge_call(adapter.upsert_comment(event.number, body), what="the comment")
+            failed = protocol.CommitStatus(
+                protocol.CommitState.FAILURE, protocol.PLAN_CONTEXT, link, "the preview failed"
+            )
+            await self._forge_call(adapter.set_status(event.head_sha, failed), what="the status")
+            return
+        body = comments.render(result.preview, limit=adapter.limit)
+        await self._forge_call(adapter.upsert_comment(event.number, body), what="the comment")
+        planned = len(result.preview.stacks)
+        changed = sum(1 for item in result.outcomes if item.plan is not None and item.plan.has_changes)
+        state = protocol.CommitState.FAILURE if result.failed else protocol.CommitState.SUCCESS
+        description = (
+            "a plan failed" if result.failed else f"{planned} stack(s) planned, {changed} with changes"
+        )
+        done = protocol.CommitStatus(state, protocol.PLAN_CONTEXT, link, description)
+        await self._forge_call(adapter.set_status(event.head_sha, done), what="the status")
+        notifier = self.ctx.notifications.notifier
+        if notifier is not None:
+            notifier.notify(
+                events.Notice(
+                    event=events.Event.PREVIEW_READY,
+                    repository=repo.name,
+                    at=result.revision.commit.date,
+                    revision=event.head_sha,
+                    author=event.author,
+                    subject=event.title or result.revision.commit.subject,
+                    summary=f"merge request {event.number}: {description}",
+                    link=event.url or None,
+                )
+            )
+
+    async def _ask_maintainer(
+        self,
+        repo: repositories.RepositoryState,
+        forge: config.ForgeConfig,
+        event: hooks.MergeRequestEvent,
+        why: str,
+    ) -> None:
+        adapter = self._adapter(repo.name, forge)
+        body = (
+            f"{comments.MARKER}\n### truenorth plan: {comments.escape(repo.name)}\n\n"
+            f"Not planned automatically: {comments.escape(why, limit=300)}. A maintainer must "
+            f"comment `{hooks.COMMAND}` to plan {event.head_sha[:12]}.\n"
+        )
+        await self._forge_call(adapter.upsert_comment(event.number, body), what="the comment")
+
+    async def _after_merge(
+        self, repo: repositories.RepositoryState, forge: config.ForgeConfig, event: hooks.MergeRequestEvent
+    ) -> None:
+        adapter = self._adapter(repo.name, forge)
+        sha = event.merge_sha
+        link = self._link(repo.name)
+        if sha is not None:
+            pending = protocol.CommitStatus(
+                protocol.CommitState.PENDING,
+                protocol.APPLY_CONTEXT,
+                link,
+                "truenorth is applying this change",
+            )
+            await self._forge_call(adapter.set_status(sha, pending), what="the apply status")
+        repo.wake_up()
+
+        def settled() -> bool:
+            revision = repo.revision
+            if revision is None or (sha is not None and revision.sha != sha):
+                return False
+            return self._idle(repo.name)
+
+        try:
+            async with asyncio.timeout(_MERGE_WAIT):
+                await self.ctx.activity.wait_until(settled)
+        except TimeoutError:
+            log.warning("repository %s: merge of %d not reconciled in time", repo.name, event.number)
+        revision = repo.revision
+        if revision is None:
+            return
+        records = await self.ctx.io(lambda: self.ctx.rt.store.list_stacks(repository=repo.key))
+        names = repo.spec.names if repo.spec is not None else tuple(record.name for record in records)
+        by_name = {record.name: record for record in records}
+        rows = []
+        for name in names:
+            record = by_name.get(name)
+            rows.append(
+                comments.Applied(
+                    stack=name,
+                    state=record.sync_state if record is not None else "unknown",
+                    applied=record.applied_revision if record is not None else None,
+                    error=record.error if record is not None else None,
+                )
+            )
+        failed = any(row.state == states.SyncState.FAILED.value for row in rows)
+        shown = comments.Revision(sha=revision.sha, ref=repo.config.branch, subject=revision.commit.subject)
+        body = comments.render_applied(
+            repository=repo.name, revision=shown, stacks=tuple(rows), link=link, limit=adapter.limit
+        )
+        await self._forge_call(adapter.upsert_comment(event.number, body), what="the apply comment")
+        state = protocol.CommitState.FAILURE if failed else protocol.CommitState.SUCCESS
+        done = protocol.CommitStatus(
+            state,
+            protocol.APPLY_CONTEXT,
+            link,
+            "a stack failed" if failed else f"{len(rows)} stack(s) reconciled",
+        )
+        await self._forge_call(adapter.set_status(revision.sha, done), what="the apply status")
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _repository(self, event: Event) -> tuple[repositories.RepositoryState, config.ForgeConfig] | None:
+        for repo in self._repos.values():
+            forge = repo.config.forge
+            if forge is None or forge.project.kind != event.forge:
+                continue
+            if forge.project.project.lower() != event.base_repo.lower():
+                continue
+            if isinstance(event, hooks.MergeRequestEvent) and event.base_ref != repo.config.branch:
+                continue
+            if isinstance(event, hooks.PlanCommand) and (repo.name, event.number) not in self._open:
+                continue
+            return repo, forge
+        return None
+
+    def _adapter(self, name: str, forge: config.ForgeConfig) -> protocol.Forge:
+        found = self._forges.get(name)
+        if found is None:
+            found = self._forges[name] = self._connect(forge.project)
+        return found
+
+    def _link(self, name: str) -> str | None:
+        return self.ctx.settings.notifications.link(name, None)
+
+    async def _forge_call(self, call: Awaitable[object], *, what: str) -> None:
+        try:
+            await call
+        except transport.ForgeError as exc:
+            log.warning("forge: could not set %s: %s", what, self.ctx.redact(str(exc)))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("forge: could not set %s", what)
+
+    def _start(self, key: tuple[str, int], work: Coroutine[object, object, None]) -> None:
+        self._cancel(key)
+        task = asyncio.get_running_loop().create_task(work)
+        self._running[key] = task
+
+        def done(_task: asyncio.Task[None]) -> None:
+            if self._running.get(key) is task:
+                del self._running[key]
+            self.ctx.activity.changed()
+
+        task.add_done_callback(done)
+
+    def _cancel(self, key: tuple[str, int]) -> None:
+        task = self._running.pop(key, None)
+        if task is not None:
+            task.cancel()
+
+    def _spawn(self, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _without_secrets(rt: runtime.Runtime) -> runtime.Runtime:
+    """``rt`` whose secret references resolve to nothing (a preview without ``preview_secrets``)."""
+    return dataclasses.replace(rt, secrets=secrets.SecretResolver(files={}, envs={}, environ={}))

@@ -1,0 +1,119 @@
+"""Moving a store from SQLite to PostgreSQL: ``truenorth store migrate --to postgresql://...``.
+
+A team that starts on the embedded SQLite store and later wants several replicas moves
+its history to PostgreSQL once, with the controller stopped. :func:`copy_store` opens
+both stores (each migrated to the newest schema), refuses a target that already holds
+runs or stacks, and copies, in one transaction on the target: every run (ids kept, so
+URLs to runs stay valid), every run log line, every stack state and every recorded
+output (sealed values stay sealed: the target needs the same sealing key). Then the
+target's id sequences are moved past the copied ids. Replicas, leases and requests are
+not copied: they describe running controllers, and a new start makes them again.
+
+Rows are read and written in batches, so a large history never sits in memory at once;
+a failure leaves the target as empty as it was (the transaction rolls back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from truenorth.store import database, errors, schema
+
+__all__ = ["BATCH", "COPIED_TABLES", "Copied", "copy_store"]
+
+#: Rows per read and per insert.
+BATCH = 2000
+#: The tables copied, in an order their foreign keys accept.
+COPIED_TABLES = ("runs", "run_logs", "stacks", "stack_outputs")
+# Move PostgreSQL's id sequences past the copied ids.
+_RESET_SEQUENCES = (
+    "SELECT setval(pg_get_serial_sequence('runs', 'id'), COALESCE((SELECT max(id) FROM runs), 0) + 1, false)",
+    "SELECT setval(pg_get_serial_sequence('requests', 'id'), "
+    "COALESCE((SELECT max(id) FROM requests), 0) + 1, false)",
+)
+
+
+@dataclass(frozen=True)
+class Copied:
+    """How many rows of each table were copied."""
+
+    counts: dict[str, int]
+
+
+def copy_store(
+    source_url: str, target_url: str, *, progress: Callable[[str, int], None] | None = None
+) -> Copied:
+    """Copy the store at ``source_url`` into the empty store at ``target_url``.
+
+    :class:`~truenorth.store.errors.StoreError` when either cannot be opened, the target
+    is not empty, or the copy fails (nothing is left half-copied). ``progress`` is called
+    with a table's name and the rows copied so far.
+    """
+    source = database.Store.open(source_url)
+    try:
+        target = database.Store.open(target_url)
+        try:
+            return _copy(source, target, progress=progress)
+        finally:
+            target.close()
+    finally:
+        source.close()
+
+
+def _copy(
+    source: database.Store, target: database.Store, *, progress: Callable[[str, int], None] | None
+) -> Copied:
+    if source.url == target.url:
+        raise errors.StoreError(f"cannot copy the store {source.url} onto itself")
+    tables = schema.Base.metadata.tables
+    counts: dict[str, int] = {}
+    with target._guard(f"copy the store {source.url} into {target.url}"), target._writing() as out:
+        for name in ("runs", "stacks", "stack_outputs"):
+            if out.execute(sa.select(sa.func.count()).select_from(tables[name])).scalar_one():
+                raise errors.StoreError(
+                    f"cannot copy into {target.url}: it already holds {name}; copy only into an empty store"
+                )
+        with source._guard(f"read the store {source.url}"), source._reading() as src:
+            for name in COPIED_TABLES:
+                table = tables[name]
+                copied = 0
+                for found in _batches(src, table):
+                    rows = [{**row, "plan_id": None} for row in found] if name == "runs" else found
+                    out.execute(sa.insert(table), rows)
+                    copied += len(rows)
+                    if progress is not None:
+                        progress(name, copied)
+                counts[name] = copied
+            # Plans are linked after every run exists: an apply's plan may be any run.
+            runs = tables["runs"]
+            linked = src.execute(
+                sa.select(runs.c.id, runs.c.plan_id).where(runs.c.plan_id.is_not(None))
+            ).all()
+        for start in range(0, len(linked), BATCH):
+            out.execute(
+                sa.update(runs).where(runs.c.id == sa.bindparam("run")).values(plan_id=sa.bindparam("plan")),
+                [{"run": run, "plan": plan} for run, plan in linked[start : start + BATCH]],
+            )
+        if out.dialect.name == "postgresql":
+            for statement in _RESET_SEQUENCES:
+                out.execute(sa.text(statement))
+    return Copied(counts=counts)
+
+
+def _batches(connection: sa.Connection, table: sa.Table) -> Iterator[list[dict[str, Any]]]:
+    """The rows of ``table`` in primary-key order, ``BATCH`` at a time (keyset paging)."""
+    key = list(table.primary_key.columns)
+    after: tuple[Any, ...] | None = None
+    while True:
+        query = sa.select(table).order_by(*key).limit(BATCH)
+        if after is not None:
+            query = query.where(sa.tuple_(*key) > sa.tuple_(*after))
+        found = [dict(row._mapping) for row in connection.execute(query)]
+        if not found:
+            return
+        yield found
+        after = tuple(found[-1][column.name] for column in key)
