@@ -105,7 +105,10 @@ def markdown(results: dict[str, Any]) -> str:
         ".venv/bin/python -m benchmarks --smoke      # tiny sizes, what `make test` checks",
         "```",
         "",
-        "What each benchmark measures, and how, is in its module's docstring under `benchmarks/`.",
+        "A full run takes tens of minutes (B5 converges 1,000 stacks and B3 100 before they",
+        "measure); `results.json` and this file are rewritten after each benchmark, so a run",
+        "cut short keeps what it measured and names the rest. What each benchmark measures,",
+        "and how, is in its module's docstring under `benchmarks/`.",
         "",
     ]
     if FINDINGS.exists():  # hand-written: where the time goes, from profiles of a run like this one

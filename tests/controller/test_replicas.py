@@ -24,10 +24,13 @@ pushes and kills is the issue's, 50 and 10 (about 3 minutes on 2 busy cores);
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import random
+import signal
 import statistics
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,6 +97,8 @@ class Cluster:
         )
         self.configs = [self._config(index, server) for index in range(REPLICAS)]
         self.replicas: list[ServerProcess | None] = [None] * REPLICAS
+        #: Every replica process ever started (killed ones too), for the cleanup.
+        self.started: list[ServerProcess] = []
         self.generation = dict.fromkeys(NAMES, 0)
         self.store = database.Store.open(url)
 
@@ -139,6 +144,7 @@ token_env = "TN_TOKEN"
             ["--config", str(self.configs[index])], env=self.env, log=self.tmp_path / f"replica-{index}.log"
         )
         self.replicas[index] = server
+        self.started.append(server)
         return server.start(deadline=120)
 
     def live(self) -> list[ServerProcess]:
@@ -147,9 +153,22 @@ token_env = "TN_TOKEN"
         ]
 
     def close(self) -> None:
-        for replica in self.live():
-            replica.kill()
-        self.store.close()
+        """Leave nothing behind, even after a failure: open every gate (a provisioner a killed
+        replica left waiting ends), kill each replica's process group, close the store."""
+        try:
+            for name in NAMES:
+                for generation in range(1, self.generation[name] + 1):
+                    (self.gates / f"{name}-{generation}").touch()
+            for replica in self.started:
+                process = replica.process
+                if process is None or process.poll() is not None:
+                    continue  # reaped: its pid (and group id) may belong to another process now
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)  # its own session (start_new_session)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=30)
+        finally:
+            self.store.close()
 
     # ------------------------------------------------------------------ the repositories
 
@@ -353,7 +372,7 @@ def test_three_replicas_share_three_repositories_apply_every_commit_once_and_sur
     assert active == []
     assert all(seconds <= LEASE + 10 for seconds in takeovers), takeovers
     for replica in cluster.live():
-        assert replica.terminate() in (0, -15)
+        assert replica.terminate(deadline=120) in (0, -15)  # a graceful stop, on a busy machine
     assert all(lease.holder == "" for lease in cluster.store.leases())  # released on SIGTERM
     print(
         f"{PUSHES} pushes in {pushing:.0f}s; webhook via a non-owner to plan start: "

@@ -151,3 +151,22 @@ def test_lease_seconds_comes_from_the_file_or_the_environment(tmp_path: Path) ->
     path.write_text("lease_seconds = 0.5\n")
     with pytest.raises(config.ConfigError, match=r"lease_seconds: must be 1\.\.3600 seconds"):
         config.load_config(path, environ={})
+
+
+async def test_stop_ends_a_wind_down_that_waits_for_an_operation(pair: tuple[Harness, Harness]) -> None:
+    # A replica that lost a lease winds the repository down once its running operation
+    # ends; a stop meanwhile must not leave that task behind (it would outlive the stop
+    # and reach the shut-down executor).
+    for harness in pair:
+        await harness.start()
+    owner, _ = await owner_and_other(pair)
+    assert owner.ctl is not None
+    applying = owner.engine.hold("manual")
+    await owner.ctl.approve("manual", actor="alice")
+    assert await asyncio.to_thread(applying.wait, DEADLINE)
+    sharing = owner.ctl.sharing
+    sharing._lose("infra")
+    winding = sharing._leaving["infra"]
+    await sharing.stop()
+    assert winding.done()
+    owner.engine.release("manual")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from truenorth import config
 from truenorth.controller.actions import facade
 from truenorth.core import specs
 from truenorth.server.app import create_app
+from truenorth.store.records import StackBrief
 
 TOKEN = "tn-overview-viewer-0123456789"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -259,3 +261,39 @@ def test_a_stack_names_its_dependents_from_the_whole_spec(site: Site) -> None:
     leaf = site.client.get("/api/v1/stacks/app-699?repository=infra", headers=HEADERS).json()
     assert (leaf["depends_on"], leaf["dependents"]) == (["core"], [])
     assert count <= 4, text
+
+
+def test_a_filtered_page_and_metrics_read_only_the_states_they_need(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 200 declared stacks, 2 of them failed; "fresh" is declared and never recorded, "gone"
+    # is recorded (failed) and no longer declared: the answers must not change for them.
+    declared = [(f"stack-{n:03d}", "terraform") for n in range(200)]
+    site.declare("infra", *declared, ("fresh", "ansible"))
+    for n in range(200):
+        site.record("infra", f"stack-{n:03d}", sync_state="failed" if n in (7, 150) else "synced")
+    site.record("infra", "gone", sync_state="failed", health="Degraded")
+    site.record("other", "solo", sync_state="failed", health="Degraded")
+    store = site.ctl.store
+    read: list[int] = []
+    original = store.stack_states
+
+    def spied(**kwargs: Any) -> list[StackBrief]:
+        found = original(**kwargs)
+        read.append(len(found))
+        return found
+
+    monkeypatch.setattr(store, "stack_states", spied)
+    body = site.client.get("/api/v1/stacks?sync_state=failed", headers=HEADERS).json()
+    assert ([s["name"] for s in body["items"]], body["total"]) == (["stack-007", "stack-150", "solo"], 3)
+    assert read == [4]  # the failed ones ("gone" too), never the states of all 203
+    assert names(site, "?health=degraded") == ["solo"]
+    assert names(site, "?sync_state=unknown") == ["fresh"]  # every state is read for this one
+
+    read.clear()
+    metrics = site.client.get("/metrics").text
+    assert read == []  # counted by the store
+    assert 'truenorth_stacks{health="Healthy",sync_state="synced"} 198.0' in metrics
+    assert 'truenorth_stacks{health="Healthy",sync_state="failed"} 2.0' in metrics
+    assert 'truenorth_stacks{health="Degraded",sync_state="failed"} 1.0' in metrics  # solo, not gone
+    assert 'truenorth_stacks{health="Unknown",sync_state="unknown"} 1.0' in metrics  # fresh

@@ -89,3 +89,42 @@ def test_run_status_reads_only_the_status(store: Store) -> None:
     store.finish_run(run_id, status="failed", error="boom")
     assert store.run_status(run_id) == "failed"
     assert store.run_status(run_id + 1) is None
+
+
+def test_stack_states_can_keep_only_one_sync_state_and_a_health_containing_a_text(store: Store) -> None:
+    store.upsert_stack(
+        repository=INFRA, name="web", engine="terraform", sync_state="failed", health="Degraded"
+    )
+    store.upsert_stack(repository=INFRA, name="db", engine="ansible", sync_state="failed", health="degraded ")
+    store.upsert_stack(repository=INFRA, name="app", engine="ansible", sync_state="synced", health="Degraded")
+    store.upsert_stack(repository=OTHER, name="job", engine="ansible", sync_state="failed", health="Healthy")
+
+    def keys(**filters: str) -> list[tuple[str, str]]:
+        return [(b.repository, b.name) for b in store.stack_states(repositories=[INFRA, OTHER], **filters)]
+
+    assert keys(sync_state="failed") == [(INFRA, "db"), (INFRA, "web"), (OTHER, "job")]
+    assert keys(health_contains="degraded") == [(INFRA, "app"), (INFRA, "db"), (INFRA, "web")]
+    assert keys(sync_state="failed", health_contains="degraded") == [(INFRA, "db"), (INFRA, "web")]
+    assert keys(health_contains="%") == []  # a text, never a pattern
+
+
+def test_state_counts_group_the_named_stacks_of_each_repository(store: Store) -> None:
+    for name, state in (("a", "synced"), ("b", "synced"), ("c", "failed"), ("gone", "synced")):
+        store.upsert_stack(
+            repository=INFRA, name=name, engine="terraform", sync_state=state, health="Healthy"
+        )
+    store.upsert_stack(repository=OTHER, name="x", engine="ansible")
+    store.upsert_stack(repository=OTHER, name="y", engine="ansible", sync_state="synced", health="Healthy")
+
+    # infra declares a, b, c and "new" (never recorded); "gone" is recorded but no longer declared.
+    found = store.state_counts(repositories={INFRA: ["a", "b", "c", "new", 'it\'s "quoted"'], OTHER: None})
+    assert sorted(found) == [
+        (INFRA, "failed", "Healthy", 1),
+        (INFRA, "synced", "Healthy", 2),
+        (OTHER, "synced", "Healthy", 1),
+        (OTHER, "unknown", "Unknown", 1),
+    ]
+    assert store.state_counts(repositories={INFRA: [], OTHER: ["nope"]}) == []
+    assert store.state_counts(repositories={}) == []
+    many = [f"s-{n:05d}" for n in range(5000)] + ["c"]  # one parameter, however many names
+    assert store.state_counts(repositories={INFRA: many}) == [(INFRA, "failed", "Healthy", 1)]

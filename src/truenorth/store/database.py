@@ -21,6 +21,7 @@ and why ("database is locked", "disk full") and never contains a password.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -30,6 +31,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql
 
 from truenorth.store import (
     checks,
@@ -54,6 +56,17 @@ __all__ = ["INTERRUPTED_ERROR", "Store", "sqlite_url"]
 INTERRUPTED_ERROR = "interrupted: the controller stopped before the run finished"
 _MAX_PAGE = 10_000
 _StatusFilter = str | Iterable[str] | None
+
+
+def _json_texts(texts: Sequence[str], dialect: str) -> sa.Select[tuple[Any]]:
+    """The texts of one JSON array parameter as a subquery, for ``column IN (...)`` over
+    thousands of texts in one bound parameter (never one parameter per text)."""
+    array = json.dumps(list(texts))
+    if dialect == "postgresql":
+        elements = sa.func.jsonb_array_elements_text(sa.cast(sa.literal(array, sa.Text), postgresql.JSONB))
+    else:
+        elements = sa.func.json_each(array)
+    return sa.select(elements.table_valued("value").c.value)
 
 
 def _utcnow() -> datetime:
@@ -448,11 +461,19 @@ class Store:
         with self._guard("list stacks"), self._reading() as conn:
             return [rows.stack_record(row) for row in conn.execute(query)]
 
-    def stack_states(self, *, repositories: Sequence[str]) -> list[records.StackBrief]:
+    def stack_states(
+        self,
+        *,
+        repositories: Sequence[str],
+        sync_state: str | None = None,
+        health_contains: str | None = None,
+    ) -> list[records.StackBrief]:
         """Key, engine, sync state and health of every stack of ``repositories``, by repository then name.
 
         One query over five short columns: what filtering and counting thousands of stacks
-        needs, without their errors or runs.
+        needs, without their errors or runs. ``sync_state`` keeps only the stacks stored with
+        exactly that word; ``health_contains`` only those whose health, in lower case,
+        contains that (lower-case) text: a filter the caller narrows further, never wider.
         """
         wanted = sorted(set(repositories))
         if not wanted:
@@ -464,9 +485,42 @@ class Store:
             .where(StackRow.repository.in_(wanted))
             .order_by(StackRow.repository, StackRow.name)
         )
+        if sync_state is not None:
+            query = query.where(StackRow.sync_state == sync_state)
+        if health_contains is not None:
+            query = query.where(sa.func.lower(StackRow.health).contains(health_contains, autoescape=True))
         with self._guard("list the states of stacks"), self._reading() as conn:
             found = conn.execute(query).tuples().all()
         return [records.StackBrief(*row) for row in found]
+
+    def state_counts(
+        self, *, repositories: Mapping[str, Sequence[str] | None]
+    ) -> list[tuple[str, str, str, int]]:
+        """How many stacks of each repository are stored with each (sync state, health), as
+        ``(repository, sync_state, health, count)``: one GROUP BY query.
+
+        ``repositories`` maps a repository to the names of its stacks to count (a stack
+        stored under another name is left out; a name never stored is simply not counted),
+        or to None to count every stored stack of it. The names travel as one JSON array
+        per repository, never one parameter per name.
+        """
+        whole = sorted(key for key, names in repositories.items() if names is None)
+        some = sorted((key, names) for key, names in repositories.items() if names)
+        if not whole and not some:
+            return []
+        with self._guard("count the states of stacks"), self._reading() as conn:
+            chosen: list[sa.ColumnElement[bool]] = [StackRow.repository.in_(whole)] if whole else []
+            chosen.extend(
+                sa.and_(StackRow.repository == key, StackRow.name.in_(_json_texts(names, conn.dialect.name)))
+                for key, names in some
+            )
+            query = (
+                sa.select(StackRow.repository, StackRow.sync_state, StackRow.health, sa.func.count())
+                .where(sa.or_(*chosen))
+                .group_by(StackRow.repository, StackRow.sync_state, StackRow.health)
+            )
+            found = conn.execute(query).tuples().all()
+        return [(str(key), str(state), str(health), int(count)) for key, state, health, count in found]
 
     def stack_page(self, *, stacks: Sequence[tuple[str, str]]) -> list[records.StackOverview]:
         """The recorded state of each of ``stacks`` (``(repository, name)`` pairs) with its last run in brief.

@@ -9,9 +9,11 @@ repository without a valid revision yet shows the stacks it has recorded.
 
 Reads are sized to a page, not to the installation: a page of the overview costs one
 store query (the page's stacks joined with their last runs) when the page can be chosen
-from the declared stacks alone, and one more over five short columns of every stack in
-scope when it cannot (a filter on sync state or health, a repository without a valid
-revision). The ``truenorth_stacks`` gauge is counted from that one short query too. The
+from the declared stacks alone, and one more over five short columns when it cannot: only
+the stacks stored in the asked state when a filter asks for a state that a stack never
+recorded cannot be in, else every stack in scope (a filter on ``unknown``, the ``state``
+order, a repository without a valid revision). The ``truenorth_stacks`` gauge is one
+GROUP BY query in the store (a declared stack never recorded counts as unknown). The
 methods are synchronous: the API calls them from its thread pool, never on the event
 loop. They only read the loop's in-memory state (``get``, never ``track()``, which would
 create a track).
@@ -99,11 +101,35 @@ class Reader:
             )
         scope = _scope(repo for repo in self._repos.values() if query.repository in (None, repo.name))
         by_state = query.sync_state is not None or query.health is not None or query.sort == "state"
+        wanted = _wanted(query)
+        # A filter on a state other than the one of stacks never recorded: only recorded
+        # stacks can pass it, so the store returns just those passing it (a superset the
+        # exact check below narrows), never every stack's states.
+        narrowed = (
+            wanted is not None
+            and wanted != (None, None)
+            and query.sort != "state"
+            and wanted[0] is not states.SyncState.UNKNOWN
+            and wanted[1] is not states.Health.UNKNOWN
+        )
         with errors.store_unavailable():
-            stored = self._briefs(repo for repo, spec in scope if by_state or spec is None)
+            if wanted is None:  # a state or health that no stack can be in
+                stored: dict[tuple[str, str], records.StackBrief] = {}
+                candidates: Iterable[_Candidate] = ()
+            elif narrowed:
+                sync_state, health = wanted
+                stored = self._briefs(
+                    (repo for repo, _ in scope),
+                    sync_state=None if sync_state is None else sync_state.value,
+                    health_contains=None if health is None else health.value.lower(),
+                )
+                candidates = _candidates(scope, stored, recorded_only=True)
+            else:
+                stored = self._briefs(repo for repo, spec in scope if by_state or spec is None)
+                candidates = _candidates(scope, stored)
             found = [
                 candidate
-                for candidate in _candidates(scope, stored)
+                for candidate in candidates
                 if _matches(query, candidate, stored.get((candidate.repo.key, candidate.name)))
             ]
             if query.sort == "name":
@@ -185,13 +211,25 @@ class Reader:
         return applied if planned is None or applied.started_at > planned.started_at else planned
 
     def state_counts(self) -> StateCounts:
-        """How many stacks are in each (sync state, health): one store query, for ``/metrics``."""
+        """How many stacks are in each (sync state, health): one store query, for ``/metrics``.
+
+        The store counts (GROUP BY) the recorded stacks each repository declares (all it
+        recorded while it has no valid revision); a declared stack never recorded counts
+        as unknown, Unknown.
+        """
         scope = _scope(self._repos.values())
         with errors.store_unavailable():
-            stored = self._briefs(repo for repo, _ in scope)
+            found = self._store.state_counts(
+                repositories={repo.key: None if spec is None else spec.names for repo, spec in scope}
+            )
         counts: Counter[tuple[states.SyncState, states.Health]] = Counter()
-        for candidate in _candidates(scope, stored):
-            counts[_states(stored.get((candidate.repo.key, candidate.name)))] += 1
+        recorded: Counter[str] = Counter()
+        for key, sync_state, health, count in found:
+            counts[_parsed(sync_state, health)] += count
+            recorded[key] += count
+        never = sum(len(spec.stacks) - recorded[repo.key] for repo, spec in scope if spec is not None)
+        if never:
+            counts[states.SyncState.UNKNOWN, states.Health.UNKNOWN] += never
         return counts
 
     def locate(self, name: str, repository: str | None) -> repository_states.RepositoryState:
@@ -293,13 +331,21 @@ class Reader:
         return self._store.get_stack(repository=repo.key, name=name) is not None
 
     def _briefs(
-        self, scope: Iterable[repository_states.RepositoryState]
+        self,
+        scope: Iterable[repository_states.RepositoryState],
+        *,
+        sync_state: str | None = None,
+        health_contains: str | None = None,
     ) -> dict[tuple[str, str], records.StackBrief]:
-        """The recorded states of every stack of ``scope``'s repositories by (key, name): one query."""
+        """The recorded states of the stacks of ``scope``'s repositories by (key, name): one query
+        (only those stored in ``sync_state`` and with a health containing ``health_contains``)."""
         keys = [repo.key for repo in scope]
         if not keys:
             return {}
-        return {(b.repository, b.name): b for b in self._store.stack_states(repositories=keys)}
+        found = self._store.stack_states(
+            repositories=keys, sync_state=sync_state, health_contains=health_contains
+        )
+        return {(b.repository, b.name): b for b in found}
 
     def _views(self, chosen: Sequence[_Candidate]) -> list[views.StackView]:
         """Views of ``chosen``, in order: their records and last runs in one query per 1,000."""
@@ -405,18 +451,24 @@ def _scope(repos: Iterable[repository_states.RepositoryState]) -> _Scope:
     return [(repo, repo.spec) for repo in repos]
 
 
-def _candidates(scope: _Scope, stored: Mapping[tuple[str, str], records.StackBrief]) -> Iterable[_Candidate]:
+def _candidates(
+    scope: _Scope, stored: Mapping[tuple[str, str], records.StackBrief], *, recorded_only: bool = False
+) -> Iterable[_Candidate]:
     """Every stack of ``scope`` in order: as its newest valid revision declares them, else as recorded.
 
     ``stored`` must hold the records of every repository in scope without a valid revision.
+    ``recorded_only``: only the declared stacks ``stored`` holds a record of.
     """
     by_repository: dict[str, list[records.StackBrief]] = {}
     for brief in stored.values():
         by_repository.setdefault(brief.repository, []).append(brief)
     for repo, spec in scope:
         if spec is not None:
+            if recorded_only and repo.key not in by_repository:
+                continue
             for stack in spec.stacks:
-                yield _Candidate(repo=repo, name=stack.name, engine=stack.engine, declared=stack)
+                if not recorded_only or (repo.key, stack.name) in stored:
+                    yield _Candidate(repo=repo, name=stack.name, engine=stack.engine, declared=stack)
         else:
             for brief in sorted(by_repository.get(repo.key, ()), key=lambda b: b.name):
                 yield _Candidate(repo=repo, name=brief.name, engine=brief.engine)
@@ -434,6 +486,21 @@ def _matches(query: views.StackQuery, candidate: _Candidate, brief: records.Stac
     if query.sync_state is not None and sync_state.value != query.sync_state:
         return False
     return query.health is None or health.value.lower() == query.health.lower()
+
+
+def _wanted(query: views.StackQuery) -> tuple[states.SyncState | None, states.Health | None] | None:
+    """The sync state and health ``query`` filters on (None: no filter on it); None when no
+    stack can pass them (a word that is no state: :func:`_matches` compares with parsed states)."""
+    sync_state = health = None
+    if query.sync_state is not None:
+        sync_state = next((s for s in states.SyncState if s.value == query.sync_state), None)
+        if sync_state is None:
+            return None
+    if query.health is not None:
+        health = next((h for h in states.Health if h.value.lower() == query.health.lower()), None)
+        if health is None:
+            return None
+    return sync_state, health
 
 
 #: Sync states by how soon someone should look (the overview's ``state`` order).

@@ -68,6 +68,8 @@ class Router:
         self._server: asyncio.Task[None] | None = None
         self._working: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Set (on the loop) once the listener thread has ended.
+        self._listened = asyncio.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -85,8 +87,12 @@ class Router:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._thread is not None:
-            await asyncio.to_thread(self._thread.join, _LISTEN_SLICE * 3)
+        # The listener thread notices ``_closing`` within a slice; it is waited for on the
+        # loop (never in the default executor, which closing the event loop joins without
+        # a bound) and, a daemon, left behind if it does not end in time.
+        if self._thread is not None and self._thread.is_alive():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._listened.wait(), timeout=_LISTEN_SLICE * 3)
 
     def due(self) -> None:
         """Read the requests table now (a lease was taken or renewed, a notice came)."""
@@ -219,6 +225,10 @@ class Router:
         finally:
             if listener is not None:
                 listener.close()
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(self._listened.set)
 
     def _post(self, notice: signalling.Notice) -> None:
         loop = self._loop

@@ -151,11 +151,14 @@ class Sharing:
             self._stopping = True  # operations refuse to start (stack_lock)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._quiet(set(self.held)), timeout=grace)
-        tasks = list(self._tasks.values())
+        # Hand-backs and wind-downs too: none may outlive the stop (and reach the executor
+        # once it is shut down); each cancels the loop it was stopping.
+        tasks = [*self._leaving.values(), *self._tasks.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._leaving.clear()
         if self.enabled and self.held:
             try:
                 released = await asyncio.wait_for(self._run(lambda: self.store.leave(self.replica)), 10.0)
