@@ -37,6 +37,7 @@ __all__ = [
     "known_after",
     "outputs_by_name",
     "sensitive_values",
+    "texts_of",
     "unknown_inputs",
 ]
 
@@ -163,11 +164,11 @@ def sensitive_values(inputs: Input) -> tuple[str, ...]:
     found: list[str] = []
     for item in inputs.values():
         if item.known and item.sensitive and item.value is not None:
-            found.extend(_texts(item.value))
+            found.extend(texts_of(item.value))
     return tuple(text for text in found if text)
 
 
-def _texts(value: Any) -> list[str]:
+def texts_of(value: Any) -> list[str]:
     """Every string a sensitive value may appear as in output: itself, its JSON, its leaves."""
     if isinstance(value, str):
         return [value]

@@ -46,7 +46,7 @@ def secret_texts(event: Mapping[str, Any], sensitive: frozenset[str]) -> tuple[s
     found: list[str] = []
     for data in _stats_data(event):
         for name in sensitive & {str(key) for key in data}:
-            found.extend(_texts(data[name]))
+            found.extend(outputs.texts_of(data[name]))
     return tuple(dict.fromkeys(text for text in found if text))
 
 
@@ -85,22 +85,3 @@ def _stats_data(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         if isinstance(data, Mapping):
             found.append(data)
     return found
-
-
-def _texts(value: Any) -> list[str]:
-    """The strings a value may be printed as: itself, its JSON, its leaves (iteratively)."""
-    if isinstance(value, str):
-        return [value]
-    texts = [outputs.canonical_json(value)]
-    pending: list[Any] = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, Mapping):
-            pending.extend(item.values())
-        elif isinstance(item, list | tuple):
-            pending.extend(item)
-        elif isinstance(item, str):
-            texts.append(item)
-        elif item is not None and not isinstance(item, bool):
-            texts.append(str(item))
-    return texts
