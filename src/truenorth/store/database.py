@@ -31,7 +31,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql
 
 from truenorth.store import (
     checks,
@@ -63,6 +62,8 @@ def _json_texts(texts: Sequence[str], dialect: str) -> sa.Select[tuple[Any]]:
     thousands of texts in one bound parameter (never one parameter per text)."""
     array = json.dumps(list(texts))
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql  # only on PostgreSQL: SQLite stores never import it
+
         elements = sa.func.jsonb_array_elements_text(sa.cast(sa.literal(array, sa.Text), postgresql.JSONB))
     else:
         elements = sa.func.json_each(array)
