@@ -10,9 +10,8 @@ Comments: ``GET|POST /repos/{owner}/{repo}/issues/{index}/comments``, ``PATCH
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
-from truenorth.forges import commenting, comments, protocol, transport
+from truenorth.forges import commenting, comments, github, protocol, transport
 
 __all__ = ["Gitea", "connect"]
 
@@ -28,15 +27,11 @@ def connect(settings: protocol.ForgeSettings) -> Gitea:
     return Gitea(settings, http)
 
 
-class Gitea(commenting.Adapter):
-    """Comments and statuses on Gitea and Forgejo."""
+class Gitea(github.GitHub):
+    """Comments and statuses on Gitea and Forgejo: GitHub's paths and bodies (Gitea
+    mirrors that API), its own comment limit and paging parameter."""
 
     limit = comments.LIMITS["gitea"]
-
-    @property
-    def _repo(self) -> str:
-        owner, _, name = self.settings.project.partition("/")
-        return f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
 
     async def list_comments(self, number: int, page: int) -> Any:
         return await self.http.request(
@@ -44,24 +39,3 @@ class Gitea(commenting.Adapter):
             f"{self._repo}/issues/{int(number)}/comments",
             params={"page": page, "limit": commenting.PER_PAGE},
         )
-
-    async def create_comment(self, number: int, body: str) -> Any:
-        return await self.http.request(
-            "POST", f"{self._repo}/issues/{int(number)}/comments", body={"body": body}
-        )
-
-    async def edit_comment(self, number: int, comment: int, body: str) -> Any:
-        del number
-        return await self.http.request(
-            "PATCH", f"{self._repo}/issues/comments/{int(comment)}", body={"body": body}
-        )
-
-    async def post_status(self, sha: str, status: protocol.CommitStatus) -> Any:
-        body: dict[str, Any] = {
-            "state": status.state.value,
-            "context": status.context,
-            "description": status.shown_description(),
-        }
-        if status.link():
-            body["target_url"] = status.link()
-        return await self.http.request("POST", f"{self._repo}/statuses/{sha}", body=body)

@@ -103,12 +103,23 @@ def parse(forge: str, event: str, body: bytes) -> MergeRequestEvent | None:
 
 def _github(event: str, payload: dict[str, Any]) -> MergeRequestEvent | None:
     del event
+    return _pull_request("github", payload, updated="synchronize")
+
+
+def _gitea(event: str, payload: dict[str, Any]) -> MergeRequestEvent | None:
+    del event
+    return _pull_request("gitea", payload, updated="synchronized")
+
+
+def _pull_request(forge: str, payload: dict[str, Any], *, updated: str) -> MergeRequestEvent | None:
+    """A ``pull_request`` delivery of GitHub or Gitea (Gitea mirrors GitHub's payload; its
+    new-commits action is ``synchronized`` and it sends no ``author_association``)."""
     pull = _field(payload, "pull_request", dict)
     action = _field(payload, "action", str)
     merged = pull.get("merged") is True
     mapped = {
         "opened": MergeAction.OPENED,
-        "synchronize": MergeAction.UPDATED,
+        updated: MergeAction.UPDATED,
         "reopened": MergeAction.REOPENED,
         "closed": MergeAction.MERGED if merged else MergeAction.CLOSED,
     }.get(action)
@@ -116,9 +127,9 @@ def _github(event: str, payload: dict[str, Any]) -> MergeRequestEvent | None:
         return None
     head = _field(pull, "head", dict)
     base = _field(pull, "base", dict)
-    association = pull.get("author_association")
+    association = pull.get("author_association") if forge == "github" else None
     return MergeRequestEvent(
-        forge="github",
+        forge=forge,
         action=mapped,
         number=_number(pull, "number"),
         head_sha=_sha(head, "sha"),
@@ -130,37 +141,6 @@ def _github(event: str, payload: dict[str, Any]) -> MergeRequestEvent | None:
         title=_text(pull, "title", required=False),
         url=_text(pull, "html_url", required=False),
         author_association=texts.bound(association, 40) if isinstance(association, str) else None,
-        merge_sha=_optional_sha(pull, "merge_commit_sha") if merged else None,
-    )
-
-
-def _gitea(event: str, payload: dict[str, Any]) -> MergeRequestEvent | None:
-    del event
-    pull = _field(payload, "pull_request", dict)
-    action = _field(payload, "action", str)
-    merged = pull.get("merged") is True
-    mapped = {
-        "opened": MergeAction.OPENED,
-        "synchronized": MergeAction.UPDATED,
-        "reopened": MergeAction.REOPENED,
-        "closed": MergeAction.MERGED if merged else MergeAction.CLOSED,
-    }.get(action)
-    if mapped is None:
-        return None
-    head = _field(pull, "head", dict)
-    base = _field(pull, "base", dict)
-    return MergeRequestEvent(
-        forge="gitea",
-        action=mapped,
-        number=_number(pull, "number"),
-        head_sha=_sha(head, "sha"),
-        head_ref=_text(head, "ref"),
-        base_ref=_text(base, "ref"),
-        base_repo=_required(_repo_name(base.get("repo"), "full_name"), "base.repo.full_name"),
-        head_repo=_repo_name(head.get("repo"), "full_name"),
-        author=_text(_field(pull, "user", dict), "login"),
-        title=_text(pull, "title", required=False),
-        url=_text(pull, "html_url", required=False),
         merge_sha=_optional_sha(pull, "merge_commit_sha") if merged else None,
     )
 
