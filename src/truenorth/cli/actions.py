@@ -65,6 +65,36 @@ LocalContextOption = Annotated[
 ]
 
 
+def _apply_stored(
+    verb: str,
+    stack: str,
+    *,
+    remote_side: tuple[str | None, str | None, str | None, bool],
+    local_side: tuple[str | None, str | None, Path | None, str | None, Path | None, Path | None, str | None],
+) -> None:
+    """``sync`` and ``approve``: on the server, or with ``--repo`` (and no ``--server``) locally."""
+    server, token, repository, wait = remote_side
+    repo, branch, data_dir, store, config, kubeconfig, context = local_side
+    if not server and repo:
+        from truenorth.cli import local  # the store: only the local path imports it
+
+        local.act(
+            verb,
+            stack,
+            repo=repo,
+            branch=branch,
+            data_dir=data_dir,
+            store=store,
+            config=config,
+            kubeconfig=kubeconfig,
+            context=context,
+        )
+        return
+    remote.act(
+        verb, stack, server=_server(verb, server), token=_token(token), repository=repository, wait=wait
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add ``sync``, ``approve`` and ``rollback`` to ``app``."""
 
@@ -84,28 +114,11 @@ def register(app: typer.Typer) -> None:
         context: LocalContextOption = None,
     ) -> None:
         """Apply a stack's stored plan: on a running controller (operator role), or locally with --repo."""
-        if not server and repo:
-            from truenorth.cli import local  # the store: only the local path imports it
-
-            local.act(
-                "sync",
-                stack,
-                repo=repo,
-                branch=branch,
-                data_dir=data_dir,
-                store=store,
-                config=config,
-                kubeconfig=kubeconfig,
-                context=context,
-            )
-            return
-        remote.act(
+        _apply_stored(
             "sync",
             stack,
-            server=_server("sync", server),
-            token=_token(token),
-            repository=repository,
-            wait=wait,
+            remote_side=(server, token, repository, wait),
+            local_side=(repo, branch, data_dir, store, config, kubeconfig, context),
         )
 
     @app.command("approve")
@@ -124,28 +137,11 @@ def register(app: typer.Typer) -> None:
         context: LocalContextOption = None,
     ) -> None:
         """Approve and apply a plan held for approval (operator role), or locally with --repo."""
-        if not server and repo:
-            from truenorth.cli import local  # the store: only the local path imports it
-
-            local.act(
-                "approve",
-                stack,
-                repo=repo,
-                branch=branch,
-                data_dir=data_dir,
-                store=store,
-                config=config,
-                kubeconfig=kubeconfig,
-                context=context,
-            )
-            return
-        remote.act(
+        _apply_stored(
             "approve",
             stack,
-            server=_server("approve", server),
-            token=_token(token),
-            repository=repository,
-            wait=wait,
+            remote_side=(server, token, repository, wait),
+            local_side=(repo, branch, data_dir, store, config, kubeconfig, context),
         )
 
     @app.command("rollback")

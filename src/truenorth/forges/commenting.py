@@ -15,6 +15,7 @@ A subclass gives the forge's paths and field names (:mod:`~truenorth.forges.gith
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 from truenorth.forges import comments, protocol, transport
@@ -26,7 +27,7 @@ MAX_PAGES = 50
 _UNKNOWN = object()
 
 
-class Adapter:
+class Adapter(abc.ABC):
     """The shared part of a forge adapter; subclasses fill in the forge's REST API."""
 
     limit: int = comments.LIMITS["github"]
@@ -87,21 +88,21 @@ class Adapter:
         return self._me if isinstance(self._me, str) else None
 
     # The forge's REST API, by the subclass.
+    @abc.abstractmethod
     async def list_comments(self, number: int, page: int) -> Any:
         """One page of the merge request's comments, oldest first."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def create_comment(self, number: int, body: str) -> Any:
         """Add a comment; the forge's answer (with ``id``)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def edit_comment(self, number: int, comment: int, body: str) -> Any:
         """Replace comment ``comment``'s body."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def post_status(self, sha: str, status: protocol.CommitStatus) -> Any:
         """Set a commit status."""
-        raise NotImplementedError
 
     def login(self, user: dict[str, Any]) -> str | None:
         """The user name in the identity answer."""
