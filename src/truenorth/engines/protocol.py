@@ -26,6 +26,7 @@ __all__ = [
     "EngineError",
     "OutputSink",
     "PartialPlanError",
+    "SharedState",
     "StackContext",
     "apply_result",
     "converges_in_one_run",
@@ -49,6 +50,22 @@ class PartialPlanError(EngineError):
     def __init__(self, message: str, *, plan: plans.Plan) -> None:
         super().__init__(message)
         self.plan = plan
+
+
+@dataclass(frozen=True)
+class SharedState:
+    """Where state that must outlive one replica's data dir lives (issue 14: replicas on PostgreSQL).
+
+    Set by the controller when several replicas share a PostgreSQL store; None with one
+    controller (the state dir is then the only copy, and enough). ``repository`` is the
+    tracked repository's key (``<normalized URL>#<branch>``), from which an engine derives
+    names that no repository chooses (the Terraform ``pg`` backend's schema, see
+    :mod:`truenorth.engines.terraform.pgstate`). ``postgres_url`` is a libpq connection
+    string: a secret, never shown, logged or written to a file.
+    """
+
+    repository: str
+    postgres_url: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -85,6 +102,8 @@ class StackContext:
     #: delivers them its own way (Terraform variables, Ansible extra vars, Kubernetes
     #: substitution) and adds nothing of a sensitive one to what it shows.
     inputs: core_outputs.Input = field(default_factory=dict)
+    #: Where state shared by replicas lives (:class:`SharedState`); None with one controller.
+    shared_state: SharedState | None = None
 
     @property
     def stack_dir(self) -> Path:

@@ -597,6 +597,7 @@ def _context(
         sandbox=rt.sandbox(revision.key),
         limits=rt.limits,
         inputs=values or {},
+        shared_state=rt.shared_state(revision.key),
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from truenorth.config import sandboxes
 from truenorth.controller.runs import layout, ownership, registry, secrets, sources
 from truenorth.core import specs
+from truenorth.engines import protocol
 from truenorth.engines import sandbox as sandboxing
 from truenorth.store import database, sealing
 from truenorth.store import urls as store_urls
@@ -47,6 +48,15 @@ class Runtime:
     #: How each repository's engine programs are confined, and what each may use.
     sandbox: SandboxLookup = field(default=lambda key: sandboxing.Policy())
     limits: sandboxing.Limits = field(default_factory=sandboxing.Limits)
+    #: The PostgreSQL URL (libpq form) of state shared by replicas, e.g. Terraform's ``pg``
+    #: backend for stacks that declare no backend; None keeps state in the data dir.
+    shared_state_url: str | None = field(default=None, repr=False)
+
+    def shared_state(self, repository: str) -> protocol.SharedState | None:
+        """What an engine gets for ``repository``'s stacks: None unless state is shared."""
+        if self.shared_state_url is None:
+            return None
+        return protocol.SharedState(repository=repository, postgres_url=self.shared_state_url)
 
     def close(self) -> None:
         """Release the store's connections."""
