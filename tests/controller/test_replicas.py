@@ -2,9 +2,11 @@
 
 Real ``truenorth serve`` processes, each with its own data dir and the same outputs key,
 on a throwaway PostgreSQL, with a 3 s lease. Each repository has one Terraform stack
-whose state lives in that database (the ``pg`` backend) and whose ``local-exec``
-provisioner writes ``start REPO GEN``, waits for a gate file, and writes ``end REPO GEN``
-to a log outside the repositories. The test
+that declares no backend: the replicas keep its state in that database themselves (the
+``pg`` backend, one schema per stack, reached through the database's Unix socket, which
+the engine binds into the sandbox). Its ``local-exec`` provisioner writes ``start REPO
+GEN``, waits for a gate file, and writes ``end REPO GEN`` to a log outside the
+repositories. The test
 
 1. pushes commits to the three repositories with webhooks sent to random replicas (so
    most reach a replica that does not own the repository and are routed through the
@@ -37,12 +39,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from tests.server.processes import ServerProcess, github_push, wait_for
 from tests.support.gitrepos import GitRepo
 from tests.support.postgres import PostgresServer, postgres_server, postgres_url  # noqa: F401
 from truenorth.controller.loop import repositories
+from truenorth.engines.terraform import pgstate
 from truenorth.store import database, records, sealing
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.xdist_group("replicas")]
@@ -63,13 +67,6 @@ stacks:
     auto_apply: true
 """
 COUNTER_TF = """\
-terraform {{
-  backend "pg" {{
-    conn_str    = "{conn_str}"
-    schema_name = "replicas_{name}"
-  }}
-}}
-
 resource "terraform_data" "count" {{
   triggers_replace = "{generation}"
   provisioner "local-exec" {{
@@ -110,8 +107,8 @@ name = "{name}"
 url = "{repo.url}"
 branch = "main"
 poll_interval = "1h"
-# The provisioner's log and gates, and the database's socket (the pg backend).
-sandbox_writable = ["{self.out}", "{self.gates}", "{server.socket_dir}"]
+# The provisioner's log and gates (the engine itself binds the database's socket).
+sandbox_writable = ["{self.out}", "{self.gates}"]
 """
             for name, repo in self.repos.items()
         )
@@ -173,10 +170,7 @@ token_env = "TN_TOKEN"
     # ------------------------------------------------------------------ the repositories
 
     def tf(self, name: str, generation: int) -> dict[str, str]:
-        conn_str = f"{self.url}&sslmode=disable"
-        text = COUNTER_TF.format(
-            conn_str=conn_str, name=name, generation=generation, log=self.log, gates=self.gates
-        )
+        text = COUNTER_TF.format(name=name, generation=generation, log=self.log, gates=self.gates)
         return {"truenorth.yaml": SPEC, "stacks/counter/main.tf": text}
 
     def commit(self, name: str, *, gated: bool = False) -> str:
@@ -370,6 +364,16 @@ def test_three_replicas_share_three_repositories_apply_every_commit_once_and_sur
         assert order == sorted(order), (name, order)
     active = cluster.store.list_runs(status=records.ACTIVE_STATUSES, limit=100)
     assert active == []
+    # The state is in each stack's pgstate schema, at the last generation; in no data dir.
+    with psycopg.connect(cluster.url) as conn:
+        for name in NAMES:
+            schema = pgstate.schema_name(cluster.keys[name], "counter")
+            row = conn.execute(f'SELECT data FROM "{schema}".states WHERE name = %s', ("default",)).fetchone()
+            assert row is not None, schema
+            (instance,) = json.loads(row[0])["resources"][0]["instances"]
+            assert instance["attributes"]["triggers_replace"]["value"] == str(cluster.generation[name])
+    local = [p for p in cluster.tmp_path.glob("data-*/**/terraform.tfstate") if p.parent.name != "data"]
+    assert local == []  # (data/terraform.tfstate is Terraform's record of the backend it uses)
     assert all(seconds <= LEASE + 10 for seconds in takeovers), takeovers
     for replica in cluster.live():
         assert replica.terminate(deadline=120) in (0, -15)  # a graceful stop, on a busy machine

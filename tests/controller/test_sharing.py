@@ -3,7 +3,7 @@
 In-process controllers (the fake engine, each with its own data dir, a 2 s lease):
 exactly one holds the repository's lease; an approval and a push webhook sent to the
 other one are recorded in the database and done by the owner, which answers with the
-run it started; a plan saved on another replica's disk is never approved; stack locks
+run it started (a plan saved on another replica's disk: test_approval_across_replicas.py); stack locks
 are database locks that another session's hold makes busy.
 """
 
@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from tests.controller.conftest import Harness
 from tests.controller.engines import FakeEngine
@@ -25,7 +24,7 @@ from tests.support.postgres import postgres_server, postgres_url  # noqa: F401
 from truenorth import config
 from truenorth.controller import errors
 from truenorth.core import assignments
-from truenorth.store import database, urls
+from truenorth.store import database
 
 pytestmark = [pytest.mark.postgres]
 
@@ -102,30 +101,6 @@ async def test_actions_and_webhooks_sent_to_a_replica_that_does_not_own_the_repo
     assert other.ctl.push_received(repository_urls=[repo.url], ref="refs/heads/main", sha=sha) == ["infra"]
     await owner.until(lambda: owner.view("network").applied_revision == sha)
     assert other.ctl.stack("network").applied_revision == sha
-
-
-async def test_a_plan_saved_by_another_replica_is_never_approved(
-    pair: tuple[Harness, Harness],
-    repo: GitRepo,
-    postgres_url: str,  # noqa: F811
-) -> None:
-    for harness in pair:
-        await harness.start()
-    owner, _ = await owner_and_other(pair)
-    assert owner.ctl is not None
-    pending = owner.ctl.store.get_stack(repository=owner.ctl.sharing._repos["infra"].key, name="manual")
-    assert pending is not None and pending.pending_plan_id is not None
-    engine = sa.create_engine(urls.database_url(postgres_url))
-    with engine.begin() as connection:  # as if a replica that died had made it
-        connection.execute(
-            sa.text("UPDATE runs SET holder = :holder WHERE id = :id"),
-            {"holder": f"{'f' * 32}/elsewhere:1", "id": pending.pending_plan_id},
-        )
-    engine.dispose()
-    with pytest.raises(errors.ControllerError) as refused:
-        await owner.ctl.approve("manual", actor="alice")
-    assert refused.value.kind == errors.CONFLICT
-    assert "made by another controller replica" in refused.value.message
 
 
 async def test_a_stack_locked_by_another_session_is_busy_for_actions(pair: tuple[Harness, Harness]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,7 @@ def send(server: ServerProcess, event: str, payload: dict[str, Any]) -> dict[str
     headers = {
         "Content-Type": "application/json",
         "X-GitHub-Event": event,
-        "X-GitHub-Delivery": f"d-{id(payload)}",
+        "X-GitHub-Delivery": f"d-{uuid.uuid4()}",  # each delivery its own (redeliveries are ignored)
         "X-Hub-Signature-256": "sha256=" + signatures.sign(WEBHOOK_SECRET, raw),
     }
     answer = httpx.post(

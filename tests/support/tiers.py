@@ -101,6 +101,8 @@ UNIT_MODULES: tuple[str, ...] = (
     "store/test_errors.py::test_scrub_masks_known_secrets_urls_and_password_settings",
     "store/test_errors.py::test_unusable_urls_are_refused_without_the_password",
     "store/test_migrations.py::test_head_constant_matches_the_migration_scripts",
+    "store/test_publications.py::test_publications_describe_running_controllers_and_are_not_copied",
+    "store/test_publications.py::test_the_limit_is_the_spec_parsers_own",
     "tables/test_diffs.py",
     "tables/test_plan_text.py",
     "tables/test_snapshot_files.py",

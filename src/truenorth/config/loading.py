@@ -40,7 +40,8 @@ __all__ = ["load_config", "parse_listen"]
 _KNOWN = (
     "listen", "data_dir", "store_url", "store_password_env", "workers", "log_format",
     "retry", "repositories", "webhooks", "tokens", "clusters", "secrets", "operation_timeout",
-    "sandbox", "limits", "ui", "lease_seconds", *notifications.KEYS,
+    "sandbox", "limits", "ui", "lease_seconds", "terraform_state_url", "terraform_state_password_env",
+    *notifications.KEYS,
 )  # fmt: skip
 
 
@@ -86,6 +87,7 @@ def load_config(
     if store_url and raw.get("store_password_env"):
         password = values.from_env(env, str(raw["store_password_env"]), "store_password_env")
         store_url = _with_password(str(store_url), password)
+    terraform_state_url = _terraform_state_url(scalar("terraform_state_url", None), raw=raw, env=env)
     secret_files, secret_envs = secrets.parse(raw)
     tracked = repositories.overridden(repositories.parse(raw, env), flags=flags, env=env)
     forge_tables = forges.parse(raw, env)
@@ -105,6 +107,7 @@ def load_config(
         secret_envs=secret_envs,
         operation_timeout=values.duration(scalar("operation_timeout", "1h"), "operation_timeout"),
         lease_seconds=_lease_seconds(scalar("lease_seconds", settings.DEFAULT_LEASE_SECONDS)),
+        terraform_state_url=terraform_state_url,
         sandbox=sandboxes.mode(scalar("sandbox", "auto")),
         limits=sandboxes.limits(raw, env),
         secure_cookies=interface.secure_cookies(raw, env),
@@ -124,6 +127,32 @@ def _lease_seconds(value: Any) -> float:
     return seconds
 
 
+def _terraform_state_url(value: Any, *, raw: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
+    """``terraform_state_url`` (``TRUENORTH_TERRAFORM_STATE_URL``), with ``terraform_state_password_env``.
+
+    A ``postgresql://`` (or ``postgres://``) URL; never repeated in an error (it may
+    hold a password).
+    """
+    if value is None or value == "":
+        if raw.get("terraform_state_password_env"):
+            raise settings.ConfigError("terraform_state_password_env: needs terraform_state_url")
+        return None
+    url = str(value)
+    scheme = url.partition("://")[0].lower()
+    if "://" not in url or not (scheme in ("postgres", "postgresql") or scheme.startswith("postgresql+")):
+        raise settings.ConfigError(
+            "terraform_state_url: must be a postgresql:// URL (the database of Terraform's pg backend)"
+        )
+    if any(char in url for char in "\x00\r\n"):
+        raise settings.ConfigError("terraform_state_url: holds a control character")
+    if raw.get("terraform_state_password_env"):
+        password = values.from_env(
+            env, str(raw["terraform_state_password_env"]), "terraform_state_password_env"
+        )
+        url = _with_password(url, password, setting="terraform_state_url")
+    return url
+
+
 def _read(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
@@ -135,11 +164,12 @@ def _read(path: Path) -> dict[str, Any]:
         raise settings.ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
-def _with_password(url: str, password: str) -> str:
+def _with_password(url: str, password: str, *, setting: str = "store_url") -> str:
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
         raise settings.ConfigError(
-            "store_url: store_password_env needs a URL with a user (postgresql://user@host/db)"
+            f"{setting}: {setting.removesuffix('_url')}_password_env needs a URL with a user "
+            "(postgresql://user@host/db)"
         )
     user, _, host = rest.partition("@")
     return f"{scheme}://{user.split(':')[0]}:{quote(password, safe='')}@{host}"

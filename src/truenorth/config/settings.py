@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qsl, unquote
 
+from truenorth import texts
 from truenorth.engines import sandbox as sandboxing
 from truenorth.forges import protocol as forge_protocol
 from truenorth.git import errors as git_errors
@@ -165,6 +167,10 @@ class ControllerConfig:
     #: How long a replica's lease of a repository lasts unrenewed (PostgreSQL replicas;
     #: renewed every third of it): the failover time of a replica that dies.
     lease_seconds: float = DEFAULT_LEASE_SECONDS
+    #: Where replicas keep the Terraform state of stacks that declare no backend (the
+    #: ``pg`` backend, one schema per stack); None: the store's own database. A secret
+    #: (it may hold a password); used only with a PostgreSQL store.
+    terraform_state_url: str | None = field(default=None, repr=False)
     #: Whether engine programs run in bubblewrap (``sandbox``), and what each may use (``[limits]``).
     sandbox: sandboxing.Mode = sandboxing.Mode.AUTO
     limits: sandboxing.Limits = field(default_factory=sandboxing.Limits)
@@ -198,7 +204,21 @@ class ControllerConfig:
         if self.webhook_secret:
             values.append(self.webhook_secret)
         values += self.notifications.secret_values()
+        if self.terraform_state_url:
+            values += _url_secrets(self.terraform_state_url)
         return values
+
+
+def _url_secrets(url: str) -> list[str]:
+    """A database URL and its password (as written and decoded), to mask wherever they appear."""
+    found = [url]
+    userinfo = texts.url_userinfo(url)
+    if userinfo is not None and ":" in userinfo[1]:
+        password = userinfo[1].partition(":")[2]
+        found += [password, unquote(password)]
+    query = url.partition("?")[2].partition("#")[0]
+    found += [value for key, value in parse_qsl(query, keep_blank_values=True) if key == "password"]
+    return [item for item in found if item]
 
 
 def _identity(repo: RepositoryConfig) -> str:

@@ -104,6 +104,12 @@ class StackContext:
     inputs: core_outputs.Input = field(default_factory=dict)
     #: Where state shared by replicas lives (:class:`SharedState`); None with one controller.
     shared_state: SharedState | None = None
+    #: A read-only plan (a merge request's preview): it runs without the stack's lock, maybe
+    #: while an apply of the same stack runs, so the engine writes nothing in ``state_dir``
+    #: and takes no lock of the stack's state; what it needs to write (a working copy, a
+    #: plan file) goes to a folder of its own, removed when the plan ends. Its plan is
+    #: never applied. Only :meth:`Engine.plan` is called with it set.
+    read_only: bool = False
 
     @property
     def stack_dir(self) -> Path:
@@ -112,7 +118,16 @@ class StackContext:
 
 
 class Engine(Protocol):
-    """What the controller needs from an engine."""
+    """What the controller needs from an engine.
+
+    An engine may also say which files of its ``state_dir`` are state that every
+    controller replica needs (issue 14): a class attribute ``shared_files: tuple[str, ...]``
+    of plain file names (read with ``getattr``, default none; the Kubernetes engine names
+    its inventory). With replicas on PostgreSQL the controller writes the store's copy of
+    each into ``state_dir`` before every operation and keeps each one that changed after
+    it (:mod:`truenorth.controller.runs.carrying`); engines never see the store. Files not
+    named there stay on the disk of the replica that wrote them.
+    """
 
     #: The ``engine:`` value in ``truenorth.yaml`` this engine serves.
     name: str

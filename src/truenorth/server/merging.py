@@ -6,8 +6,13 @@ Comment*) at this path, with the same secret as the push webhook. Checks, each b
 the next reads on: the body size and time (``limits``) → a webhook secret is configured
 (403) → the signature or token over the raw bytes (:func:`.signatures.verify`, 401) →
 the event read by :mod:`truenorth.forges.hooks` (a malformed payload is a 400, never a
-500) → handed to the controller (:meth:`merge_request_received`), which answers at once
-and previews, comments and sets statuses in the background. Other events answer 202
+500) → the delivery id was not seen before (a redelivery or a replay answers 202
+``duplicate`` and does nothing; the ids are remembered as the push webhook's are,
+:mod:`.deliveries`) → handed to the controller (:meth:`merge_request_received`), which
+answers at once and previews, comments and sets statuses in the background. With
+replicas the controller hands the event to the repository's owner through the database
+and keeps the delivery id there, so a redelivery to another replica is a duplicate too;
+a store that cannot record it is a 503 (deliver again later). Other events answer 202
 ``ignored``; pings 200.
 """
 
@@ -19,8 +24,9 @@ from typing import Annotated, Protocol, runtime_checkable
 from fastapi import APIRouter, Path, Request, status
 from fastapi.responses import JSONResponse
 
+from truenorth.controller import errors as controller_errors
 from truenorth.forges import hooks
-from truenorth.server import rejections, signatures
+from truenorth.server import deliveries, pushes, rejections, signatures
 
 __all__ = ["MergeRequestPort", "router"]
 
@@ -38,14 +44,19 @@ _PINGS = {"ping", "System Hook"}
 class MergeRequestPort(Protocol):
     """The controller as this endpoint uses it."""
 
-    def merge_request_received(self, event: hooks.MergeRequestEvent | hooks.PlanCommand) -> str:
+    async def merge_request_received(
+        self, event: hooks.MergeRequestEvent | hooks.PlanCommand, *, delivery: str | None = None
+    ) -> str:
         """Act on a verified event (at once; the work goes on in the background); what was done."""
         ...
 
 
-def router(controller: MergeRequestPort, *, secret: str | None) -> APIRouter:
-    """The endpoint, checking against the webhook ``secret``."""
+def router(
+    controller: MergeRequestPort, *, secret: str | None, seen: deliveries.Deliveries | None = None
+) -> APIRouter:
+    """The endpoint, checking against the webhook ``secret``; ``seen``: the delivery ids handled."""
     api = APIRouter()
+    handled = seen if seen is not None else deliveries.Deliveries()
 
     @api.post("/webhooks/merge-requests/{forge}", status_code=status.HTTP_202_ACCEPTED, tags=["webhooks"])
     async def receive(forge: Forge, request: Request) -> JSONResponse:
@@ -70,7 +81,28 @@ def router(controller: MergeRequestPort, *, secret: str | None) -> APIRouter:
             return JSONResponse({"detail": "payload could not be read"}, status_code=400)
         if event is None:
             return JSONResponse({"event": kind, "ignored": True}, status_code=202)
-        done = controller.merge_request_received(event)
+        try:
+            delivery = pushes.delivery_id(forge, headers)
+        except rejections.RejectedError as refused:
+            return JSONResponse({"detail": refused.message}, status_code=refused.status)
+        seen_as = f"{forge}:merge-request"
+        if delivery is not None and not handled.first_time(seen_as, delivery):
+            return JSONResponse({"event": kind, "duplicate": True}, status_code=202)
+        try:
+            done = await controller.merge_request_received(event, delivery=delivery)
+        except controller_errors.ControllerError as exc:
+            if delivery is not None:
+                handled.forget(seen_as, delivery)
+            if exc.kind != controller_errors.UNAVAILABLE:
+                return JSONResponse({"detail": exc.message}, status_code=400)
+            _log.warning("merge-request webhook from %s not recorded: %s", forge, exc.message)
+            unavailable = "the event cannot be recorded now (state database unavailable); deliver it again"
+            return JSONResponse({"detail": unavailable}, status_code=503)
+        except Exception:
+            if delivery is not None:
+                handled.forget(seen_as, delivery)
+            _log.exception("merge-request webhook from %s: the event could not be handled", forge)
+            return JSONResponse({"detail": "the event could not be handled"}, status_code=400)
         return JSONResponse({"event": kind, "result": done}, status_code=202)
 
     return api

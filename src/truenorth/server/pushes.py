@@ -26,7 +26,7 @@ from typing import Any
 from truenorth import texts
 from truenorth.server import rejections
 
-__all__ = ["Delivery", "Push", "parse"]
+__all__ = ["Delivery", "Push", "delivery_id", "parse"]
 
 _MAX_URL = 2048
 _MAX_REF = 1024
@@ -82,19 +82,19 @@ class Delivery:
 
 def parse(provider: str, headers: Mapping[str, str], body: bytes) -> Delivery:
     """Read a verified delivery; raise ``RejectedError`` (4xx) for anything malformed."""
-    delivery_id = _delivery_id(provider, headers)
+    found_id = delivery_id(provider, headers)
     event = _event(provider, headers)
     if event is None or event == "ping":
-        return Delivery(provider, event or "unknown", delivery_id, None)
+        return Delivery(provider, event or "unknown", found_id, None)
     document = _json_object(body)
     if provider == "gitlab" and document.get("object_kind", "push") != "push":
-        return Delivery(provider, _event_name(document.get("object_kind")), delivery_id, None)
+        return Delivery(provider, _event_name(document.get("object_kind")), found_id, None)
     if provider == "generic":
         push = _generic_push(document)
     else:
         _check_commits(document)
         push = Push(urls=_urls(provider, document), ref=_ref(document), sha=_sha(provider, document))
-    return Delivery(provider, "push", delivery_id, push)
+    return Delivery(provider, "push", found_id, push)
 
 
 def _event(provider: str, headers: Mapping[str, str]) -> str | None:
@@ -127,7 +127,8 @@ def _required_header(headers: Mapping[str, str], key: str, shown: str) -> str:
     return value.strip()
 
 
-def _delivery_id(provider: str, headers: Mapping[str, str]) -> str | None:
+def delivery_id(provider: str, headers: Mapping[str, str]) -> str | None:
+    """The forge's id of this delivery (the same on a redelivery); None when it sends none."""
     for key in _DELIVERY_HEADERS.get(provider, ()):
         value = (headers.get(key) or "").strip()
         if value:

@@ -4,31 +4,41 @@ A team that starts on the embedded SQLite store and later wants several replicas
 its history to PostgreSQL once, with the controller stopped. :func:`copy_store` opens
 both stores (each migrated to the newest schema), refuses a target that already holds
 runs or stacks, and copies, in one transaction on the target: every run (ids kept, so
-URLs to runs stay valid), every run log line, every stack state and every recorded
-output (sealed values stay sealed: the target needs the same sealing key). Then the
-target's id sequences are moved past the copied ids. Replicas, leases and requests are
+URLs to runs stay valid), every run log line, every stack state, every recorded
+output (sealed values stay sealed: the target needs the same sealing key) and every
+shared engine state file: those of ``stack_files`` and, from ``files``, those a single
+controller keeps only in its data dir's state dirs (the Kubernetes inventories). Then the
+target's id sequences are moved past the copied ids. Replicas, leases, requests and publications are
 not copied: they describe running controllers, and a new start makes them again.
 
-Rows are read and written in batches, so a large history never sits in memory at once;
+Rows are read and written in batches (shared files, up to 4 MiB each, a few at a
+time), so a large history never sits in memory at once;
 a failure leaves the target as empty as it was (the transaction rolls back).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from truenorth.store import database, errors, schema
+from truenorth.store import database, errors, filing, records, schema
 
-__all__ = ["BATCH", "COPIED_TABLES", "Copied", "copy_store"]
+__all__ = ["BATCH", "COPIED_TABLES", "Copied", "FileItem", "FileSource", "copy_store"]
+
+#: One shared engine state file: repository key, stack, file name, content.
+FileItem = tuple[str, str, str, bytes]
+#: The shared files of the source's stacks (given their records) that are not in its store.
+FileSource = Callable[[list[records.StackRecord]], Iterable[FileItem]]
 
 #: Rows per read and per insert.
 BATCH = 2000
 #: The tables copied, in an order their foreign keys accept.
-COPIED_TABLES = ("runs", "run_logs", "stacks", "stack_outputs")
+COPIED_TABLES = ("runs", "run_logs", "stacks", "stack_outputs", "stack_files")
+# Rows per batch of the tables whose rows are large (a shared file holds up to 4 MiB).
+_SMALL_BATCHES = {"stack_files": 16}
 # Move PostgreSQL's id sequences past the copied ids.
 _RESET_SEQUENCES = (
     "SELECT setval(pg_get_serial_sequence('runs', 'id'), COALESCE((SELECT max(id) FROM runs), 0) + 1, false)",
@@ -45,19 +55,26 @@ class Copied:
 
 
 def copy_store(
-    source_url: str, target_url: str, *, progress: Callable[[str, int], None] | None = None
+    source_url: str,
+    target_url: str,
+    *,
+    progress: Callable[[str, int], None] | None = None,
+    files: FileSource | None = None,
 ) -> Copied:
     """Copy the store at ``source_url`` into the empty store at ``target_url``.
 
     :class:`~truenorth.store.errors.StoreError` when either cannot be opened, the target
     is not empty, or the copy fails (nothing is left half-copied). ``progress`` is called
-    with a table's name and the rows copied so far.
+    with a table's name and the rows copied so far. ``files`` gives the shared files
+    kept outside the source store (its data dir's), read one at a time and added to
+    ``stack_files`` in the same transaction (counted there); an exception it raises
+    leaves the target empty too.
     """
     source = database.Store.open(source_url)
     try:
         target = database.Store.open(target_url)
         try:
-            return _copy(source, target, progress=progress)
+            return _copy(source, target, progress=progress, files=files)
         finally:
             target.close()
     finally:
@@ -65,14 +82,18 @@ def copy_store(
 
 
 def _copy(
-    source: database.Store, target: database.Store, *, progress: Callable[[str, int], None] | None
+    source: database.Store,
+    target: database.Store,
+    *,
+    progress: Callable[[str, int], None] | None,
+    files: FileSource | None,
 ) -> Copied:
     if source.url == target.url:
         raise errors.StoreError(f"cannot copy the store {source.url} onto itself")
     tables = schema.Base.metadata.tables
     counts: dict[str, int] = {}
     with target._guard(f"copy the store {source.url} into {target.url}"), target._writing() as out:
-        for name in ("runs", "stacks", "stack_outputs"):
+        for name in ("runs", "stacks", "stack_outputs", "stack_files"):
             if out.execute(sa.select(sa.func.count()).select_from(tables[name])).scalar_one():
                 raise errors.StoreError(
                     f"cannot copy into {target.url}: it already holds {name}; copy only into an empty store"
@@ -81,7 +102,7 @@ def _copy(
             for name in COPIED_TABLES:
                 table = tables[name]
                 copied = 0
-                for found in _batches(src, table):
+                for found in _batches(src, table, size=_SMALL_BATCHES.get(name, BATCH)):
                     rows = [{**row, "plan_id": None} for row in found] if name == "runs" else found
                     out.execute(sa.insert(table), rows)
                     copied += len(rows)
@@ -93,6 +114,15 @@ def _copy(
             linked = src.execute(
                 sa.select(runs.c.id, runs.c.plan_id).where(runs.c.plan_id.is_not(None))
             ).all()
+        if files is not None:
+            for repository, stack, name, content in files(source.list_stacks()):
+                if not filing.put(
+                    out, repository=repository, stack=stack, name=name, content=content, now=target._now()
+                ):
+                    continue  # the source store held that very file
+                counts["stack_files"] += 1
+                if progress is not None:
+                    progress("stack_files", counts["stack_files"])
         for start in range(0, len(linked), BATCH):
             out.execute(
                 sa.update(runs).where(runs.c.id == sa.bindparam("run")).values(plan_id=sa.bindparam("plan")),
@@ -104,12 +134,12 @@ def _copy(
     return Copied(counts=counts)
 
 
-def _batches(connection: sa.Connection, table: sa.Table) -> Iterator[list[dict[str, Any]]]:
-    """The rows of ``table`` in primary-key order, ``BATCH`` at a time (keyset paging)."""
+def _batches(connection: sa.Connection, table: sa.Table, *, size: int) -> Iterator[list[dict[str, Any]]]:
+    """The rows of ``table`` in primary-key order, ``size`` at a time (keyset paging)."""
     key = list(table.primary_key.columns)
     after: tuple[Any, ...] | None = None
     while True:
-        query = sa.select(table).order_by(*key).limit(BATCH)
+        query = sa.select(table).order_by(*key).limit(size)
         if after is not None:
             query = query.where(sa.tuple_(*key) > sa.tuple_(*after))
         found = [dict(row._mapping) for row in connection.execute(query)]

@@ -6,7 +6,9 @@ current view of each stack is kept in ``stacks``; controllers sharing a PostgreS
 store coordinate through ``replicas``, ``leases``, ``requests``, per-stack advisory
 locks and LISTEN/NOTIFY (the sections "Replicas and leases" and "Routing" below); the outputs of each stack's last
 successful apply in ``stack_outputs`` (a sensitive one sealed with the store's
-:class:`~truenorth.store.sealing.Sealer`, never in clear). The store sits below ``truenorth.core``
+:class:`~truenorth.store.sealing.Sealer`, never in clear); the engine state files
+replicas share (the Kubernetes inventories) in ``stack_files``; what each repository's
+owner knows of it, for the replicas that do not own it, in ``publications``. The store sits below ``truenorth.core``
 (it must not import it): it takes and returns plain JSON-compatible values that the
 controller has already redacted, and frozen :mod:`~truenorth.store.records`.
 
@@ -31,14 +33,17 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import orm
 
 from truenorth.store import (
     checks,
     connecting,
     errors,
+    filing,
     leasing,
     locking,
     migrating,
+    publications,
     records,
     requesting,
     rows,
@@ -527,7 +532,8 @@ class Store:
         """The recorded state of each of ``stacks`` (``(repository, name)`` pairs) with its last run in brief.
 
         One query, the stacks joined with their last runs (never a query per stack), for
-        at most 10,000 stacks. In the order of ``stacks``; a stack never recorded is left out.
+        at most 10,000 stacks, each saying whether a run of it is in flight (``active``).
+        In the order of ``stacks``; a stack never recorded is left out.
         """
         if len(stacks) > _MAX_PAGE:
             raise ValueError(f"a stack page holds at most {_MAX_PAGE} stacks, got {len(stacks)}")
@@ -536,9 +542,21 @@ class Store:
             names.setdefault(repository, set()).add(name)
         if not names:
             return []
+        running = orm.aliased(RunRow)
+        active = (
+            sa.exists()
+            .where(
+                running.repository == StackRow.repository,
+                running.stack == StackRow.name,
+                running.kind.in_(records.RUN_KINDS),  # the index's third column: a few index probes
+                running.status.in_(records.ACTIVE_STATUSES),
+            )
+            .label("active")
+        )
         query = (
             sa.select(
                 StackRow,
+                active,
                 RunRow.id.label("run_id"),
                 RunRow.kind.label("run_kind"),
                 RunRow.status.label("run_status"),
@@ -647,6 +665,70 @@ class Store:
             raise sealing.SealingError(f"the sensitive output {record.name!r} has no sealed value")
         return self._sealer.unseal(record.sealed)
 
+    # Stack files: engine state replicas share -------------------------------------
+
+    def stack_files(self, *, repository: str, stack: str) -> list[records.StackFileRecord]:
+        """Every engine state file kept for ``stack`` of ``repository`` (:mod:`.filing`), by name."""
+        with self._guard(f"read the shared files of stack {stack!r}"), self._reading() as conn:
+            return filing.files(conn, repository=repository, stack=stack)
+
+    def put_stack_file(self, *, repository: str, stack: str, name: str, content: bytes) -> bool:
+        """Keep ``content`` as the shared file ``name`` of the stack (at most 4 MiB, a plain
+        file name: ``ValueError`` otherwise); False, nothing written, when it is unchanged."""
+        with self._guard(f"keep the shared file {name!r} of stack {stack!r}"), self._writing() as conn:
+            return filing.put(
+                conn, repository=repository, stack=stack, name=name, content=content, now=self._now()
+            )
+
+    def delete_stack_file(self, *, repository: str, stack: str, name: str) -> bool:
+        """Forget the shared file ``name`` of the stack; True if it was kept."""
+        with self._guard(f"delete the shared file {name!r} of stack {stack!r}"), self._writing() as conn:
+            return filing.delete(conn, repository=repository, stack=stack, name=name)
+
+    # Publications: what each repository's owner knows, for the other replicas ------
+
+    def publish(
+        self,
+        *,
+        repository: str,
+        holder: str,
+        valid_revision: str | None,
+        desired_revision: str | None,
+        spec_text: str | None,
+        source_error: str | None,
+        revision_error: str | None,
+        last_fetch_at: datetime | None,
+        last_check_at: datetime | None,
+        drifted: Iterable[str],
+        commits: Mapping[str, Mapping[str, Any]],
+    ) -> bool:
+        """Publish what ``holder``, the owner of ``repository``, knows of it (:mod:`.publications`);
+        False, nothing written, when ``holder`` does not hold the repository's lease."""
+        with self._guard(f"publish the view of {repository}"), self._writing() as conn:
+            return publications.publish(
+                conn,
+                repository=repository,
+                holder=holder,
+                valid_revision=valid_revision,
+                desired_revision=desired_revision,
+                spec_text=spec_text,
+                source_error=source_error,
+                revision_error=revision_error,
+                last_fetch_at=last_fetch_at,
+                last_check_at=last_check_at,
+                drifted=drifted,
+                commits=commits,
+                now=self._now(),
+            )
+
+    def publications(
+        self, *, repositories: Sequence[str], known_specs: Iterable[str] = ()
+    ) -> dict[str, records.PublicationRecord]:
+        """What the owners of ``repositories`` published, by repository (one query); without
+        the spec text of a valid revision in ``known_specs``."""
+        with self._guard(f"read the views of {len(repositories)} repositories"), self._reading() as conn:
+            return publications.read(conn, repositories=repositories, known_specs=frozenset(known_specs))
+
     # Replicas and leases ----------------------------------------------------------
 
     def heartbeat(self, replica: str, *, address: str = "") -> records.ReplicaRecord:
@@ -750,6 +832,34 @@ class Store:
         actor: str | None = None,
     ) -> int:
         """Ask the owner of ``repository`` to ``action`` (``fetch`` for a webhook) and wake it."""
+        request_id = self.request_once(
+            repository=repository,
+            action=action,
+            requested_by=requested_by,
+            stack=stack,
+            arguments=arguments,
+            actor=actor,
+        )
+        assert request_id is not None  # no key: never a duplicate
+        return request_id
+
+    def request_once(
+        self,
+        *,
+        repository: str,
+        action: str,
+        requested_by: str,
+        stack: str = "",
+        arguments: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+        dedup: str | None = None,
+        taken_by: str | None = None,
+    ) -> int | None:
+        """:meth:`request`, recorded once per ``(repository, dedup)``: None for a duplicate.
+
+        ``taken_by``: the replica records work it does itself (the owner of ``repository``),
+        so that a redelivery elsewhere finds it; nobody is woken for it.
+        """
         with self._guard(f"record a {action} request for {repository}"), self._writing() as conn:
             request_id = requesting.add(
                 conn,
@@ -760,7 +870,11 @@ class Store:
                 arguments=arguments,
                 actor=actor,
                 requested_by=requested_by,
+                dedup=dedup,
+                taken_by=taken_by,
             )
+            if request_id is None or taken_by is not None:
+                return request_id
             if conn.dialect.name == "postgresql":
                 # Delivered when this transaction commits, never before the row is visible.
                 signalling.notify(

@@ -25,11 +25,13 @@ __all__ = [
     "LeaseRecord",
     "OutputItem",
     "OutputRecord",
+    "PublicationRecord",
     "ReplicaRecord",
     "RequestRecord",
     "RunBrief",
     "RunRecord",
     "StackBrief",
+    "StackFileRecord",
     "StackOverview",
     "StackRecord",
 ]
@@ -44,8 +46,9 @@ ACTIVE_STATUSES = ("pending", "running")
 FINISHED_STATUSES = tuple(s for s in RUN_STATUSES if s not in ACTIVE_STATUSES)
 #: Statuses of an apply that changed what is deployed.
 DEPLOYED_STATUSES = ("succeeded", "partial")
-#: What one replica can ask of a repository's owner (``fetch``: a webhook arrived).
-REQUEST_ACTIONS = ("fetch", "refresh", "sync", "approve", "rollback")
+#: What one replica can ask of a repository's owner (``fetch``: a push webhook arrived;
+#: ``merge-request``: a merge-request webhook, its event in the arguments).
+REQUEST_ACTIONS = ("fetch", "refresh", "sync", "approve", "rollback", "merge-request")
 #: A request waits (``pending``), is being worked on (``taken``), then ends.
 REQUEST_STATUSES = ("pending", "taken", "done", "failed")
 #: Stack state fields that :meth:`Store.upsert_stack` accepts.
@@ -145,10 +148,15 @@ class RunBrief:
 
 @dataclass(frozen=True)
 class StackOverview:
-    """One stack's state with its last run in brief, as one overview page shows it."""
+    """One stack's state with its last run in brief, as one overview page shows it.
+
+    ``active``: a run of the stack is in flight (pending or running), whichever replica
+    runs it (its last run is set only when a run ends).
+    """
 
     stack: StackRecord
     last_run: RunBrief | None
+    active: bool = False
 
 
 class OutputItem(Protocol):
@@ -185,6 +193,48 @@ class OutputRecord:
     run_id: int | None
     updated_at: datetime
     sealed: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class StackFileRecord:
+    """One engine state file of one stack, as replicas share it (the Kubernetes inventory).
+
+    ``name`` is a plain file name in the stack's state dir; ``content`` its bytes (never
+    in ``repr``); ``digest`` their SHA-256 (hex); ``updated_at`` when they last changed.
+    """
+
+    repository: str
+    stack: str
+    name: str
+    digest: str
+    updated_at: datetime
+    content: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True)
+class PublicationRecord:
+    """What the owner of one repository published of it (``store/publications.py``).
+
+    ``holder`` wrote it at ``updated_at``. ``valid_revision`` is the newest valid revision
+    and ``spec_text`` its ``truenorth.yaml`` (None when the reader already had it parsed,
+    or the owner has no valid revision; never in ``repr``); ``desired_revision`` the newest
+    revision seen. The errors were redacted by the owner. ``drifted``: the stacks whose
+    last drift check found drift; ``commits``: commit details by full SHA (``sha``,
+    ``author``, ``date`` as ISO 8601, ``subject``).
+    """
+
+    repository: str
+    holder: str
+    valid_revision: str | None
+    desired_revision: str | None
+    source_error: str | None
+    revision_error: str | None
+    last_fetch_at: datetime | None
+    last_check_at: datetime | None
+    drifted: tuple[str, ...]
+    commits: dict[str, dict[str, Any]]
+    updated_at: datetime
+    spec_text: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -228,7 +278,8 @@ class RequestRecord:
 
     ``stack`` is ``""`` for a repository-wide request (``fetch``, a repository refresh);
     ``arguments`` and ``outcome`` are small JSON objects (a rollback's revision and
-    reason; the run ids an action started, or its error).
+    reason; the run ids an action started, or its error). ``dedup``: the forge delivery
+    it carries (``<forge>:<delivery id>``), recorded once per repository; else None.
     """
 
     id: int
@@ -244,6 +295,7 @@ class RequestRecord:
     taken_at: datetime | None
     finished_at: datetime | None
     outcome: dict[str, Any]
+    dedup: str | None = None
 
     @property
     def finished(self) -> bool:

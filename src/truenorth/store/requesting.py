@@ -58,8 +58,14 @@ def add(
     arguments: Mapping[str, Any] | None,
     actor: str | None,
     requested_by: str,
-) -> int:
-    """Record a pending request; return its id."""
+    dedup: str | None = None,
+    taken_by: str | None = None,
+) -> int | None:
+    """Record a pending request (``taken_by``: already taken by that replica); return its id.
+
+    ``dedup`` (a forge's delivery id): None, and nothing recorded, when ``repository``
+    already has a request with that key (a redelivery, whichever replica it reached).
+    """
     values = {
         "repository": leasing.repository_key(repository),
         "stack": checks.bounded(stack, what="a stack name", limit=schema.STACK_LENGTH, empty=True),
@@ -71,9 +77,32 @@ def add(
         "status": "pending",
         "outcome": {},
     }
-    return int(
-        connection.execute(sa.insert(RequestRow).values(**values).returning(RequestRow.id)).scalar_one()
+    if taken_by is not None:
+        values.update(status="taken", taken_by=leasing.replica_id(taken_by), taken_at=values["requested_at"])
+    if dedup is None:
+        return int(
+            connection.execute(sa.insert(RequestRow).values(**values).returning(RequestRow.id)).scalar_one()
+        )
+    values["dedup"] = checks.bounded(dedup, what="a delivery id", limit=schema.NAME_LENGTH)
+    statement = (
+        _insert(connection)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["repository", "dedup"])
+        .returning(RequestRow.id)
     )
+    found = connection.execute(statement).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def _insert(connection: sa.Connection) -> Any:
+    """The dialect's INSERT that can skip a row whose unique key exists (``ON CONFLICT``)."""
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # imported only on PostgreSQL
+
+        return postgresql.insert(RequestRow)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(RequestRow)
 
 
 def notice_payload(request_id: int, repository: str) -> str:

@@ -217,7 +217,7 @@ def stack_overview(mapping: sa.RowMapping) -> records.StackOverview:
     stack = records.StackRecord(
         **{field.name: mapping[field.name] for field in dataclasses.fields(records.StackRecord)}
     )
-    return records.StackOverview(stack=stack, last_run=last)
+    return records.StackOverview(stack=stack, last_run=last, active=bool(mapping.get("active", False)))
 
 
 def output_rows(

@@ -7,9 +7,12 @@ of each stack. Only portable types are used: ``JSON``, ``Text``, bounded ``Strin
 no offset, so values are normalized to UTC on the way in and marked UTC on the way out).
 The migrations in ``migrations/versions`` create exactly these tables; a test compares
 the two. ``replicas``, ``leases`` and ``requests`` are how several controllers share
-one PostgreSQL store (``store/leasing.py``, ``store/requesting.py``). ``repository`` in ``runs`` and ``stacks`` is a tracked repository's key, one
-string (``<normalized URL>#<branch>``, readable in SQL), so that the store's arguments
-stay one value per repository.
+one PostgreSQL store (``store/leasing.py``, ``store/requesting.py``); ``stack_files``
+holds the engine state files they share (``store/filing.py``), ``publications``
+what each repository's owner knows for the others (``store/publications.py``). ``repository`` in
+``runs`` and ``stacks`` is a tracked repository's key, one string (``<normalized
+URL>#<branch>``, readable in SQL), so that the store's arguments stay one value per
+repository.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from truenorth.store import records
 __all__ = [
     "Base",
     "LeaseRow",
+    "PublicationRow",
     "ReplicaRow",
     "RequestRow",
     "RunLogRow",
     "RunRow",
+    "StackFileRow",
     "StackOutputRow",
     "StackRow",
     "UTCDateTime",
@@ -180,6 +185,45 @@ class StackOutputRow(Base):
     updated_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime())
 
 
+class StackFileRow(Base):
+    """One engine state file of one stack that replicas share (``store/filing.py``).
+
+    ``content`` is the file's bytes (bounded by the store), ``digest`` their SHA-256 (hex).
+    """
+
+    __tablename__ = "stack_files"
+
+    repository: orm.Mapped[str] = orm.mapped_column(sa.String(REPOSITORY_LENGTH), primary_key=True)
+    stack: orm.Mapped[str] = orm.mapped_column(sa.String(STACK_LENGTH), primary_key=True)
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(NAME_LENGTH), primary_key=True)
+    content: orm.Mapped[bytes] = orm.mapped_column(sa.LargeBinary)
+    digest: orm.Mapped[str] = orm.mapped_column(sa.String(DIGEST_LENGTH))
+    updated_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime())
+
+
+class PublicationRow(Base):
+    """What the owner of one repository knows of it, for the replicas that do not own it
+    (``store/publications.py``): written by the lease holder, only when it changed."""
+
+    __tablename__ = "publications"
+
+    repository: orm.Mapped[str] = orm.mapped_column(sa.String(REPOSITORY_LENGTH), primary_key=True)
+    holder: orm.Mapped[str] = orm.mapped_column(sa.String(NAME_LENGTH))
+    valid_revision: orm.Mapped[str | None] = orm.mapped_column(sa.String(REVISION_LENGTH), nullable=True)
+    desired_revision: orm.Mapped[str | None] = orm.mapped_column(sa.String(REVISION_LENGTH), nullable=True)
+    #: The ``truenorth.yaml`` of ``valid_revision``, as validated (at most 1 MiB).
+    spec_text: orm.Mapped[str | None] = orm.mapped_column(sa.Text, nullable=True)
+    source_error: orm.Mapped[str | None] = orm.mapped_column(sa.Text, nullable=True)
+    revision_error: orm.Mapped[str | None] = orm.mapped_column(sa.Text, nullable=True)
+    last_fetch_at: orm.Mapped[datetime | None] = orm.mapped_column(UTCDateTime(), nullable=True)
+    last_check_at: orm.Mapped[datetime | None] = orm.mapped_column(UTCDateTime(), nullable=True)
+    #: Names of the stacks whose last drift check found drift.
+    drifted: orm.Mapped[list[str]] = orm.mapped_column(sa.JSON)
+    #: Details of the commits the owner's views name, by full SHA.
+    commits: orm.Mapped[dict[str, Any]] = orm.mapped_column(sa.JSON)
+    updated_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime())
+
+
 class ReplicaRow(Base):
     """One running controller sharing the store, alive while its heartbeat is recent."""
 
@@ -212,13 +256,16 @@ class LeaseRow(Base):
 
 
 class RequestRow(Base):
-    """Work asked of a repository's owner by any replica: fetch (a webhook), or an action."""
+    """Work asked of a repository's owner by any replica: fetch (a push webhook), a merge-request
+    event (its forge delivery id in ``dedup``, once per repository), or an action."""
 
     __tablename__ = "requests"
     __table_args__ = (
         sa.CheckConstraint(_allowed("action", records.REQUEST_ACTIONS), name="action"),
         sa.CheckConstraint(_allowed("status", records.REQUEST_STATUSES), name="status"),
         sa.Index(None, "status", "repository"),
+        # A forge's delivery, recorded once per repository whichever replica it reached.
+        sa.UniqueConstraint("repository", "dedup"),
         {"sqlite_autoincrement": True},
     )
 
@@ -235,3 +282,5 @@ class RequestRow(Base):
     taken_at: orm.Mapped[datetime | None] = orm.mapped_column(UTCDateTime(), nullable=True)
     finished_at: orm.Mapped[datetime | None] = orm.mapped_column(UTCDateTime(), nullable=True)
     outcome: orm.Mapped[dict[str, Any]] = orm.mapped_column(sa.JSON)
+    #: The event's delivery id at its forge (``<forge>:<id>``); None: not de-duplicated.
+    dedup: orm.Mapped[str | None] = orm.mapped_column(sa.String(NAME_LENGTH), nullable=True)

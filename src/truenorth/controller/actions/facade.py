@@ -48,6 +48,7 @@ from truenorth.controller.runs import guarding, ownership, runtime, secrets
 from truenorth.controller.runs import registry as engine_registry
 from truenorth.core import ids, redaction, specs, states, walks
 from truenorth.engines import sandbox as sandboxing
+from truenorth.engines.terraform import pgstate
 from truenorth.forges import hooks
 from truenorth.git import errors as git_errors
 from truenorth.git import urls
@@ -133,13 +134,16 @@ class Controller:
         )
         if self.sharing.enabled:
             self.context.locks.database = self.sharing.stack_lock
+            # Terraform state of stacks without a backend: in PostgreSQL, reachable by every replica.
+            state_url = config.terraform_state_url or config.store_url
+            self.runtime.shared_state_url = pgstate.libpq_url(state_url) if state_url else None
         self.previews = previewing.Previews(
             self.context, self._repos, idle=lambda name: self.loops[name].parked()
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._actions: set[asyncio.Task[Any]] = set()
         self._started = False
-        self.reading = reading.Reader(self.context, self._repos)
+        self.reading = reading.Reader(self.context, self._repos, owns=self.sharing.owns)
         self.metrics.watch_stacks(self._stack_states)
 
     # ------------------------------------------------------------------ lifecycle
@@ -255,9 +259,55 @@ class Controller:
             log.info("push to %s: reconciling %s", branch, ", ".join(matched))
         return matched
 
-    def merge_request_received(self, event: hooks.MergeRequestEvent | hooks.PlanCommand) -> str:
-        """A verified merge-request event or ``/truenorth plan`` comment: preview, report; what was done."""
-        return self.previews.received(event)
+    async def merge_request_received(
+        self, event: hooks.MergeRequestEvent | hooks.PlanCommand, *, delivery: str | None = None
+    ) -> str:
+        """A verified merge-request event or ``/truenorth plan`` comment: preview, report; what was done.
+
+        With replicas, each repository it concerns is previewed by that repository's owner:
+        here at once, or through the database (:meth:`_route_merge_request`); ``delivery``
+        (the forge's delivery id) is acted on once per repository whichever replica it
+        reaches. ``ControllerError``: ``invalid`` (the event cannot travel), ``unavailable``
+        (the store cannot record it).
+        """
+        if not self.sharing.enabled:
+            return self.previews.received(event)
+        names = self.previews.candidates(event)
+        if not names:
+            return previewing.UNTRACKED
+        try:
+            arguments = previewing.routed(event)
+        except previewing.RoutingError as exc:
+            raise ControllerError(controller_errors.INVALID, str(exc)) from None
+        dedup = f"{event.forge}:{delivery}" if delivery else None
+        done = [
+            await self._route_merge_request(name, event, arguments=arguments, dedup=dedup) for name in names
+        ]
+        return "; ".join(done)
+
+    async def _route_merge_request(
+        self,
+        name: str,
+        event: hooks.MergeRequestEvent | hooks.PlanCommand,
+        *,
+        arguments: Mapping[str, Any],
+        dedup: str | None,
+    ) -> str:
+        """One repository's part of a merge-request event (replicas): recorded, then acted on
+        here by its owner (the record taken at once), or left for the owner to take."""
+        key, router = self._repos[name].key, self.sharing.router
+        action, mine = "merge-request", self.sharing.owns(name)
+        with controller_errors.store_unavailable():
+            record = router.note if mine else router.tell
+            request_id = await record(repository=key, action=action, arguments=arguments, dedup=dedup)
+        if request_id is None:
+            return f"ignored: delivery already received for {name}"
+        if not mine:
+            log.info("merge request %d of %s sent to its owner (request %d)", event.number, name, request_id)
+            return f"sent to the controller replica that owns {name}"
+        done = self.previews.received(event, among=(name,), order=request_id)
+        await router.noted(request_id, {"result": done})
+        return done
 
     # ------------------------------------------------------------------ views
 
@@ -436,17 +486,18 @@ class Controller:
                 )
         except guarding.RefusedError as exc:
             raise operating.refused(exc.refusal) from None
-        if self.sharing.enabled and ownership.instance_of(run.holder) != ownership.instance_of(self.holder):
-            # Its saved plan file is on another replica's disk: the owner that took the
-            # repository over plans every stack again, and that plan is the one to approve.
-            raise ControllerError(
-                controller_errors.CONFLICT,
-                f"the plan of stack {name!r} (run {run.id}) was made by another controller replica, which "
-                "no longer owns this repository; it is being planned again here: approve the new plan",
-            )
+        # A plan made by another replica (another data dir) has its saved plan file on that
+        # replica's disk: it is planned again here and applied only if it is the same plan.
+        elsewhere = self.sharing.enabled and ownership.instance_of(run.holder) != ownership.instance_of(
+            self.holder
+        )
         lease = await self._lease(repo, name, purpose=f"{'approval' if approval else 'sync'} by {actor}")
 
         async def work(on_start: operating.RunStarted) -> operating.Step:
+            if elsewhere:
+                return await operating.apply_same_plan(
+                    self.context, repo, name=name, run=run, actor=actor, approval=approval, on_start=on_start
+                )
             return await operating.apply_stored_plan(
                 self.context, repo, name=name, run=run, actor=actor, on_start=on_start
             )
@@ -515,6 +566,12 @@ class Controller:
             sha = arguments.get("sha")
             self._repos[name].wake_up(pushed=sha if isinstance(sha, str) else None)
             return {}
+        if request.action == "merge-request":
+            try:
+                event = previewing.from_routed(arguments)
+            except previewing.RoutingError as exc:
+                raise ControllerError(controller_errors.INVALID, str(exc)) from None
+            return {"result": self.previews.received(event, among=(name,), order=request.id)}
         if request.action == "refresh":
             run_id = await self.refresh(request.stack, repository=name, actor=actor)
         elif request.action in ("sync", "approve"):

@@ -17,14 +17,28 @@ GROUP BY query in the store (a declared stack never recorded counts as unknown).
 methods are synchronous: the API calls them from its thread pool, never on the event
 loop. They only read the loop's in-memory state (``get``, never ``track()``, which would
 create a track).
+
+With replicas on PostgreSQL, only the owner of a repository (the holder of its lease)
+has loaded its revision. A repository this replica does not own (or took over and has
+not checked yet) is shown as its owner published it (``store/publications.py``): the
+declared stacks from the published ``truenorth.yaml`` (parsed once per revision, cached
+by SHA), the newest and valid revisions, source and revision errors, fetch and check
+times, drift from the published names, commit details; a stack is busy while a run of
+it is in flight (the page's query says so). The published views of the
+repositories in scope cost one more query per answer, never cached across answers (a
+page must not show a view older than the states it is read with); a spec crosses the
+wire once (the query leaves out the text of revisions already parsed). On SQLite, and
+for the repositories it owns, a replica answers from its memory, with no extra query.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -37,11 +51,43 @@ from truenorth.store import database, records
 
 __all__ = ["Reader", "StateCounts", "run_detail", "run_view"]
 
+log = logging.getLogger(__name__)
+
 #: How many stacks one store query reads at most when every stack is asked for.
 _CHUNK = 1000
 
 #: How many stacks are in each (sync state, health).
 StateCounts = Mapping[tuple[states.SyncState, states.Health], int]
+#: How many published specs a reader keeps parsed (by revision SHA).
+_SPECS = 64
+
+
+class _Known(NamedTuple):
+    """One repository as an answer shows it, read once per answer (the loop may move on
+    meanwhile): from this replica's memory (``local``) or from what its owner published."""
+
+    state: repository_states.RepositoryState
+    #: The spec of the newest valid revision (None: none yet, or unreadable).
+    spec: specs.RepoSpec | None
+    desired_sha: str | None
+    valid_sha: str | None
+    source_error: str | None
+    last_fetch_at: datetime | None
+    last_check_at: datetime | None
+    #: Stacks found drifted (None: ask this replica's tracks).
+    drifted: frozenset[str] | None
+    #: Commit details the owner published, by SHA (this replica's own come first).
+    commits: Mapping[str, Mapping[str, Any]]
+    #: This replica works on it: its memory is the truth (locks say what is busy).
+    local: bool
+
+    @property
+    def key(self) -> str:
+        return self.state.key
+
+    @property
+    def name(self) -> str:
+        return self.state.name
 
 
 class _Candidate(NamedTuple):
@@ -50,7 +96,7 @@ class _Candidate(NamedTuple):
     A tuple, not a dataclass: one is made per stack in scope for every page.
     """
 
-    repo: repository_states.RepositoryState
+    repo: _Known
     name: str
     engine: str
     declared: specs.StackSpec | None = None
@@ -60,12 +106,21 @@ class Reader:
     """The read side of the facade: views of one controller's repositories, stacks and runs."""
 
     def __init__(
-        self, context: contexts.Context, repositories: Mapping[str, repository_states.RepositoryState]
+        self,
+        context: contexts.Context,
+        repositories: Mapping[str, repository_states.RepositoryState],
+        *,
+        owns: Callable[[str], bool] = lambda name: True,
     ) -> None:
         self._ctx = context
         self._repos = repositories
+        #: Whether this replica works on a repository (by name): always on SQLite.
+        self._owns = owns
         #: Configured name by store key (fixed for the controller's life).
         self._names = {repo.key: name for name, repo in repositories.items()}
+        #: Published specs parsed, by revision SHA (None: it did not parse here); API threads share it.
+        self._specs: OrderedDict[str, specs.RepoSpec | None] = OrderedDict()
+        self._specs_lock = threading.Lock()
 
     @property
     def _store(self) -> database.Store:
@@ -74,20 +129,23 @@ class Reader:
     # ------------------------------------------------------------------ repositories
 
     def repositories(self) -> list[views.RepositoryView]:
-        """Every tracked repository, in configuration order (no store query)."""
+        """Every tracked repository, in configuration order (a store query only for those
+        another replica owns)."""
+        with errors.store_unavailable():
+            scope = self._scope(self._repos.values())
         return [
             views.RepositoryView(
                 name=repo.name,
-                url=repo.display,
-                branch=repo.config.branch,
+                url=repo.state.display,
+                branch=repo.state.config.branch,
                 revision=repo.desired_sha,
-                source_error=_source_error(repo),
+                source_error=repo.source_error,
                 last_fetch_at=repo.last_fetch_at,
                 last_check_at=repo.last_check_at,
-                valid_revision=repo.revision.sha if repo.revision else None,
+                valid_revision=repo.valid_sha,
                 store_key=ids.RepositoryKey(repo.key),
             )
-            for repo in self._repos.values()
+            for repo in scope
         ]
 
     # ------------------------------------------------------------------ stacks
@@ -99,7 +157,10 @@ class Reader:
                 errors.INVALID,
                 f"limit must be at least 1 and offset at least 0, got {query.limit}, {query.offset}",
             )
-        scope = _scope(repo for repo in self._repos.values() if query.repository in (None, repo.name))
+        with errors.store_unavailable():
+            scope = self._scope(
+                repo for repo in self._repos.values() if query.repository in (None, repo.name)
+            )
         by_state = query.sync_state is not None or query.health is not None or query.sort == "state"
         wanted = _wanted(query)
         # A filter on a state other than the one of stacks never recorded: only recorded
@@ -119,13 +180,13 @@ class Reader:
             elif narrowed:
                 sync_state, health = wanted
                 stored = self._briefs(
-                    (repo for repo, _ in scope),
+                    scope,
                     sync_state=None if sync_state is None else sync_state.value,
                     health_contains=None if health is None else health.value.lower(),
                 )
                 candidates = _candidates(scope, stored, recorded_only=True)
             else:
-                stored = self._briefs(repo for repo, spec in scope if by_state or spec is None)
+                stored = self._briefs(repo for repo in scope if by_state or repo.spec is None)
                 candidates = _candidates(scope, stored)
             found = [
                 candidate
@@ -141,24 +202,24 @@ class Reader:
             items=tuple(items),
             total=len(found),
             source_errors=tuple(
-                views.SourceError(repository=repo.name, error=error)
-                for repo, _ in scope
-                if (error := _source_error(repo))
+                views.SourceError(repository=repo.name, error=repo.source_error)
+                for repo in scope
+                if repo.source_error
             ),
         )
 
     def stacks(self) -> list[views.StackView]:
         """Every stack of every repository (a store query per 1,000 stacks)."""
-        scope = _scope(self._repos.values())
         with errors.store_unavailable():
-            return self._views(list(_candidates(scope, self._briefs(r for r, spec in scope if spec is None))))
+            scope = self._scope(self._repos.values())
+            return self._views(list(_candidates(scope, self._briefs(r for r in scope if r.spec is None))))
 
     def stack(self, name: str, *, repository: str | None = None) -> views.StackView:
         """One stack with its inputs (as its current plan used them) and recorded outputs, masked;
         ``repository`` (a configured name) is needed only when several declare it."""
         declared = None
         with errors.store_unavailable():
-            repo = self.locate(name, repository)
+            repo = self._locate(name, repository)
             declared = _declared(repo, name)
             found = self._store.stack_page(stacks=[(repo.key, name)])
             record = found[0].stack if found else None
@@ -176,11 +237,11 @@ class Reader:
     def stack_outputs(self, name: str, *, repository: str | None = None) -> views.OutputsView:
         """The outputs the stack's last successful apply recorded, sensitive values masked."""
         with errors.store_unavailable():
-            repo = self.locate(name, repository)
+            repo = self._locate(name, repository)
             recorded = self._outputs(repo, name)
         return views.OutputsView(repository=repo.name, stack=name, items=recorded)
 
-    def _outputs(self, repo: repository_states.RepositoryState, name: str) -> tuple[views.OutputView, ...]:
+    def _outputs(self, repo: _Known, name: str) -> tuple[views.OutputView, ...]:
         found = self._store.stack_outputs(repository=repo.key, stacks=[name]).get(name, ())
         return tuple(
             views.OutputView(
@@ -192,9 +253,7 @@ class Reader:
             for record in sorted(found, key=lambda record: record.name)
         )
 
-    def _current_plan(
-        self, repo: repository_states.RepositoryState, name: str, *, pending: int | None
-    ) -> records.RunRecord | None:
+    def _current_plan(self, repo: _Known, name: str, *, pending: int | None) -> records.RunRecord | None:
         """The plan waiting (run ``pending``), else the stack's newest plan run.
 
         A stack converged in one run (an ``auto_apply`` Ansible stack: no check-mode plan
@@ -217,23 +276,26 @@ class Reader:
         recorded while it has no valid revision); a declared stack never recorded counts
         as unknown, Unknown.
         """
-        scope = _scope(self._repos.values())
         with errors.store_unavailable():
+            scope = self._scope(self._repos.values())
             found = self._store.state_counts(
-                repositories={repo.key: None if spec is None else spec.names for repo, spec in scope}
+                repositories={repo.key: None if repo.spec is None else repo.spec.names for repo in scope}
             )
         counts: Counter[tuple[states.SyncState, states.Health]] = Counter()
         recorded: Counter[str] = Counter()
         for key, sync_state, health, count in found:
             counts[_parsed(sync_state, health)] += count
             recorded[key] += count
-        never = sum(len(spec.stacks) - recorded[repo.key] for repo, spec in scope if spec is not None)
+        never = sum(len(repo.spec.stacks) - recorded[repo.key] for repo in scope if repo.spec is not None)
         if never:
             counts[states.SyncState.UNKNOWN, states.Health.UNKNOWN] += never
         return counts
 
     def locate(self, name: str, repository: str | None) -> repository_states.RepositoryState:
         """The repository of stack ``name``: not_found, or invalid when several have one of that name."""
+        return self._locate(name, repository).state
+
+    def _locate(self, name: str, repository: str | None) -> _Known:
         if repository is not None:
             repo = self._repos.get(repository)
             if repo is None:
@@ -242,7 +304,7 @@ class Reader:
         else:
             candidates = list(self._repos.values())
         with errors.store_unavailable():
-            found = [repo for repo in candidates if self._knows(repo, name)]
+            found = [repo for repo in self._scope(candidates) if self._knows(repo, name)]
         if not found:
             where = f" in repository {repository!r}" if repository else ""
             raise errors.ControllerError(errors.NOT_FOUND, f"no stack named {name!r}{where}")
@@ -259,7 +321,7 @@ class Reader:
     def current_plan(self, name: str, *, repository: str | None = None) -> views.RunDetail | None:
         """The plan waiting for approval, else the stack's newest plan run (None: never planned)."""
         with errors.store_unavailable():
-            repo = self.locate(name, repository)
+            repo = self._locate(name, repository)
             record = self._store.get_stack(repository=repo.key, name=name)
             found = self._current_plan(repo, name, pending=record.pending_plan_id if record else None)
         return None if found is None else run_detail(found, repository=repo.name)
@@ -325,14 +387,14 @@ class Reader:
         """The configured name of the repository stored as ``key`` (the key when none has it)."""
         return self._names.get(key, key)
 
-    def _knows(self, repo: repository_states.RepositoryState, name: str) -> bool:
+    def _knows(self, repo: _Known, name: str) -> bool:
         if repo.spec is not None:
             return name in repo.spec.names
         return self._store.get_stack(repository=repo.key, name=name) is not None
 
     def _briefs(
         self,
-        scope: Iterable[repository_states.RepositoryState],
+        scope: Iterable[_Known],
         *,
         sync_state: str | None = None,
         health_contains: str | None = None,
@@ -363,7 +425,7 @@ class Reader:
 
     def _view(
         self,
-        repo: repository_states.RepositoryState,
+        repo: _Known,
         name: str,
         found: records.StackOverview | None,
         *,
@@ -371,30 +433,88 @@ class Reader:
     ) -> views.StackView:
         record = found.stack if found is not None else None
         applied = record.applied_revision if record else None
-        track = repo.tracks.get(name)
-        commit = self._ctx.commits.get(applied) if applied else None
-        desired = self._ctx.commits.get(repo.desired_sha) if repo.desired_sha else None
+        track = repo.state.tracks.get(name)
+        drift = (
+            (track.drift if track is not None else False) if repo.drifted is None else name in repo.drifted
+        )
+        commit = self._commit(repo, applied)
+        desired = self._commit(repo, repo.desired_sha)
+        # Another replica works on it: busy while a run of the stack is in flight.
+        busy = self._ctx.locks.busy((repo.name, name)) if repo.local else found is not None and found.active
         return views.StackView(
             repository=repo.name,
             name=name,
             engine=declared.engine if declared else (record.engine if record else ""),
             sync_state=states.SyncState.parse(record.sync_state) if record else states.SyncState.UNKNOWN,
             health=states.Health.parse(record.health) if record else states.Health.UNKNOWN,
-            drift=track.drift if track is not None else False,
+            drift=drift,
             auto_apply=declared.auto_apply if declared else False,
             self_heal=declared.self_heal if declared else False,
             depends_on=declared.depends_on if declared else (),
             applied_revision=applied,
-            applied_commit=_commit(commit) if commit is not None else None,
+            applied_commit=commit,
             desired_revision=repo.desired_sha,
             last_run=_brief(found.last_run) if found is not None and found.last_run is not None else None,
             pending_plan_run_id=_run_id(record.pending_plan_id) if record else None,
             error=self._stack_error(record),
-            busy=self._ctx.locks.busy((repo.name, name)),
+            busy=busy,
             applied_at=record.applied_at if record else None,
-            source_error=_source_error(repo),
-            desired_commit=_commit(desired) if desired is not None else None,
+            source_error=repo.source_error,
+            desired_commit=desired,
         )
+
+    def _commit(self, repo: _Known, sha: str | None) -> views.CommitView | None:
+        """The details of commit ``sha``: as this replica remembers them, else as published."""
+        if sha is None:
+            return None
+        details = self._ctx.commits.get(sha) or repo.commits.get(sha)
+        return _commit(details) if details is not None else None
+
+    def _scope(self, repos: Iterable[repository_states.RepositoryState]) -> list[_Known]:
+        """``repos`` as this answer shows them: at most one store query, for those another
+        replica owns (or this one took over and has not checked yet)."""
+        chosen = list(repos)
+        sharing = self._store.backend == "postgresql"
+        local = {repo.name for repo in chosen if self._owns(repo.name) and (not sharing or repo.checked)}
+        remote = [repo.key for repo in chosen if repo.name not in local]
+        published: dict[str, records.PublicationRecord] = {}
+        if remote:
+            with self._specs_lock:
+                parsed = list(self._specs)
+            published = self._store.publications(repositories=remote, known_specs=parsed)
+        return [
+            _local(repo)
+            if repo.name in local
+            else _published(repo, found, self._spec_of(found))
+            if (found := published.get(repo.key)) is not None
+            else _local(repo, local=False)
+            for repo in chosen
+        ]
+
+    def _spec_of(self, published: records.PublicationRecord) -> specs.RepoSpec | None:
+        """The spec of the published valid revision: parsed once per SHA (pure, no checkout)."""
+        sha = published.valid_revision
+        if sha is None:
+            return None
+        with self._specs_lock:
+            if sha in self._specs:
+                self._specs.move_to_end(sha)
+                return self._specs[sha]
+        if published.spec_text is None:
+            return None  # forgotten since the query was made (or never published): next answer
+        try:
+            spec: specs.RepoSpec | None = specs.parse_spec(published.spec_text)
+        except specs.SpecError as exc:  # a newer replica's spec an older parser refuses
+            log.warning(
+                "repository %s: the spec of %s its owner published does not parse here: %s",
+                self._name(published.repository), sha[:12], exc,
+            )  # fmt: skip
+            spec = None
+        with self._specs_lock:
+            self._specs[sha] = spec
+            while len(self._specs) > _SPECS:
+                self._specs.popitem(last=False)
+        return spec
 
     def _stack_error(self, record: records.StackRecord | None) -> str | None:
         """The stack's recorded error; while the store refuses writes, that first (nothing is recorded)."""
@@ -444,11 +564,41 @@ def _run_fields(record: records.RunRecord, *, repository: str) -> dict[str, Any]
 
 #: Repositories with the spec of their newest valid revision, read once per answer (the
 #: loop may replace it meanwhile).
-_Scope = list[tuple[repository_states.RepositoryState, specs.RepoSpec | None]]
+_Scope = Sequence[_Known]
 
 
-def _scope(repos: Iterable[repository_states.RepositoryState]) -> _Scope:
-    return [(repo, repo.spec) for repo in repos]
+def _local(repo: repository_states.RepositoryState, *, local: bool = True) -> _Known:
+    """``repo`` as this replica's memory has it."""
+    return _Known(
+        state=repo,
+        spec=repo.spec,
+        desired_sha=repo.desired_sha,
+        valid_sha=repo.revision.sha if repo.revision is not None else None,
+        source_error=repo.source_error or repo.revision_error,
+        last_fetch_at=repo.last_fetch_at,
+        last_check_at=repo.last_check_at,
+        drifted=None,
+        commits={},
+        local=local,
+    )
+
+
+def _published(
+    repo: repository_states.RepositoryState, found: records.PublicationRecord, spec: specs.RepoSpec | None
+) -> _Known:
+    """``repo`` as its owner published it."""
+    return _Known(
+        state=repo,
+        spec=spec,
+        desired_sha=found.desired_revision,
+        valid_sha=found.valid_revision,
+        source_error=found.source_error or found.revision_error,
+        last_fetch_at=found.last_fetch_at,
+        last_check_at=found.last_check_at,
+        drifted=frozenset(found.drifted),
+        commits=found.commits,
+        local=False,
+    )
 
 
 def _candidates(
@@ -462,7 +612,8 @@ def _candidates(
     by_repository: dict[str, list[records.StackBrief]] = {}
     for brief in stored.values():
         by_repository.setdefault(brief.repository, []).append(brief)
-    for repo, spec in scope:
+    for repo in scope:
+        spec = repo.spec
         if spec is not None:
             if recorded_only and repo.key not in by_repository:
                 continue
@@ -532,21 +683,17 @@ def _parsed(sync_state: str, health: str) -> tuple[states.SyncState, states.Heal
     return states.SyncState.parse(sync_state), states.Health.parse(health)
 
 
-def _declared(repo: repository_states.RepositoryState, name: str) -> specs.StackSpec | None:
+def _declared(repo: _Known, name: str) -> specs.StackSpec | None:
     if repo.spec is None or name not in repo.spec.names:
         return None
     return repo.spec.stack(name)
 
 
-def _dependents(repo: repository_states.RepositoryState, name: str) -> tuple[str, ...]:
+def _dependents(repo: _Known, name: str) -> tuple[str, ...]:
     """The stacks of ``repo``'s spec whose ``depends_on`` names ``name`` (none while it has no spec)."""
     if repo.spec is None:
         return ()
     return tuple(stack.name for stack in repo.spec.stacks if name in stack.depends_on)
-
-
-def _source_error(repo: repository_states.RepositoryState) -> str | None:
-    return repo.source_error or repo.revision_error
 
 
 def _brief(run: records.RunBrief) -> views.RunBrief:

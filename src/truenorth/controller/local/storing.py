@@ -4,7 +4,9 @@ The copy itself is the store's (:mod:`truenorth.store.copying`); this module hol
 data dir while it copies, shared like every local command, so that it refuses while a
 controller runs there (a controller writing during the copy would lose those writes),
 and turns store failures into :class:`~truenorth.controller.errors.ControllerError` for
-the CLI, which never imports the store.
+the CLI, which never imports the store. The shared engine state files its state dirs
+hold (the Kubernetes inventories, :mod:`truenorth.controller.runs.carrying`) are copied
+too, in the same transaction: replicas on new data dirs then prune what it applied.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from truenorth.controller import errors
-from truenorth.controller.runs import ownership
+from truenorth.controller.runs import carrying, layout, ownership, registry
 from truenorth.store import copying, urls
 from truenorth.store import errors as store_errors
 
@@ -44,7 +46,15 @@ def migrate_store(
     source = source_url or urls.sqlite_url(data_dir)
     try:
         with ownership.share(data_dir, command="truenorth store migrate"), errors.store_unavailable():
-            copied = copying.copy_store(source, target_url, progress=progress)
+            where, engines = layout.DataLayout.at(data_dir), registry.EngineRegistry()
+            copied = copying.copy_store(
+                source,
+                target_url,
+                progress=progress,
+                files=lambda stacks: carrying.local_files(where, stacks, engines=engines),
+            )
     except ownership.DataDirBusy as exc:
         raise errors.ControllerError(errors.CONFLICT, str(exc)) from None
+    except (carrying.SharedFileError, ValueError) as exc:  # a link, an oversized file: nothing copied
+        raise errors.ControllerError(errors.INVALID, f"nothing was copied: {exc}") from None
     return copied.counts

@@ -16,21 +16,26 @@ after each event (:mod:`.executing` writes it, once per change), and
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from truenorth import texts
 from truenorth.controller import errors
 from truenorth.controller.loop import contexts, repositories, scheduling
 from truenorth.controller.runs import executing, guarding, sources, validating
-from truenorth.core import guards, plans, runs, specs, states, walks
+from truenorth.core import guards, meanings, plans, runs, specs, states, walks
 from truenorth.git import commits
+from truenorth.store import errors as store_errors
 from truenorth.store import records
 
 __all__ = [
+    "REPLANNED_FROM",
     "Step",
+    "apply_same_plan",
     "apply_stored_plan",
     "check_drift",
     "count_failure",
@@ -49,6 +54,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 RunStarted = Callable[[int], None]
+
+#: ``meta`` key of an apply's recorded plan: the stored plan run (made by another replica)
+#: that this replica planned again and found the same (:func:`apply_same_plan`).
+REPLANNED_FROM = "replanned_from"
+#: Characters of a failed plan's error an action's answer shows.
+_ERROR_SHOWN = 2000
 
 
 @dataclass(frozen=True)
@@ -445,6 +456,107 @@ async def apply_stored_plan(
     on_start: RunStarted | None = None,
 ) -> Step:
     """Apply the plan recorded as ``run`` (approval or sync); the engine refuses it if stale."""
+    revision, stack, _, _ = await _stored_target(ctx, repo, name=name, run=run)
+    plan = executing.plan_from_record(
+        stack=name, engine=stack.engine, revision=run.revision, summary=run.summary, changes=run.changes
+    )
+    outcome = await _apply(
+        ctx, stack, revision=revision, plan=plan, plan_run_id=run.id, actor=actor, on_start=on_start
+    )
+    return _after_stored_apply(ctx, repo, stack=stack, revision=revision, outcome=outcome)
+
+
+async def apply_same_plan(
+    ctx: contexts.Context,
+    repo: repositories.RepositoryState,
+    *,
+    name: str,
+    run: records.RunRecord,
+    actor: str,
+    approval: bool,
+    on_start: RunStarted | None = None,
+) -> Step:
+    """Apply the stored plan ``run`` that another replica made: plan again here, apply only the same plan.
+
+    The saved plan file (Terraform's) is on the other replica's disk. So the stack is
+    planned again here, at ``run``'s revision and with its inputs (refused when an input
+    changed since), as a recorded plan run that becomes the stack's pending plan like any
+    plan. When it is the same plan (:mod:`truenorth.core.meanings`), the new plan, never
+    the old one, is applied for ``actor``; its log says so and its summary's
+    ``meta["replanned_from"]`` names ``run``. Otherwise ``ControllerError(conflict)`` says
+    what differs and names the new plan to review; nothing is applied. The caller hears
+    the apply's run id (``on_start``), or that error: never the new plan's id alone.
+    """
+    revision, stack, current, direction = await _stored_target(ctx, repo, name=name, run=run)
+    try:
+        await ctx.io(
+            lambda: guarding.check_inputs_unchanged(ctx.rt.store, repository=repo.key, stack=stack, run=run)
+        )
+    except guarding.RefusedError as exc:
+        raise refused(exc.refusal) from None
+    stored = executing.plan_from_record(
+        stack=name, engine=stack.engine, revision=run.revision, summary=run.summary, changes=run.changes
+    )
+    action = "approval" if approval else "sync"
+    planned = await _plan(
+        ctx,
+        stack,
+        revision=revision,
+        actor=actor,
+        reason=f"run {run.id} planned again on this replica for the {action} by {actor} "
+        "(its saved plan is on another replica's disk)",
+        direction=direction,
+        applied=current,
+    )
+    fresh = planned.plan
+    if fresh is None:
+        error = texts.bound(planned.result.error, _ERROR_SHOWN)
+        raise errors.ControllerError(
+            errors.CONFLICT,
+            f"stack {name!r} could not be planned again on this replica to apply run {run.id}: "
+            f"the plan (run {planned.run_id}) failed: {error}; nothing was applied",
+        )
+    difference = meanings.compare(meanings.of_plan(stored), meanings.of_plan(fresh))
+    if not difference.same:
+        if not fresh.has_changes:
+            then = "it changes nothing, so there is nothing to apply"
+        elif planned.decision is guards.Decision.WAIT:
+            then = "it waits for an input"
+        else:
+            then = "review and approve it" if approval else "review it and sync again"
+        message = (
+            f"stack {name!r}'s plan changed since run {run.id} was {'approved' if approval else 'planned'}: "
+            f"{difference.describe()}; the new plan is run {planned.run_id}: {then}"
+        )
+        log.warning("repository %s: %s", repo.name, message)
+        raise errors.ControllerError(errors.CONFLICT, message)
+    note = (
+        f"truenorth: the plan of run {run.id} was made on another replica; planned again here as run "
+        f"{planned.run_id}: the same plan, applied for {actor}"
+    )
+    log.info("repository %s, stack %s: %s", repo.name, name, note.removeprefix("truenorth: "))
+
+    def started(run_id: int) -> None:
+        try:  # the run's log says first why this plan, not the approved run's, is applied
+            ctx.rt.store.append_log(run_id, [note])
+        except store_errors.StoreError as exc:
+            log.warning("cannot write the log of run %d: %s", run_id, exc)
+        if on_start is not None:
+            on_start(run_id)
+
+    plan = dataclasses.replace(fresh, meta={**fresh.meta, REPLANNED_FROM: run.id})
+    outcome = await _apply(
+        ctx, stack, revision=revision, plan=plan, plan_run_id=planned.run_id, actor=actor, on_start=started
+    )
+    step = _after_stored_apply(ctx, repo, stack=stack, revision=revision, outcome=outcome)
+    return dataclasses.replace(step, plan_run_id=planned.run_id)
+
+
+async def _stored_target(
+    ctx: contexts.Context, repo: repositories.RepositoryState, *, name: str, run: records.RunRecord
+) -> tuple[sources.Revision, specs.StackSpec, str | None, guards.Direction]:
+    """The revision and stack a stored plan ``run`` applies, the stack's applied revision and
+    the direction from it; refused (conflict) when that revision is older than the applied one."""
     revision = await revision_at(ctx, repo, sha=run.revision)
     stack = await stack_at(ctx, revision, name=name)
     record = await _stack_record(ctx, repo.key, name=name)
@@ -453,13 +565,19 @@ async def apply_stored_plan(
     refusal = guards.check_apply_direction(direction=direction, target=revision.sha, applied=current)
     if refusal is not None:
         raise refused(refusal)
-    plan = executing.plan_from_record(
-        stack=name, engine=stack.engine, revision=run.revision, summary=run.summary, changes=run.changes
-    )
-    outcome = await _apply(
-        ctx, stack, revision=revision, plan=plan, plan_run_id=run.id, actor=actor, on_start=on_start
-    )
-    track = repo.track(name)
+    return revision, stack, current, direction
+
+
+def _after_stored_apply(
+    ctx: contexts.Context,
+    repo: repositories.RepositoryState,
+    *,
+    stack: specs.StackSpec,
+    revision: sources.Revision,
+    outcome: executing.Outcome,
+) -> Step:
+    """What the loop learns from the apply of a stored (approved, synced) plan."""
+    track = repo.track(stack.name)
     status = outcome.result.status
     if status.deployed:
         track.drift = False

@@ -25,15 +25,23 @@ merge request's target. Then:
 
 Forge failures are logged and never stop the controller. What the controller remembers
 of open merge requests lives in memory: after a restart, the next push previews again.
+
+With replicas (PostgreSQL), only the repository's owner previews (one fetch per
+repository, one comment): any other replica records the event as a ``merge-request``
+request (:func:`routed`, the parsed event and nothing else: no token, no secret) and the
+owner's router hands it to :meth:`Previews.received` for that repository
+(:func:`from_routed`), with the request's id as its *order*: an event of a merge request
+older than one already acted on (two replicas, two deliveries in flight) is ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any
 
 from truenorth import config
 from truenorth.controller.loop import contexts, repositories
@@ -41,11 +49,12 @@ from truenorth.controller.runs import previewing, secrets
 from truenorth.core import states
 from truenorth.forges import comments, hooks, protocol, transport
 from truenorth.notify import events
+from truenorth.store import requesting
 
 if TYPE_CHECKING:
     from truenorth.controller.runs import runtime
 
-__all__ = ["WRITERS", "Previews", "refusal"]
+__all__ = ["UNTRACKED", "WRITERS", "Previews", "RoutingError", "from_routed", "refusal", "routed"]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +63,75 @@ WRITERS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 #: How long to wait for the reconcile of a merge commit before reporting what there is.
 _MERGE_WAIT = 6 * 3600.0
 
+#: What an event no tracked repository concerns is answered.
+UNTRACKED = "ignored: no tracked repository has this forge project and target branch"
+#: A routed event's title and link are cut to this (they are shown, never matched on).
+_ROUTED_TEXT = 256
+
 Event = hooks.MergeRequestEvent | hooks.PlanCommand
+
+
+class RoutingError(ValueError):
+    """An event that cannot travel to the repository's owner (too large), or a routed one
+    that does not read back (a request written by another version)."""
+
+
+def routed(event: Event) -> dict[str, Any]:
+    """``event`` as the arguments of a ``merge-request`` request: what the owner needs, bounded.
+
+    Only the parsed event travels (never the body, the forge token or the webhook
+    secret). Raises :class:`RoutingError` when it would not fit a request.
+    """
+    fields = {item.name: getattr(event, item.name) for item in dataclasses.fields(event)}
+    if isinstance(event, hooks.MergeRequestEvent):
+        fields["action"] = event.action.value
+        fields["title"] = event.title[:_ROUTED_TEXT]
+        fields["url"] = event.url if len(event.url) <= _ROUTED_TEXT else ""
+    arguments = {"kind": "command" if isinstance(event, hooks.PlanCommand) else "event", "event": fields}
+    if len(json.dumps(arguments)) > requesting.MAX_ARGUMENT_BYTES:
+        raise RoutingError(
+            f"merge-request event {event.number} is too large to hand to the repository's owner "
+            f"(over {requesting.MAX_ARGUMENT_BYTES} bytes of JSON)"
+        )
+    return arguments
+
+
+_TEXTS = ("forge", "base_repo", "author")
+_OPTIONAL = ("author_association",)
+_EVENT_TEXTS = (*_TEXTS, "head_sha", "head_ref", "base_ref", "head_repo", "title", "url")
+_EVENT_OPTIONAL = (*_OPTIONAL, "merge_sha")
+
+
+def from_routed(arguments: Mapping[str, Any]) -> Event:
+    """The event a ``merge-request`` request carries (:func:`routed`); :class:`RoutingError` if
+    it does not read back."""
+    fields = arguments.get("event")
+    kind = arguments.get("kind")
+    if not isinstance(fields, dict) or kind not in ("event", "command"):
+        raise RoutingError("the request carries no merge-request event")
+    texts, optional = (_EVENT_TEXTS, _EVENT_OPTIONAL) if kind == "event" else (_TEXTS, _OPTIONAL)
+    expected = {"number", *texts, *optional, *(("action",) if kind == "event" else ())}
+    if set(fields) != expected:
+        raise RoutingError("the request's merge-request event has other fields than this version reads")
+    number = fields["number"]
+    if not isinstance(number, int) or isinstance(number, bool):
+        raise RoutingError("the request's merge-request event: number is not an integer")
+    values: dict[str, Any] = {"number": number}
+    for name in texts:
+        if not isinstance(fields[name], str):
+            raise RoutingError(f"the request's merge-request event: {name} is not a string")
+        values[name] = fields[name]
+    for name in optional:
+        if fields[name] is not None and not isinstance(fields[name], str):
+            raise RoutingError(f"the request's merge-request event: {name} is not a string")
+        values[name] = fields[name]
+    if kind == "command":
+        return hooks.PlanCommand(**values)
+    try:
+        values["action"] = hooks.MergeAction(fields["action"])
+    except ValueError:
+        raise RoutingError("the request's merge-request event has an unknown action") from None
+    return hooks.MergeRequestEvent(**values)
 
 
 def refusal(forge: config.ForgeConfig, event: hooks.MergeRequestEvent) -> str | None:
@@ -97,14 +174,31 @@ class Previews:
         self._tasks: set[asyncio.Task[None]] = set()
         #: (repository, number) -> the last event of a merge request still open.
         self._open: dict[tuple[str, int], hooks.MergeRequestEvent] = {}
+        #: (repository, number) -> the order (routed request id) of the last event acted on.
+        self._order: dict[tuple[str, int], int] = {}
 
-    def received(self, event: Event) -> str:
-        """Act on one verified merge-request event or ``/truenorth plan`` comment; what was done."""
-        found = self._repository(event)
+    def candidates(self, event: Event) -> list[str]:
+        """The tracked repositories ``event`` may concern (forge, project; the target branch)."""
+        return [repo.name for repo in self._repos.values() if _concerns(repo, event)]
+
+    def received(
+        self, event: Event, *, among: Collection[str] | None = None, order: int | None = None
+    ) -> str:
+        """Act on one verified merge-request event or ``/truenorth plan`` comment; what was done.
+
+        ``among``: only these repositories (names), those this replica owns. ``order``
+        (replicas: the id of the request that recorded the event): an event older than
+        one of the same merge request already acted on is ignored.
+        """
+        found = self._repository(event, among)
         if found is None:
-            return "ignored: no tracked repository has this forge project and target branch"
+            return UNTRACKED
         repo, forge = found
         key = (repo.name, event.number)
+        if order is not None and isinstance(event, hooks.MergeRequestEvent):
+            if order < self._order.get(key, order):
+                return "ignored: a newer event of this merge request was already acted on"
+            self._order[key] = order
         if isinstance(event, hooks.PlanCommand):
             waiting = self._open.get(key)
             if waiting is None:
@@ -115,10 +209,12 @@ class Previews:
             return "previewing"
         if event.action is hooks.MergeAction.CLOSED:
             self._open.pop(key, None)
+            self._order.pop(key, None)
             self._cancel(key)
             return "forgotten"
         if event.action is hooks.MergeAction.MERGED:
             self._open.pop(key, None)
+            self._order.pop(key, None)
             self._cancel(key)
             self._spawn(self._after_merge(repo, forge, event))
             return "watching the merge"
@@ -299,14 +395,12 @@ class Previews:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _repository(self, event: Event) -> tuple[repositories.RepositoryState, config.ForgeConfig] | None:
+    def _repository(
+        self, event: Event, among: Collection[str] | None
+    ) -> tuple[repositories.RepositoryState, config.ForgeConfig] | None:
         for repo in self._repos.values():
             forge = repo.config.forge
-            if forge is None or forge.project.kind != event.forge:
-                continue
-            if forge.project.project.lower() != event.base_repo.lower():
-                continue
-            if isinstance(event, hooks.MergeRequestEvent) and event.base_ref != repo.config.branch:
+            if forge is None or not _concerns(repo, event) or (among is not None and repo.name not in among):
                 continue
             if isinstance(event, hooks.PlanCommand) and (repo.name, event.number) not in self._open:
                 continue
@@ -353,6 +447,17 @@ class Previews:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _concerns(repo: repositories.RepositoryState, event: Event) -> bool:
+    """Whether ``event`` may be about ``repo``: its forge project, and for a merge-request
+    event its branch as the target (a comment names no branch)."""
+    forge = repo.config.forge
+    if forge is None or forge.project.kind != event.forge:
+        return False
+    if forge.project.project.lower() != event.base_repo.lower():
+        return False
+    return not isinstance(event, hooks.MergeRequestEvent) or event.base_ref == repo.config.branch
 
 
 def _without_secrets(rt: runtime.Runtime) -> runtime.Runtime:

@@ -23,6 +23,14 @@ One asyncio task per tracked repository. Each pass:
 4. drift checks that are due run, for stacks no operation holds.
 
 Then it sleeps until the next poll, retry or drift check, or until woken.
+
+With replicas (PostgreSQL), the owner publishes what it knows of the repository for the
+replicas that do not own it (``store/publications.py``: the valid revision and its
+``truenorth.yaml``, the newest revision, source and revision errors, fetch and check
+times, drifted stacks, commit details): once a new revision is loaded and after every
+pass (an action's end wakes a pass too), and only when something in it changed. The
+check time alone is published again at most every :data:`CHECK_REPUBLISH` seconds, so
+an idle owner polling its branch writes nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from truenorth import paths
 from truenorth.controller import errors
@@ -42,9 +51,14 @@ from truenorth.core import guards, impacts, specs, walks
 from truenorth.git import errors as git_errors
 from truenorth.store import errors as store_errors
 
-__all__ = ["RepositoryLoop"]
+__all__ = ["CHECK_REPUBLISH", "RepositoryLoop"]
 
 log = logging.getLogger(__name__)
+
+#: Seconds after which the owner publishes the time of its last check of the branch even
+#: when nothing else changed (it checks every poll; publishing each would be a write per
+#: repository per poll on an idle replica).
+CHECK_REPUBLISH = 300.0
 
 
 class RepositoryLoop:
@@ -64,6 +78,13 @@ class RepositoryLoop:
         self.parked_until: float | None = None
         #: Stacks waiting for a dependency (they are due when it is).
         self._blocked: set[str] = set()
+        #: The revisions the stacks were applied at, as the last pass read them.
+        self._applied: dict[str, str | None] = {}
+        #: What was published last (:meth:`_publish`), and the check time it carried.
+        self._published: tuple[Any, ...] | None = None
+        self._published_check: datetime | None = None
+        #: The valid revision's ``truenorth.yaml`` text, read once per revision.
+        self._spec_text: tuple[str, str | None] | None = None
 
     def parked(self) -> bool:
         """True while the loop waits with nothing due (for tests and quiet shutdown)."""
@@ -91,6 +112,7 @@ class RepositoryLoop:
                 log.exception("reconcile pass of repository %s failed", self.repo.name)
             finally:
                 self.repo.busy = False
+            await self._publish()
             self.ctx.metrics.reconcile_duration.labels(repository=self.repo.name).observe(
                 time.perf_counter() - started
             )
@@ -150,6 +172,7 @@ class RepositoryLoop:
         repo.checked = True  # checked and, when it could be fetched, its stacks known (readiness)
         if repo.revision is None or repo.spec is None or repo.source_error is not None:
             return  # a source in error changes nothing: no apply, no self-heal (Argo CD)
+        await self._publish()  # a new revision shows on every replica before its stacks converge
         await self._converge(repo.revision, repo.spec)
         await self._check_drift(repo.spec)
 
@@ -296,7 +319,7 @@ class RepositoryLoop:
         """
         repo, ctx = self.repo, self.ctx
         records = await ctx.io(lambda: ctx.rt.store.list_stacks(repository=repo.key))
-        applied = {record.name: record.applied_revision for record in records}
+        applied = self._applied = {record.name: record.applied_revision for record in records}
         await self._learn_commits({sha for sha in applied.values() if sha is not None})
         self._blocked = set()
         by_name = {stack.name: stack for stack in spec.stacks}
@@ -446,3 +469,83 @@ class RepositoryLoop:
                     log.warning(
                         "repository %s, stack %s: drift check skipped: %s", repo.name, stack.name, exc
                     )
+
+    # ------------------------------------------------------------------ publish (replicas)
+
+    async def _publish(self) -> None:
+        """Publish what this owner knows of the repository for the other replicas, when it
+        changed (PostgreSQL only; :mod:`truenorth.store.publications`). Never fails the loop."""
+        repo, ctx = self.repo, self.ctx
+        store = ctx.rt.store
+        if store.backend != "postgresql" or not ctx.rt.holder:
+            return  # one controller: nobody else reads it
+        revision = repo.revision
+        valid = revision.sha if revision is not None else None
+        drifted = tuple(sorted(name for name, track in repo.tracks.items() if track.drift))
+        shas = {sha for sha in (valid, repo.desired_sha, *self._applied.values()) if sha is not None}
+        commits = {sha: dict(found) for sha in sorted(shas) if (found := ctx.commits.get(sha)) is not None}
+        shown = (valid, repo.desired_sha, repo.source_error, repo.revision_error, repo.last_fetch_at, drifted)
+        published = (*shown, commits)
+        checked, last = repo.last_check_at, self._published_check
+        if published == self._published and (
+            checked == last
+            or (
+                checked is not None
+                and last is not None
+                and (checked - last).total_seconds() < CHECK_REPUBLISH
+            )
+        ):
+            return
+        try:
+            text = await self._read_spec(revision)
+            written = await ctx.io(
+                lambda: store.publish(
+                    repository=repo.key,
+                    holder=ctx.rt.holder or "",
+                    valid_revision=valid,
+                    desired_revision=repo.desired_sha,
+                    spec_text=text,
+                    source_error=repo.source_error,
+                    revision_error=repo.revision_error,
+                    last_fetch_at=repo.last_fetch_at,
+                    last_check_at=checked,
+                    drifted=drifted,
+                    commits=commits,
+                )
+            )
+        except store_errors.StoreError as exc:
+            self.ctx.store_health.failed(self.ctx.redact(str(exc)))
+            self.ctx.metrics.store_errors.inc()
+            return
+        except ValueError as exc:  # a bug: the loop's own values were refused
+            log.error("repository %s: could not publish its view: %s", repo.name, exc)
+            return
+        if written:
+            self._published, self._published_check = published, checked
+        else:
+            log.info("repository %s: not published: this replica no longer holds its lease", repo.name)
+
+    async def _read_spec(self, revision: sources.Revision | None) -> str | None:
+        """The ``truenorth.yaml`` text of ``revision`` (validated when it was loaded), read once."""
+        if revision is None:
+            return None
+        if self._spec_text is not None and self._spec_text[0] == revision.sha:
+            return self._spec_text[1]
+        path = revision.checkout / specs.SPEC_FILENAME
+
+        def read() -> str | None:
+            try:
+                if path.is_symlink() or path.stat().st_size > specs.MAX_SPEC_BYTES:
+                    return None
+                return path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                return None
+
+        text = await self.ctx.io(read)
+        if text is None:
+            log.warning(
+                "repository %s: the spec of %s could not be read again: other replicas show its "
+                "recorded stacks only", self.repo.name, revision.sha[:12],
+            )  # fmt: skip
+        self._spec_text = (revision.sha, text)
+        return text

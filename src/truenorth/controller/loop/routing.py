@@ -11,6 +11,12 @@ it, and answers (``Store.finish_request``, which notifies
 answer (:meth:`Router.ask`), so an action through a non-owner returns the same run id,
 or the same error, as through the owner.
 
+A webhook is told, not asked (:meth:`Router.tell`: the caller is answered at once). A
+merge-request webhook carries its event and the forge's delivery id as the request's
+``dedup`` key, recorded once per repository; the owner records the ones it receives
+itself as taken at once (:meth:`Router.note`), so a redelivery reaching any replica is
+found and dropped, never previewed twice.
+
 Notifications only make it fast; the table is the record. A notification lost while the
 listener reconnected (the database restarted) is made up for by reading the table again
 (the listener yields a *missed* notice then), and the owner also reads it on every lease
@@ -100,14 +106,54 @@ class Router:
 
     # ------------------------------------------------------------------ asking
 
-    async def tell(self, *, repository: str, action: str, arguments: Mapping[str, Any] | None = None) -> int:
-        """Record a request for the owner of ``repository`` and return at once (webhooks)."""
+    async def tell(
+        self,
+        *,
+        repository: str,
+        action: str,
+        arguments: Mapping[str, Any] | None = None,
+        dedup: str | None = None,
+    ) -> int | None:
+        """Record a request for the owner of ``repository`` and return at once (webhooks).
+
+        ``dedup`` (a forge's delivery): None, nothing recorded, when ``repository``
+        already has a request with that key (a redelivery, on whichever replica).
+        """
         store = self.ctx.rt.store
         return await self.ctx.io(
-            lambda: store.request(
-                repository=repository, action=action, requested_by=self.replica, arguments=arguments
+            lambda: store.request_once(
+                repository=repository,
+                action=action,
+                requested_by=self.replica,
+                arguments=arguments,
+                dedup=dedup,
             )
         )
+
+    async def note(
+        self, *, repository: str, action: str, arguments: Mapping[str, Any], dedup: str | None
+    ) -> int | None:
+        """As the owner: record work done here at once (taken by this replica, nobody woken),
+        so that a redelivery of ``dedup`` elsewhere finds it; None when it was recorded before."""
+        store = self.ctx.rt.store
+        return await self.ctx.io(
+            lambda: store.request_once(
+                repository=repository,
+                action=action,
+                requested_by=self.replica,
+                arguments=arguments,
+                dedup=dedup,
+                taken_by=self.replica,
+            )
+        )
+
+    async def noted(self, request_id: int, outcome: Mapping[str, Any]) -> None:
+        """End a request recorded by :meth:`note` as done (a failure to record is only logged)."""
+        store = self.ctx.rt.store
+        try:
+            await self.ctx.io(lambda: store.finish_request(request_id, status="done", outcome=outcome))
+        except store_errors.StoreError as exc:
+            log.warning("cannot record the end of request %d: %s", request_id, self.ctx.redact(str(exc)))
 
     async def ask(
         self,

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from truenorth.controller.runs import resolving, runtime, sources
+from truenorth.controller.runs import carrying, resolving, runtime, sources
 from truenorth.core import guards, inputs, outputs, plans, redaction, runs, specs, states
 from truenorth.engines import protocol
 
@@ -104,7 +104,9 @@ def plan_stack(
     none clears only the out-of-sync that drift caused). ``planned_upstream`` (a preview):
     upstream stack -> its planned outputs, read instead of its recorded ones
     (:func:`.resolving.resolve`). ``record_state=False`` (a preview): the run is recorded,
-    the stack's state (sync state, pending plan) is left as it is.
+    the stack's state (sync state, pending plan) is left as it is, and the engine's shared
+    state files are only read from the store (:mod:`.carrying`), never written to it; the
+    engine plans read-only (``StackContext.read_only``): a preview holds no stack lock.
     """
     run_id = rt.store.start_run(
         stack=stack.name,
@@ -150,11 +152,14 @@ def plan_stack(
                 on_output=on_output,
                 cancel=cancel,
                 values=resolution.inputs,
+                read_only=not record_state,
             )
             redactor = ctx.redactor
             engine = rt.engines.get(stack.engine)
             engine_ran = True
-            found = engine.drift(ctx) if kind is runs.RunKind.DRIFT else engine.plan(ctx)
+            # Shared state files in and out of the store (replicas); a preview only reads.
+            with carrying.carried(rt, ctx, engine, read_only=not record_state):
+                found = engine.drift(ctx) if kind is runs.RunKind.DRIFT else engine.plan(ctx)
             # The plan names the inputs it was made with (where each came from, its digest).
             plan = dataclasses.replace(found, inputs=_ordered(resolution.inputs))
     except (protocol.EngineError, inputs.InputError) as exc:
@@ -331,12 +336,13 @@ def _apply_run(
         redactor = ctx.redactor
         engine = rt.engines.get(stack.engine)
         engine_ran = True
-        if plan is not None:
-            result = engine.apply(ctx, plan)
-        elif protocol.converges_in_one_run(engine):
-            result = engine.converge(ctx)
-        else:
-            raise protocol.EngineError(f"the {stack.engine} engine cannot apply without a plan")
+        with carrying.carried(rt, ctx, engine):  # shared state files in and out of the store
+            if plan is not None:
+                result = engine.apply(ctx, plan)
+            elif protocol.converges_in_one_run(engine):
+                result = engine.converge(ctx)
+            else:
+                raise protocol.EngineError(f"the {stack.engine} engine cannot apply without a plan")
     except (protocol.EngineError, inputs.InputError) as exc:
         result = _failed(stack, revision, started=started, error=redactor(str(exc)))
     except Exception as exc:
@@ -564,6 +570,7 @@ def _context(
     on_output: LineSink | None,
     cancel: threading.Event | None,
     values: outputs.Input | None = None,
+    read_only: bool = False,
 ) -> protocol.StackContext:
     secret_values = rt.secrets.for_stack(stack)
     redactor = redaction.Redactor(secret_values.values())
@@ -598,6 +605,7 @@ def _context(
         limits=rt.limits,
         inputs=values or {},
         shared_state=rt.shared_state(revision.key),
+        read_only=read_only,
     )
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 
-from truenorth.controller.runs import executing
-from truenorth.core import guards, states
+from truenorth.controller.runs import executing, resolving
+from truenorth.core import guards, inputs, specs, states
 from truenorth.git import ancestry, mirrors
 from truenorth.git import errors as git_errors
 from truenorth.store import database, records
@@ -24,6 +24,7 @@ __all__ = [
     "RefusedError",
     "applied_revisions",
     "check_forward",
+    "check_inputs_unchanged",
     "direction",
     "rollback_target",
     "stored_plan",
@@ -69,6 +70,27 @@ def stored_plan(store: database.Store, *, repository: str, stack: str, approval:
     _raise(guards.check_stored_plan(stack=stack, plan=facts))
     assert run is not None
     return run
+
+
+def check_inputs_unchanged(
+    store: database.Store, *, repository: str, stack: specs.StackSpec, run: records.RunRecord
+) -> None:
+    """Refuse (:class:`RefusedError`) to plan ``stack`` again for its stored plan ``run``
+    when an input changed since that plan was made, as an apply of it would be refused.
+
+    A replica that cannot apply another's saved plan plans again with the same inputs;
+    with other inputs it would be another plan, and nobody approved that one.
+    """
+    planned = [executing.input_from_record(item) for item in run.summary.get("inputs") or ()]
+    if not stack.inputs and not planned:
+        return
+    try:
+        current = resolving.resolve(store, repository=repository, stack=stack).check().inputs
+    except inputs.InputError as exc:
+        raise RefusedError(
+            guards.Refusal(guards.RefusalKind.CONFLICT, f"the plan of stack {stack.name!r} is stale: {exc}")
+        ) from None
+    _raise(guards.check_inputs_current(stack=stack.name, planned=planned, current=current))
 
 
 def applied_revisions(store: database.Store, *, repository: str, stack: str) -> list[str]:

@@ -15,7 +15,13 @@ result is a :class:`~truenorth.forges.comments.Preview` for the comment renderer
 
 Every plan is a recorded run through :mod:`.executing` (sandboxed, redacted like any,
 its reason says "preview"), which leaves the stack's state alone: a preview never
-becomes a stack's pending plan, so nothing can approve or apply it.
+becomes a stack's pending plan, so nothing can approve or apply it. With replicas it
+reads the engine's shared state files from the store (the Kubernetes inventory: its
+plan shows the prunes) and never writes them (:mod:`.carrying`). A preview takes no
+stack lock (it changes nothing), so it may run beside an apply of the same stack: its
+plans are read-only (``record_state=False`` sets ``StackContext.read_only``), and the
+engine then writes nothing in the stack's state dir and takes no lock of its state
+(Terraform: a working area of its own, a copy of the state, ``-lock=false``).
 """
 
 from __future__ import annotations

@@ -76,6 +76,8 @@ class KubernetesEngine:
     """Plans and applies ``engine: kubernetes`` stacks (see :class:`truenorth.engines.protocol.Engine`)."""
 
     name = "kubernetes"
+    #: What replicas share through the store: the inventory pruning works from.
+    shared_files: tuple[str, ...] = (inventory.FILENAME,)
 
     def __init__(self, *, limits: documents.Limits | None = None, request_timeout: float = 30.0) -> None:
         self._limits = limits or documents.Limits()

@@ -7,7 +7,8 @@ checkpoint calls (:func:`cli_config`); a minimal explicit environment (``TF_TOKE
 passed on); and argv lists built here. An ``init`` that cannot install a provider gets a
 hint pointing at mirrors (:func:`provider_install_hint`). A stack that declares no
 backend gets a local one in its private state dir through an extra file
-(:data:`BACKEND_FILE`) in the working copy; a stack that declares one keeps it.
+(:data:`BACKEND_FILE`) in the working copy (with replicas, the ``pg`` backend of
+:mod:`.pgstate` instead); a stack that declares one keeps it.
 
 Backend detection is a documented, deliberately simple scan of the stack folder's own
 ``*.tf`` files (only the root module may declare a backend): inside a top-level
@@ -51,6 +52,7 @@ __all__ = [
     "provider_install_hint",
     "show_argv",
     "state_pull_argv",
+    "state_push_argv",
     "token_values",
     "var_argument",
     "version_argv",
@@ -258,9 +260,16 @@ def plan_argv(
     plan_file: Path,
     variables: Mapping[str, Any],
     var_files: Sequence[Path],
+    lock: bool = True,
 ) -> list[str]:
-    """``terraform plan`` saving ``plan_file``; exit code 2 means changes."""
+    """``terraform plan`` saving ``plan_file``; exit code 2 means changes.
+
+    ``lock=False`` reads the state without taking its lock (``-lock=false``): a plan only
+    reads, and an apply of its saved file is refused once the state has changed.
+    """
     argv = [binary, "plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={plan_file}"]
+    if not lock:
+        argv.append("-lock=false")
     argv.extend(var_argument(name, variables[name]) for name in sorted(variables))
     argv.extend(f"-var-file={path}" for path in var_files)
     return argv
@@ -276,6 +285,11 @@ def apply_argv(binary: str, plan_file: Path) -> list[str]:
 
 def state_pull_argv(binary: str) -> list[str]:
     return [binary, "state", "pull"]
+
+
+def state_push_argv(binary: str, state_file: Path, *, force: bool = False) -> list[str]:
+    """``terraform state push``: ``state_file`` into the configured backend (``-force``: over a lineage)."""
+    return [binary, "state", "push", *(["-force"] if force else []), str(state_file)]
 
 
 def output_argv(binary: str) -> list[str]:

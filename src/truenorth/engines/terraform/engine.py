@@ -35,7 +35,12 @@ to the redactor before anything runs; an output holding any known secret is repo
 sensitive even when Terraform forgot it was.
 
 Reading a declared dependency's state, and the sandbox every command runs in: see
-:mod:`.preparing`. Each plan records whether its commands were sandboxed
+:mod:`.preparing`; with replicas, the state of stacks without a backend is in PostgreSQL
+(:mod:`.sharing`) and plans read it with ``-lock=false``. A read-only plan (``ctx.read_only``:
+a merge request's preview, which runs without the stack's lock) works in an area of its
+own with a copy of the stack's local state, plans with ``-lock=false``, and leaves the
+state dir untouched (:mod:`.preparing`); its plan file is removed with that area, so it
+can never be applied. Each plan records whether its commands were sandboxed
 (``meta["sandbox"]``: ``bubblewrap``, ``off``, or ``unavailable: <why>``), and so does
 each apply (``meta["apply_sandbox"]`` of the plan it returns).
 """
@@ -169,7 +174,9 @@ class TerraformEngine:
             inv = prep.invocation
             state_id = self._read_state(ctx, prep)
             fingerprint = _fingerprint(ctx, prep, state_id)
-            plan_file = _plan_file(ctx, suffix=".drift.tfplan" if kind == "drift" else ".tfplan")
+            plan_file = _plan_file(
+                ctx, folder=prep.plans_dir, suffix=".drift.tfplan" if kind == "drift" else ".tfplan"
+            )
             plan_file.unlink(missing_ok=True)
             options = ctx.stack.terraform
             argv = configs.plan_argv(
@@ -177,6 +184,10 @@ class TerraformEngine:
                 plan_file=plan_file,
                 variables=options.vars,
                 var_files=[real for _, real in prep.var_files],
+                # State shared by replicas: a plan (a preview's, a drift check's) never takes
+                # the backend's lock, so it never makes an apply fail (see .sharing); nor
+                # does a read-only plan (a preview, outside the stack's lock) any state's.
+                lock=prep.shared_schema is None and not ctx.read_only,
             )
             result = inv.run(argv, what=kind, stream=True, check=False)
             if result.returncode not in (0, 2) and not prep.init_ran and preparing.needs_init(result):
@@ -190,7 +201,8 @@ class TerraformEngine:
             plan_file.chmod(0o600)
             artifact_digest = _digest(plan_file)
             reading, remote_paths = self._read_plan(ctx, prep, plan_file)
-            self._remember(plan_file, artifact_digest, reading, remote_paths)
+            if not ctx.read_only:  # a read-only plan's file goes with its area: never applied
+                self._remember(plan_file, artifact_digest, reading, remote_paths)
             try:
                 tf_inputs.check_declared(ctx.inputs, reading.variables, stack=ctx.stack.name)
             except protocol.EngineError:
@@ -443,8 +455,9 @@ def _fingerprint(ctx: protocol.StackContext, prep: preparing.Prepared, state_id:
     )
 
 
-def _plan_file(ctx: protocol.StackContext, *, suffix: str) -> Path:
-    folder = ctx.state_dir / "plans"
+def _plan_file(ctx: protocol.StackContext, *, folder: Path | None, suffix: str) -> Path:
+    """The plan file of ``ctx.revision`` in ``folder`` (default: the state dir's ``plans/``)."""
+    folder = folder or ctx.state_dir / "plans"
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
     stem = (

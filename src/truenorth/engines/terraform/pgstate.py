@@ -23,13 +23,13 @@ Pitfalls this design avoids (checked by the tests with a real ``terraform init/a
 - The ``pg`` backend locks the state with a PostgreSQL advisory lock of its own, so two
   replicas can never write one stack's state at once even outside truenorth's locks.
 
-Not solved here (the controller's wiring, see ``docs/scale-out.md``): the engine
-sandbox must let the command reach the database (the network, or the socket folder of
-a Unix-socket URL), and the credentials reach every schema of the database, so a stack
-whose Terraform runs hostile code could read other stacks' state: give the controller a
-dedicated database (or a role limited to the state schemas) through
-``terraform_state_url`` rather than the store's own URL when repositories are not
-equally trusted.
+The wiring (:mod:`.sharing`, :mod:`.preparing`) lets the sandbox reach the database
+(:func:`reach`: the network, or the socket folder of a Unix-socket URL) and masks the
+URL and its password (:func:`secrets_of`). The credentials reach every schema the role
+may reach, so a stack whose Terraform runs hostile code could read other stacks' state:
+give the controller a dedicated database (or a role limited to the state schemas)
+through ``terraform_state_url`` rather than the store's own URL when repositories are
+not equally trusted.
 """
 
 from __future__ import annotations
@@ -39,8 +39,20 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from urllib.parse import parse_qsl, quote, unquote
 
-__all__ = ["ENV_CONN_STR", "MAX_SCHEMA_LENGTH", "PgBackend", "backend_for", "libpq_url", "schema_name"]
+__all__ = [
+    "ENV_CONN_STR",
+    "MAX_SCHEMA_LENGTH",
+    "PgBackend",
+    "Reach",
+    "backend_for",
+    "libpq_url",
+    "reach",
+    "schema_name",
+    "secrets_of",
+]
 
 #: The environment variable the ``pg`` backend reads its connection string from.
 ENV_CONN_STR = "PG_CONN_STR"
@@ -105,11 +117,100 @@ def backend_for(repository: str, stack: str, *, conn_str: str) -> PgBackend:
 
 
 def libpq_url(url: str) -> str:
-    """``url`` with a SQLAlchemy driver suffix (``postgresql+psycopg://``) dropped."""
+    """``url`` as Terraform's ``pg`` backend (Go's ``lib/pq``) reads it.
+
+    A SQLAlchemy driver suffix (``postgresql+psycopg://``) is dropped, and a Unix-socket
+    folder given as a percent-encoded host (``postgresql://u@%2Fvar%2Frun%2Fpostgresql/db``,
+    which libpq and psycopg take but Go's URL parser refuses) moves into the query as
+    ``host=`` (and its port as ``port=``), which both read alike.
+    """
     scheme, sep, rest = url.partition("://")
-    if sep and scheme.startswith("postgresql+"):
-        return f"postgresql://{rest}"
-    return url
+    if not sep:
+        return url
+    if scheme.startswith("postgresql+"):
+        scheme = "postgresql"
+    authority, tail = _split_authority(rest)
+    userinfo, at, hostport = authority.rpartition("@")
+    if not hostport.lower().startswith("%2f"):
+        return f"{scheme}://{rest}"
+    host, _, port = hostport.partition(":")
+    path, _, query = tail.partition("?")
+    moved = [f"host={quote(unquote(host), safe='')}"] + ([f"port={quote(port, safe='')}"] if port else [])
+    query = "&".join(part for part in (query, *moved) if part)
+    return f"{scheme}://{userinfo}{at}{path or '/'}?{query}"
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What a confined Terraform needs to reach the database of a connection string.
+
+    ``network``: a host name or address (TCP; also no host at all, which ``lib/pq``
+    takes as ``localhost``). ``sockets``: the folders of Unix sockets (a host starting
+    with ``/``), bound into the sandbox. ``files``: the certificate and key files the
+    URL names (``sslrootcert``, ``sslcert``, ``sslkey``, ``sslcrl``), bound read-only.
+    """
+
+    network: bool
+    sockets: tuple[PurePosixPath, ...] = ()
+    files: tuple[PurePosixPath, ...] = ()
+
+
+def reach(conn_str: str) -> Reach:
+    """What reaching the database of the libpq URL ``conn_str`` takes (see :class:`Reach`)."""
+    _, _, rest = conn_str.partition("://")
+    authority, tail = _split_authority(rest)
+    params = _query(tail)
+    given = [value for key, value in params if key == "host"]
+    hosts = [item for value in given for item in value.split(",")] if given else None
+    if hosts is None:
+        hostports = authority.rpartition("@")[2]
+        hosts = [unquote(_without_port(item)) for item in hostports.split(",")]
+    sockets = tuple(dict.fromkeys(PurePosixPath(item) for item in hosts if item.startswith("/")))
+    network = any(not item.startswith("/") for item in hosts) or any(key == "hostaddr" for key, _ in params)
+    files = tuple(
+        dict.fromkeys(
+            PurePosixPath(value)
+            for key, value in params
+            if key in ("sslrootcert", "sslcert", "sslkey", "sslcrl") and value.startswith("/")
+        )
+    )
+    return Reach(network=network, sockets=sockets, files=files)
+
+
+def secrets_of(conn_str: str) -> tuple[str, ...]:
+    """The texts of ``conn_str`` to mask wherever they appear: the URL and its password."""
+    found = [conn_str]
+    _, _, rest = conn_str.partition("://")
+    authority, tail = _split_authority(rest)
+    userinfo, at, _ = authority.rpartition("@")
+    if at and ":" in userinfo:
+        password = userinfo.partition(":")[2]
+        found += [password, unquote(password)]
+    for key, value in _query(tail):
+        if key == "password":
+            found.append(value)
+    raw = tail.partition("?")[2]
+    found += [part.partition("=")[2] for part in raw.split("&") if part.startswith("password=")]
+    return tuple(dict.fromkeys(item for item in found if item))
+
+
+def _split_authority(rest: str) -> tuple[str, str]:
+    """``user@host:port`` and what follows it (``/db?query``) of a URL without its scheme."""
+    for index, char in enumerate(rest):
+        if char in "/?#":
+            return rest[:index], rest[index:]
+    return rest, ""
+
+
+def _query(tail: str) -> list[tuple[str, str]]:
+    query = tail.partition("?")[2].partition("#")[0]
+    return parse_qsl(query, keep_blank_values=True)
+
+
+def _without_port(hostport: str) -> str:
+    if hostport.startswith("["):  # [::1]:5432
+        return hostport[1:].partition("]")[0]
+    return hostport.partition(":")[0]
 
 
 def _word(text: str) -> str:

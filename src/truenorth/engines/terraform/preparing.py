@@ -27,6 +27,21 @@ relative to the stack's folder (see :data:`DEPENDENCIES_DIR`)::
 terraform.tfstate.d"`` and ``workspace = "..."``). A stack never sees the state of a
 stack it does not depend on.
 
+With replicas (``ctx.shared_state``), a stack without a backend gets the ``pg`` backend
+instead of the local one, and a dependency without a backend is read from its schema
+into the same path: see :mod:`.sharing`.
+
+A read-only plan (``ctx.read_only``: a merge request's preview) runs without the
+stack's lock, maybe while an apply or plan of the same stack runs. It therefore writes
+nothing in the state dir: it gets an area of its own, ``<cache dir>/terraform-previews/
+<stack>-<random>/`` (0700, laid out like the state dir: ``work/``, ``data/``, ``plans/``,
+``state/``, ``deps/``), removed when it ends. Its ``init`` runs there from scratch (the
+plugin cache makes that cheap), its plan file is written there (so it can never be
+applied), and it reads a copy of the stack's local state (``state/``) taken whole before
+the plan, planning with ``-lock=false``: it never waits for, nor makes fail, an apply
+holding the state's lock. The dependencies' state is linked as for any operation. Every
+``init`` holds the plugin cache's lock (:data:`PLUGIN_CACHE_LOCK`).
+
 Layout under the stack's state dir::
 
     terraform.tfstate, terraform.tfstate.d/   local state (stacks without a backend), 0600
@@ -36,17 +51,21 @@ Layout under the stack's state dir::
     work/init.sha256, work/terraform.lock.hcl what the last successful init saw and wrote
     work/tree/                                the working copy (only during an operation)
     work/home/                                HOME of confined commands
+    deps/<stack>/                             replicas: a dependency's pg backend dir and pulled state
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,16 +73,33 @@ from typing import Any
 from truenorth import paths
 from truenorth.engines import processes, protocol
 from truenorth.engines import sandbox as sandboxing
-from truenorth.engines.terraform import configs, initkeys, invoking, states, variables, workdirs
+from truenorth.engines.terraform import configs, initkeys, invoking, sharing, states, variables, workdirs
 from truenorth.engines.terraform import inputs as tf_inputs
 
-__all__ = ["DEPENDENCIES_DIR", "LOCK_FILE", "Prepared", "needs_init", "prepare", "reinit"]
+__all__ = [
+    "DEPENDENCIES_DIR",
+    "LOCK_FILE",
+    "PLUGIN_CACHE_LOCK",
+    "PREVIEWS_DIR",
+    "Prepared",
+    "needs_init",
+    "prepare",
+    "reinit",
+]
 
 LOCK_FILE = ".terraform.lock.hcl"
 #: Where, relative to the stack's folder, each declared dependency's state can be read:
 #: ``.truenorth/deps/<stack>/terraform.tfstate`` (and ``terraform.tfstate.d``).
 DEPENDENCIES_DIR = ".truenorth/deps"
 _STATE_NAMES = ("terraform.tfstate", "terraform.tfstate.d")
+#: The folder of the cache dir holding each read-only plan's own area while it runs.
+PREVIEWS_DIR = "terraform-previews"
+#: The lock file (in the cache dir) every ``init`` holds: the plugin cache is shared, and
+#: Terraform does not make concurrent installs of one provider into it safe.
+PLUGIN_CACHE_LOCK = "terraform-plugins.lock"
+#: How often, and how long apart, a state file read as not JSON is read again (an apply is
+#: writing it: Terraform rewrites the file in place).
+_STATE_READS, _STATE_REREAD_SECONDS = 50, 0.1
 _INIT_MARKER = "init.sha256"
 # What Terraform (and OpenTofu) print when the working directory needs `init` again.
 _NEEDS_INIT = (
@@ -93,6 +129,11 @@ class Prepared:
     init_ran: bool = False
     #: The file naming the key of the last successful ``init`` (see :func:`reinit`).
     init_marker: Path | None = None
+    #: The ``pg`` schema holding the state when replicas share it (:mod:`.sharing`), else None.
+    shared_schema: str | None = None
+    #: Where this operation's plan files go: the state dir's ``plans/``, or a read-only
+    #: plan's own area (removed with it). None: the state dir's.
+    plans_dir: Path | None = None
 
     @property
     def cwd(self) -> Path:
@@ -111,19 +152,85 @@ def prepare(
     """Check, copy and initialise ``ctx``'s stack; yield it ready; remove the copy after.
 
     ``binary_identity`` (path and version) is part of what decides whether ``init`` must
-    run again. Raises :class:`~truenorth.engines.protocol.EngineError`.
+    run again. A read-only plan (``ctx.read_only``, a preview) works in an area of its own,
+    removed afterwards, and writes nothing in the stack's state dir (see the module).
+    Raises :class:`~truenorth.engines.protocol.EngineError`.
     """
+    deadline = deadline if deadline is not None else time.monotonic() + ctx.timeout
+    if not ctx.read_only:
+        with _prepared(
+            ctx, area=ctx.state_dir, binary=binary, binary_identity=binary_identity, deadline=deadline
+        ) as prepared:
+            yield prepared
+        return
+    area = _own_area(ctx)
+    try:
+        with _prepared(
+            ctx, area=area, binary=binary, binary_identity=binary_identity, deadline=deadline
+        ) as prepared:
+            yield prepared
+    finally:
+        workdirs.remove(area)
+
+
+#: A preview folder untouched this long was left by a controller that died (see :func:`_sweep_left_areas`).
+STALE_PREVIEW_SECONDS = 24 * 3600.0
+
+
+def _own_area(ctx: protocol.StackContext) -> Path:
+    """A read-only plan's own folder (0700), under :data:`PREVIEWS_DIR` of the cache dir."""
+    parent = ctx.cache_dir / PREVIEWS_DIR
+    parent.mkdir(parents=True, exist_ok=True)
+    parent.chmod(0o700)
+    _sweep_left_areas(parent, older_than=max(STALE_PREVIEW_SECONDS, 2 * ctx.timeout))
+    return Path(tempfile.mkdtemp(dir=parent, prefix=f"{ctx.stack.name}-"))
+
+
+def _sweep_left_areas(parent: Path, *, older_than: float) -> None:
+    """Remove preview folders a killed controller left (their plan files may hold secrets).
+
+    A folder is removed only when it has not changed for ``older_than`` seconds, longer
+    than any operation may last, so a preview still running is never touched. ``rmtree``
+    does not follow links a sandboxed program may have planted.
+    """
+    now = time.time()
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if (
+                entry.is_dir(follow_symlinks=False)
+                and now - entry.stat(follow_symlinks=False).st_mtime > older_than
+            ):
+                shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:
+            continue
+
+
+@contextlib.contextmanager
+def _prepared(
+    ctx: protocol.StackContext,
+    *,
+    area: Path,
+    binary: str,
+    binary_identity: str,
+    deadline: float,
+) -> Iterator[Prepared]:
+    """:func:`prepare` with everything it writes in ``area``: the state dir, or a preview's own."""
     stack = ctx.stack
     options = stack.terraform
     var_files = _checked_inputs(ctx)
     state_dir = ctx.state_dir
-    work = state_dir / "work"
+    work = area / "work"
     tree = work / "tree"
-    data_dir = state_dir / "data"
-    for folder in (state_dir, work):
+    data_dir = area / "data"
+    for folder in (area, work):
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o700)
-    _keep_state_private(state_dir)
+    if not ctx.read_only:
+        _keep_state_private(state_dir)
     plugin_cache = ctx.cache_dir / "terraform-plugins"
     plugin_cache.mkdir(parents=True, exist_ok=True)
     cli_config = work / "terraformrc"
@@ -136,22 +243,54 @@ def prepare(
     _write_if_changed(cli_config, cli_text)
     env = configs.environment(cli_config_file=cli_config, data_dir=data_dir, plugin_cache_dir=plugin_cache)
     ctx.redactor.add(*configs.token_values(env))
+    base_env = dict(env)
     env.update(_secret_environment(ctx))
     env.update(
         tf_inputs.environment(
             ctx.inputs, stack=stack.name, variables=options.vars, secret_env=options.secret_env
         )
     )
-    dependencies = _dependency_states(ctx)
+    # Replicas: the state of a stack without a backend, and of such dependencies, in PostgreSQL.
+    declared = configs.declares_backend(paths.resolve_inside(ctx.checkout, stack.path))
+    pg = sharing.own_backend(ctx) if ctx.shared_state is not None and not declared else None
+    if pg is not None:
+        env.update(pg.env)  # last: a stack's secret_env cannot point the backend elsewhere
+        if ctx.read_only:
+            _refuse_unmoved_state(ctx)
+    elif not declared:
+        sharing.refuse_moved_state(ctx)
+    # A read-only plan reads a copy of the stack's local state, taken whole (see the module).
+    own_state = area / "state" if ctx.read_only else state_dir
+    if ctx.read_only and pg is None and not declared:
+        _copy_state(ctx, into=own_state)
+    shared_dependencies = sharing.dependencies(ctx) if ctx.shared_state is not None else ()
+    dependencies = _dependency_states(ctx, skip={item.name for item in shared_dependencies})
+    reached = sharing.reach(ctx) if pg is not None or shared_dependencies else ()
     confinement = _confinement(
         ctx,
-        state_dir=state_dir,
+        state_dir=area,
         plugin_cache=plugin_cache,
         home=work / "home",
         dependencies=dependencies,
         mirrors=tuple(path for path in operator.mirrors if path.is_dir()),
+        database=reached,
     )
+    if confinement is not None and (pg is not None or shared_dependencies):
+        sharing.refuse_unreachable(ctx)
     try:
+        if shared_dependencies:
+            dependencies.update(
+                sharing.dependency_states(
+                    ctx,
+                    shared_dependencies,
+                    binary=binary,
+                    binary_identity=binary_identity,
+                    env=base_env,
+                    confinement=confinement,
+                    deadline=deadline,
+                    work=area,
+                )
+            )
         workdirs.build(ctx.checkout, tree, link=confinement is None)
         cwd = tree / stack.path
         _link_dependencies(cwd, dependencies)
@@ -166,23 +305,31 @@ def prepare(
             cwd=cwd,
             tree=tree,
             env=env,
-            deadline=deadline if deadline is not None else time.monotonic() + ctx.timeout,
+            deadline=deadline,
             confinement=confinement,
         )
-        declared = configs.declares_backend(cwd)
         if not declared:
-            workdirs.replace_file(cwd / configs.BACKEND_FILE, configs.backend_file(state_dir))
+            text = pg.file_text if pg is not None else configs.backend_file(own_state)
+            workdirs.replace_file(cwd / configs.BACKEND_FILE, text)
         key = _init_key(
-            ctx, cwd=cwd, tree=tree, var_files=var_files, base=(binary_identity, declared, cli_text)
+            ctx,
+            cwd=cwd,
+            tree=tree,
+            var_files=var_files,
+            base=(binary_identity, declared, cli_text),
+            schema=pg.schema if pg is not None else None,
         )
         init_ran = _init(invocation, work=work, data_dir=data_dir, key=key)
         backend = states.read_backend(data_dir)
         problem = states.backend_problem(backend, workspace=options.workspace)
         if problem:
             raise protocol.EngineError(f"stack {stack.name!r}: {problem}")
-        invocation = _reach_declared_state(ctx, invocation, backend=backend)
+        invocation = _reach_declared_state(ctx, invocation, backend=backend, area=area)
         _select_workspace(invocation, data_dir=data_dir, workspace=options.workspace)
-        if not declared:
+        if pg is not None:
+            if not ctx.read_only:
+                sharing.migrate_local_state(invocation, schema=pg.schema)
+        elif not declared:
             _seed_state(states.local_state_path(backend, workspace=options.workspace, cwd=cwd))
         yield Prepared(
             invocation=invocation,
@@ -190,19 +337,26 @@ def prepare(
             var_files=var_files,
             init_ran=init_ran,
             init_marker=work / _INIT_MARKER,
+            shared_schema=pg.schema if pg is not None else None,
+            plans_dir=area / "plans",
         )
     finally:
         workdirs.remove(tree)
 
 
-def _dependency_states(ctx: protocol.StackContext) -> dict[str, tuple[Path, ...]]:
+def _dependency_states(
+    ctx: protocol.StackContext, *, skip: Collection[str] = ()
+) -> dict[str, tuple[Path, ...]]:
     """Each declared dependency's local state files and workspace folder that exist.
 
     Only what ``depends_on:`` says: a stack that merely reads another's outputs through
-    ``inputs:`` gets those values and sees nothing of its state.
+    ``inputs:`` gets those values and sees nothing of its state. ``skip``: the
+    dependencies whose state is pulled from PostgreSQL instead (:mod:`.sharing`).
     """
     found: dict[str, tuple[Path, ...]] = {}
     for name in ctx.stack.explicit_depends_on:
+        if name in skip:
+            continue
         folder = ctx.state_dir.parent / name
         found[name] = tuple(folder / item for item in _STATE_NAMES if (folder / item).exists())
     return found
@@ -232,14 +386,16 @@ def _confinement(
     home: Path,
     dependencies: Mapping[str, tuple[Path, ...]],
     mirrors: tuple[Path, ...] = (),
+    database: tuple[Path, ...] = (),
 ) -> invoking.Confinement | None:
     """The sandboxes of this stack's commands; None when the controller runs them unconfined.
 
     ``init`` also reads the operator's filesystem mirrors (their CLI configuration's
-    ``provider_installation``), at their own paths.
+    ``provider_installation``), at their own paths. ``database``: the socket folder and
+    certificate files of the shared state's PostgreSQL (:mod:`.sharing`), read-only.
     """
     policy = ctx.sandbox
-    read_only = (ctx.checkout, *(path for found in dependencies.values() for path in found))
+    read_only = (ctx.checkout, *(path for found in dependencies.values() for path in found), *database)
     try:
         other = sandboxing.confine(
             policy, read_only=(*read_only, plugin_cache), writable=(state_dir,), home=home
@@ -264,7 +420,7 @@ def _confinement(
 
 
 def _reach_declared_state(
-    ctx: protocol.StackContext, invocation: invoking.Invocation, *, backend: Mapping[str, Any]
+    ctx: protocol.StackContext, invocation: invoking.Invocation, *, backend: Mapping[str, Any], area: Path
 ) -> invoking.Invocation:
     """Let a sandboxed Terraform write the folder of a declared ``local`` backend, if allowed.
 
@@ -279,7 +435,7 @@ def _reach_declared_state(
     if local is None:
         return invocation
     folder = local.parent if options.workspace == "default" else local.parent.parent
-    if _inside(folder, ctx.state_dir):
+    if _inside(folder, area):
         return invocation
     if not any(_inside(folder, allowed) for allowed in ctx.sandbox.writable):
         raise protocol.EngineError(
@@ -399,6 +555,7 @@ def _init_key(
     tree: Path,
     var_files: tuple[tuple[str, Path], ...],
     base: tuple[str, bool, str],
+    schema: str | None = None,
 ) -> str:
     """What ``init`` depends on, as one text (:mod:`.initkeys`).
 
@@ -406,6 +563,8 @@ def _init_key(
     configuration, the repository's lock file, and the init-relevant blocks of the root
     module and of every local module it calls. OpenTofu may read variables in a backend
     or a module source, so for ``tofu`` the values the stack gives them count too.
+    ``schema``: the ``pg`` schema of state shared by replicas (:mod:`.sharing`); a local
+    backend adds nothing, so keys made before shared state existed stay valid.
     """
     options = ctx.stack.terraform
     tofu = Path(options.binary).name.startswith("tofu")
@@ -415,6 +574,8 @@ def _init_key(
         hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else "no lock file",
         initkeys.init_key(cwd, tree=tree, tofu=tofu),
     ]
+    if schema is not None:
+        parts.append(f"pg backend schema {schema}")
     if tofu:
         parts.append(json.dumps(dict(options.vars), sort_keys=True, default=str))
         parts.extend(f"{name}={hashlib.sha256(real.read_bytes()).hexdigest()}" for name, real in var_files)
@@ -440,7 +601,8 @@ def _init(
     argv = configs.init_argv(invocation.binary)
     if (cwd / configs.BACKEND_FILE).exists():
         argv.append("-reconfigure")  # our own local backend: follow the state dir if it moved
-    result = invocation.run(argv, what="init", stream=True, check=False)
+    with _plugin_cache_held(invocation):
+        result = invocation.run(argv, what="init", stream=True, check=False)
     if result.cancelled or result.timed_out or result.returncode != 0:
         error = invocation.failure(result, what="init")
         hint = "" if result.timed_out or result.cancelled else configs.provider_install_hint(result.stderr)
@@ -453,6 +615,100 @@ def _init(
         saved_lock.unlink(missing_ok=True)
     marker.write_text(digest + "\n")
     return True
+
+
+@contextlib.contextmanager
+def _plugin_cache_held(invocation: invoking.Invocation) -> Iterator[None]:
+    """Hold the plugin cache's lock (:data:`PLUGIN_CACHE_LOCK`) for one ``init``.
+
+    Terraform's docs: the plugin cache is not safe for concurrent ``init`` runs installing
+    the same provider (hashicorp/terraform#31964: one unpacks over the other's files).
+    Stacks plan in parallel, a preview runs beside an apply of its stack, local commands
+    beside each other: each ``init`` of one data dir waits for the others (``flock``, so
+    the kernel lets go when a holder dies), checking the operation's cancel and deadline.
+    Other commands only read the cache and take no lock.
+    """
+    ctx = invocation.ctx
+    fd = os.open(ctx.cache_dir / PLUGIN_CACHE_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if ctx.cancel.is_set():
+                    raise invoking.OperationCancelled(
+                        f"stack {ctx.stack.name!r}: init cancelled while waiting for the plugin cache"
+                    ) from None
+                if time.monotonic() >= invocation.deadline:
+                    raise protocol.EngineError(
+                        f"stack {ctx.stack.name!r}: init timed out waiting for another init's use "
+                        "of the plugin cache"
+                    ) from None
+                ctx.cancel.wait(0.1)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _copy_state(ctx: protocol.StackContext, *, into: Path) -> None:
+    """Copy the stack's local state of its workspace into ``into`` (a read-only plan's own).
+
+    The plan then reads the copy: it takes no lock on the stack's state, never writes
+    next to it, and an apply running meanwhile is not disturbed. Terraform rewrites a
+    state file in place, so a copy that is not JSON (caught mid-write) is read again, a
+    bounded number of times. A missing state stays missing (seeded empty in ``into``).
+    """
+    workspace = ctx.stack.terraform.workspace
+    relative = (
+        Path(_STATE_NAMES[0]) if workspace == "default" else Path(_STATE_NAMES[1], workspace, _STATE_NAMES[0])
+    )
+    source, target = ctx.state_dir / relative, into / relative
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    into.chmod(0o700)
+    if source.is_symlink() or not source.is_file():
+        return
+    text = b""
+    for _ in range(_STATE_READS):
+        try:
+            text = source.read_bytes()
+        except FileNotFoundError:
+            return
+        try:
+            json.loads(text)
+            break
+        except ValueError:
+            if ctx.cancel.wait(_STATE_REREAD_SECONDS):
+                raise invoking.OperationCancelled(f"stack {ctx.stack.name!r}: plan cancelled") from None
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(text)
+
+
+def _refuse_unmoved_state(ctx: protocol.StackContext) -> None:
+    """Refuse a read-only plan of a stack whose local state is not moved into PostgreSQL yet.
+
+    The move (:func:`.sharing.migrate_local_state`) writes, so only the stack's next plan
+    or apply makes it; until then the schema may not hold the stack's state, and a
+    preview would show everything as new.
+    """
+    workspace = ctx.stack.terraform.workspace
+    local = (
+        ctx.state_dir / _STATE_NAMES[0]
+        if workspace == "default"
+        else ctx.state_dir / _STATE_NAMES[1] / workspace / _STATE_NAMES[0]
+    )
+    try:
+        state = states.read_state_file(local) if local.is_file() and not local.is_symlink() else None
+    except (OSError, ValueError):
+        state = None
+    if states.is_empty(state):
+        return
+    raise protocol.EngineError(
+        f"stack {ctx.stack.name!r}: its Terraform state is still in this replica's data dir, not yet "
+        "moved into PostgreSQL (the stack's next plan or apply moves it); a preview only reads, "
+        "so it cannot: preview again after that"
+    )
 
 
 def _select_workspace(invocation: invoking.Invocation, *, data_dir: Path, workspace: str) -> None:

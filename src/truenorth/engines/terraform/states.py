@@ -25,6 +25,7 @@ __all__ = [
     "backend_problem",
     "empty_state",
     "identity",
+    "is_empty",
     "local_state_path",
     "parse_state",
     "read_backend",
@@ -124,6 +125,15 @@ def identity(state: Mapping[str, Any] | None) -> str:
     if not state:
         return "none"
     return f"{state.get('lineage', '')}:{state.get('serial', '')}"
+
+
+def is_empty(state: Mapping[str, Any] | None) -> bool:
+    """Whether a state holds nothing worth keeping: no resources and no outputs.
+
+    A never-written ``pg`` schema pulls as such a state (serial 0, no lineage), and so
+    does the empty state truenorth seeds for a never-applied stack.
+    """
+    return not state or (not state.get("resources") and not state.get("outputs"))
 
 
 def sensitive_outputs(state: Mapping[str, Any] | None) -> list[str]:
