@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness, not speed")
-    parser.add_argument("--only", default="", help="comma-separated ids (startup, B1 ... B8)")
+    parser.add_argument("--only", default="", help="comma-separated ids (startup, B1 ... B10)")
     parser.add_argument("--results", type=Path, help="where to write results.json")
     parser.add_argument("--report", type=Path, help="where to write the Markdown report")
     parser.add_argument(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from benchmarks import api, converging, idling, kubernetes, sandbox, startup, terraform, webhooks
+from benchmarks import api, converging, idling, kubernetes, sandbox, scaling, startup, terraform, webhooks
 from benchmarks.measuring import Measurement, Size
 
 __all__ = ["BENCHMARKS", "PLANNED", "Benchmark", "Planned", "report_order"]
@@ -55,9 +55,11 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("B6", "API at scale", api.measure),
     Benchmark("B7", "Kubernetes diff", kubernetes.measure),
     Benchmark("B8", "Sandbox overhead", sandbox.measure),
+    Benchmark("B9", "Idle cost of 3 replicas", scaling.idle, cost=3),
+    Benchmark("B10", "Webhook through a non-owner replica", scaling.routed),
 )
 
-#: Every benchmark of issue 16 is measured now; a new one waits here until it is.
+#: Every benchmark of issues 14 and 16 is measured now; a new one waits here until it is.
 PLANNED: tuple[Planned, ...] = ()
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from benchmarks.measuring import Measurement, Size, median, run_timed
 from benchmarks.serving import Controller, Cpu, GitTree, RepositorySetting, running, wait_for
 
-__all__ = ["idle", "unchanged"]
+__all__ = ["idle", "terraform_repositories", "unchanged"]
 
 GOAL_RATIO = 0.05
 GOAL_CPU_PER_CYCLE = 1.0
@@ -85,6 +85,30 @@ def _runs(controller: Controller) -> int:
 
 def _terraform_files(name: str) -> dict[str, str]:
     return {f"stacks/{name}/main.tf": TERRAFORM % {"name": name}}
+
+
+def terraform_repositories(
+    work: Path, *, repositories: int, per_repository: int, poll: int, drift_interval: str | None = None
+) -> list[RepositorySetting]:
+    """B5's repositories (``repo-N`` under ``work``): ``per_repository`` Terraform stacks each
+    (``auto_apply``, a ``terraform_data``), polled every ``poll`` seconds; ``drift_interval``
+    (a duration) if the stacks should not be checked for drift at the default interval."""
+    drift = f", drift_interval: {drift_interval}" if drift_interval else ""
+    settings = []
+    for r in range(repositories):
+        tree = GitTree(work / f"repo-{r}")
+        files: dict[str, str] = {}
+        lines = ["stacks:"]
+        for s in range(per_repository):
+            stack = f"stack-{s:03d}"
+            files.update(_terraform_files(stack))
+            lines.append(
+                f"  - {{name: {stack}, engine: terraform, path: stacks/{stack}, auto_apply: true{drift}}}"
+            )
+        files["truenorth.yaml"] = "\n".join(lines) + "\n"
+        tree.commit("stacks", files)
+        settings.append(RepositorySetting(f"repo-{r}", tree.url, poll_interval=f"{poll}s"))
+    return settings
 
 
 def unchanged(size: Size) -> list[Measurement]:
@@ -201,20 +225,9 @@ def idle(size: Size) -> list[Measurement]:
     env = {**os.environ, "CHECKPOINT_DISABLE": "1"}
     with tempfile.TemporaryDirectory(prefix="tn-bench-b5-") as name:
         work = Path(name)
-        settings = []
-        for r in range(repositories):
-            tree = GitTree(work / f"repo-{r}")
-            files: dict[str, str] = {}
-            lines = ["stacks:"]
-            for s in range(per_repository):
-                stack = f"stack-{s:03d}"
-                files.update(_terraform_files(stack))
-                lines.append(
-                    f"  - {{name: {stack}, engine: terraform, path: stacks/{stack}, auto_apply: true}}"
-                )
-            files["truenorth.yaml"] = "\n".join(lines) + "\n"
-            tree.commit("stacks", files)
-            settings.append(RepositorySetting(f"repo-{r}", tree.url, poll_interval=f"{poll}s"))
+        settings = terraform_repositories(
+            work, repositories=repositories, per_repository=per_repository, poll=poll
+        )
         # One stack planned by hand, as a drift check plans it: initialized and applied once.
         direct = work / "direct"
         shutil.copytree(work / "repo-0" / "stacks" / "stack-000", direct)

@@ -130,14 +130,28 @@ class Controller:
     """One ``truenorth serve`` process over the given repositories."""
 
     def __init__(
-        self, work: Path, repositories: Sequence[RepositorySetting], *, workers: int | None = None
+        self,
+        work: Path,
+        repositories: Sequence[RepositorySetting],
+        *,
+        workers: int | None = None,
+        store_url: str | None = None,
+        lease_seconds: float | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """``store_url`` (a shared PostgreSQL store: a replica), ``lease_seconds`` and ``env``
+        (``TRUENORTH_OUTPUTS_KEY``, which replicas share) are set as an operator would set them."""
         self.work = work
         work.mkdir(parents=True, exist_ok=True)
         self.config = work / "truenorth.toml"
         lines = ['listen = "127.0.0.1:0"', f"data_dir = {json.dumps(str(work / 'data'))}"]
         if workers is not None:
             lines.append(f"workers = {workers}")
+        if store_url is not None:
+            lines.append(f"store_url = {json.dumps(store_url)}")
+        if lease_seconds is not None:
+            lines.append(f"lease_seconds = {lease_seconds:g}")
+        self._env = dict(env or {})
         lines += ["", "[webhooks]", 'secret_env = "TN_BENCH_WEBHOOK_SECRET"', ""]
         lines += ["[[tokens]]", 'name = "bench"', 'role = "viewer"', 'token_env = "TN_BENCH_TOKEN"', ""]
         self.config.write_text("\n".join(lines) + "\n" + "\n".join(r.toml() for r in repositories))
@@ -151,6 +165,7 @@ class Controller:
     def start(self) -> Controller:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRUENORTH_")}
         env.update(TN_BENCH_WEBHOOK_SECRET=WEBHOOK_SECRET, TN_BENCH_TOKEN=TOKEN, CHECKPOINT_DISABLE="1")
+        env.update(self._env)
         truenorth = str(Path(sys.executable).parent / "truenorth")
         with self.log.open("a") as log:
             self.process = subprocess.Popen(

@@ -2,8 +2,9 @@
 
 The smoke run goes through every benchmark's real work (the CLI applying real Terraform,
 ``truenorth serve`` processes converging Terraform and Ansible stacks on push webhooks,
-bubblewrap, the API over a real store) at sizes that take seconds; its numbers mean
-nothing and are not checked against goals, only for their shape.
+three replicas sharing a throwaway PostgreSQL, bubblewrap, the API over a real store) at
+sizes that take seconds; its numbers mean nothing and are not checked against goals, only
+for their shape.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ from pathlib import Path
 import pytest
 from benchmarks import catalog
 
-pytestmark = pytest.mark.slow  # Terraform, Ansible, controllers, bubblewrap, git, at tiny sizes
+pytestmark = [
+    pytest.mark.slow,  # Terraform, Ansible, controllers, bubblewrap, git, at tiny sizes
+    pytest.mark.postgres,  # B9 and B10: three replicas on a throwaway PostgreSQL
+    pytest.mark.timeout(900),  # the whole smoke run, as the subprocess's own limit
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,6 +66,10 @@ def test_the_smoke_run_writes_every_benchmark_with_a_positive_value(tmp_path: Pa
         "B6.metrics",
         "B7",
         "B8",
+        "B9",
+        "B9.cpu",
+        "B9.memory",
+        "B10",
     } <= set(measured)
     text = report.read_text()
     assert "SMOKE RUN" in text and document["commit"][:12] in text

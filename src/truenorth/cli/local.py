@@ -4,9 +4,13 @@ The same actions a controller does (:mod:`truenorth.controller.local.approving`)
 in this process as ``truenorth plan``/``apply`` would: the data dir is shared with other
 local commands but refused while a controller holds it
 (:mod:`truenorth.controller.runs.ownership`; the message points at ``--server``), files
-are written private (umask 077), and the actor recorded is ``local:<user>``. A Kubernetes stack's cluster comes from ``--config FILE``
-(the controller's ``[clusters]`` tables) or ``--kubeconfig FILE [--context NAME]``, as for
-``truenorth apply``. The commands themselves are declared in :mod:`truenorth.cli.actions`.
+are written private (umask 077), and the actor recorded is ``local:<user>``. The stack is
+held for the action (:mod:`truenorth.controller.local.holding`: the data dir's stack lock
+and, on PostgreSQL, the stack's database lock): a stack another command or a controller
+replica works on is refused at once. On PostgreSQL the action uses the state replicas
+share. A Kubernetes stack's cluster comes from ``--config FILE`` (the controller's
+``[clusters]`` tables) or ``--kubeconfig FILE [--context NAME]``, as for ``truenorth apply``.
+The commands themselves are declared in :mod:`truenorth.cli.actions`.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from rich.text import Text
 
 from truenorth.cli import tables
 from truenorth.controller import errors as controller_errors
-from truenorth.controller.local import approving, clusters
+from truenorth.controller.local import approving, clusters, holding
 from truenorth.controller.runs import executing, layout, ownership, runtime
 from truenorth.core import redaction
 from truenorth.git import errors as git_errors
@@ -63,7 +67,12 @@ def act(
         held.enter_context(ownership.share(root, command=f"truenorth {action} --repo"))
         with controller_errors.store_unavailable():
             rt = runtime.open_runtime(root, store_url=store, clusters=found)
-    except ownership.DataDirBusy as exc:
+        try:
+            holding.share_state(rt, store)  # PostgreSQL: the state replicas share
+        except holding.SettingError:
+            rt.close()
+            raise
+    except (ownership.DataDirBusy, holding.SettingError) as exc:
         held.close()
         _fail(str(exc))
     except controller_errors.ControllerError as exc:
@@ -77,7 +86,12 @@ def act(
             outcome = _run(
                 action, rt, repo, stack, actor=actor, branch=branch, revision=revision, reason=reason
             )
-    except (approving.ActionError, git_errors.GitError, controller_errors.ControllerError) as exc:
+    except (
+        approving.ActionError,
+        holding.StackBusy,
+        git_errors.GitError,
+        controller_errors.ControllerError,
+    ) as exc:
         _fail(str(exc))
     finally:
         rt.close()

@@ -433,6 +433,7 @@ def drift(
     What the engine cannot predict (Ansible tasks check mode skips) is not drift unless
     --unknown-is-change.
     """
+    from truenorth.controller.local import holding
     from truenorth.controller.runs import executing
     from truenorth.git import errors as git_errors
     from truenorth.git import urls
@@ -441,8 +442,13 @@ def drift(
     reports: list[dict[str, Any]] = []
     unknown_drift = False  # with --unknown-is-change: a check found what it cannot predict
     clusters = _clusters(config, kubeconfig, context)
-    with _runtime(data_dir, store, engines="truenorth drift", clusters=clusters) as rt:
+    with (
+        _runtime(data_dir, store, engines="truenorth drift", clusters=clusters) as rt,
+        contextlib.ExitStack() as holds,
+    ):
         head, _spec, selected = _prepare(rt, repo, ref=ref, stacks=stack or [], output=output)
+        # The stacks are held while their drift is checked (one busy: refused, nothing checked).
+        holds.enter_context(holding.hold(rt, head.key, [s.name for s in selected], command="truenorth drift"))
         for item in selected:
             deployed = rt.store.deployed_revision(repository=head.key, stack=item.name)
             if deployed is None:
@@ -746,6 +752,7 @@ def _runtime(
     later, ends the command with its reason (``Error: state database: disk full``), exit 1.
     """
     from truenorth.controller import errors as controller_errors
+    from truenorth.controller.local import holding
     from truenorth.controller.runs import layout, ownership, runtime
 
     root = layout.data_dir_from_env(data_dir)
@@ -756,7 +763,12 @@ def _runtime(
                 held.enter_context(ownership.share(root, command=engines))
             with controller_errors.store_unavailable():
                 rt = runtime.open_runtime(root, store_url=store_url, clusters=clusters)
-        except ownership.DataDirBusy as exc:
+            try:
+                holding.share_state(rt, store_url)  # PostgreSQL: the state replicas share
+            except holding.SettingError:
+                rt.close()
+                raise
+        except (ownership.DataDirBusy, holding.SettingError) as exc:
             fail(str(exc))
         except controller_errors.ControllerError as exc:
             fail(exc.message)
@@ -767,6 +779,8 @@ def _runtime(
                 yield rt
         except controller_errors.ControllerError as exc:
             fail(exc.message)
+        except holding.StackBusy as exc:  # another command or a replica works on a stack
+            fail(str(exc))
         finally:
             rt.close()
 

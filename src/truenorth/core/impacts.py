@@ -10,7 +10,8 @@ and unlike a full refresh of everything. A stack is impacted when:
   had when this stack was last planned (its plan may have read the old state);
 - an output it reads (``inputs:``) changed since its last plan (:func:`input_moves`): a
   stack that only reads outputs of another (an input-only dependency) is planned again
-  when those outputs change, not whenever that stack is applied.
+  when those outputs change, not whenever that stack is applied. What its last plan read
+  is remembered, or read back from that plan's record after a restart or on a new owner.
 
 Pure: specs, paths and revisions in, :class:`Impact` values out, in dependency order.
 ``changed_paths=None`` means "unknown" (the old revision is gone): every stack is
@@ -23,7 +24,7 @@ import posixpath
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from truenorth.core import specs
+from truenorth.core import inputs, specs
 
 __all__ = ["Impact", "dependency_moves", "explicit_dependencies", "impacted_stacks", "input_moves", "touches"]
 
@@ -79,15 +80,16 @@ def input_moves(
     """Why ``stack`` must be planned again for its inputs: ``input db_host changed (network.address)``.
 
     ``basis`` is what each input rests on now, ``planned_basis`` what it rested on when
-    ``stack`` was last planned (:attr:`truenorth.core.inputs.Resolution.basis`; None: not
-    known, which reports nothing).
+    ``stack`` was last planned (:attr:`truenorth.core.inputs.Resolution.basis`, or as its
+    recorded plan says: :func:`truenorth.core.inputs.recorded_basis`; None: not known,
+    which reports nothing).
     """
     if planned_basis is None:
         return ()
     return tuple(
         f"input {ref.name} changed ({ref.source})"
         for ref in stack.inputs
-        if basis.get(ref.name) != planned_basis.get(ref.name)
+        if not inputs.same_basis(basis.get(ref.name), planned_basis.get(ref.name))
     )
 
 

@@ -19,7 +19,10 @@ A resolution also says what each input rests on (:attr:`Resolution.basis`): the 
 digest, or why it is unknown. The controller keeps the basis a stack was planned with
 and plans the stack again when it changes (:func:`truenorth.core.impacts.input_moves`),
 so a dependent is planned again exactly when an output it reads changes, or its
-upstream's pending plan comes or goes.
+upstream's pending plan comes or goes. A controller that does not remember it (after a
+restart, on a new owner) reads it back from the inputs its last plan recorded
+(:func:`recorded_basis`): each known input's digest, and which inputs were not known
+(why is not recorded: :func:`same_basis` then counts any unknown as the same).
 
 Pure: recorded facts in, values and words out. Sensitive values are never here: the
 store's records carry them sealed, and the caller unseals only the ones a resolution
@@ -35,17 +38,24 @@ from typing import Any
 from truenorth.core import outputs, plans
 
 __all__ = [
+    "UNKNOWN_BASIS",
     "InputError",
     "PendingPlan",
     "Recorded",
     "Resolution",
     "Upstream",
     "pending_plan",
+    "recorded_basis",
     "resolve",
+    "same_basis",
 ]
 
 #: How many of an upstream's output names an error lists.
 _MAX_NAMES = 20
+#: The basis of a known input is this prefix and its digest.
+_VALUE = "value "
+#: The basis of an input a recorded plan did not know (the record does not say why).
+UNKNOWN_BASIS = "not known"
 
 
 class InputError(ValueError):
@@ -179,7 +189,7 @@ def resolve(
             known=True,
             digest=digest,
         )
-        basis[ref.name] = f"value {digest}"
+        basis[ref.name] = _VALUE + digest
         if record.sensitive:
             sealed[ref.name] = record
     return Resolution(inputs=found, basis=basis, sealed=sealed, problems=tuple(problems))
@@ -194,3 +204,39 @@ def _missing(stack: str, ref: outputs.InputRef, upstream: Upstream) -> str:
         f'stack {stack}, inputs.{ref.name}: stack {ref.stack} has no output "{ref.output}" '
         f"(its outputs: {shown or 'none'})"
     )
+
+
+def recorded_basis(refs: Sequence[outputs.InputRef], recorded: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """What each input in ``refs`` rested on when a plan recorded ``recorded``, its inputs as
+    its run keeps them (:meth:`truenorth.core.outputs.InputValue.to_dict`: name, source,
+    known, digest; never a value here).
+
+    A known input rests on its digest, as in :attr:`Resolution.basis`; one the plan did not
+    know on :data:`UNKNOWN_BASIS`. An input the record lacks, or recorded from another
+    ``STACK.OUTPUT`` than ``refs`` names now, rests on nothing (left out): it moved.
+    """
+    by_name = {str(item.get("name", "")): item for item in recorded}
+    found: dict[str, str] = {}
+    for ref in refs:
+        item = by_name.get(ref.name)
+        if item is None or item.get("source") != ref.source:
+            continue
+        digest = item.get("digest")
+        if not item.get("known", True):
+            found[ref.name] = UNKNOWN_BASIS
+        elif isinstance(digest, str) and digest:
+            found[ref.name] = _VALUE + digest
+    return found
+
+
+def same_basis(now: str | None, then: str | None) -> bool:
+    """Whether an input resting on ``now`` rests on what it rested on ``then`` (None: nothing).
+
+    :data:`UNKNOWN_BASIS` (read back from a record) matches any basis of an input that is
+    not known now: the plan would wait for it again either way.
+    """
+    if now is None or then is None:
+        return now == then
+    if then == UNKNOWN_BASIS:
+        return not now.startswith(_VALUE)
+    return now == then

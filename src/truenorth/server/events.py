@@ -10,13 +10,19 @@ re-reads the page only when the controller says something changed (a run started
 ended, a check, an action), at most every :data:`COALESCE` seconds, and every
 :data:`KEEPALIVE` seconds anyway (with a comment line that keeps proxies from closing
 the stream): one page query per change per open page, never a read of every stack and
-never a poll from the browser.
+never a poll from the browser. With several replicas, "the controller says something
+changed" holds on every replica, whichever one the browser reached: the repository's
+owner notifies ``truenorth_activity`` (coalesced: a few notifications a second at most)
+and every replica's listener wakes its streams (``controller/loop/routing.py``).
 
 ``GET /api/v1/runs/{id}/log/stream`` sends the run's log lines as they are recorded
 (``lines``, each event's id the last line's number, so a reconnecting ``EventSource``
 goes on where it stopped through ``Last-Event-ID``), then ``end`` once the run finished;
 a comment line every :data:`KEEPALIVE` seconds while the run writes nothing (``truenorth
 logs --follow`` reads this stream too, and takes a long silence for a broken connection).
+It reads the store every :data:`LOG_INTERVAL` seconds while the run is in flight, so a
+run followed through a replica that does not own its repository is as prompt as through
+the owner (log lines are in the shared store; they notify nobody).
 
 Every string passes the app's secret redactor, as JSON answers do. At most
 :data:`MAX_STREAMS` streams are open at once (503 past that); each ends when the client
@@ -29,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, status
@@ -90,13 +96,18 @@ class Streams:
         finally:
             self.open -= 1
 
-    async def wait(self, change: Callable[[], Any] | None, timeout: float) -> bool:
-        """Wait for ``change()`` (a controller change) or ``timeout``; False once closing."""
+    async def wait(self, change: Callable[[], Any] | asyncio.Future[Any] | None, timeout: float) -> bool:
+        """Wait for ``change`` (a controller change: a wait :meth:`armed` before, or one to
+        start now) or ``timeout``; False once closing. The wait for ``change`` ends with it."""
         closing = self._event()
         if closing.is_set():
+            if isinstance(change, asyncio.Future):
+                change.cancel()
             return False
         waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(closing.wait())}
-        if change is not None:
+        if isinstance(change, asyncio.Future):
+            waiters.add(change)
+        elif change is not None:
             waiters.add(asyncio.ensure_future(change()))
         try:
             await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -105,6 +116,14 @@ class Streams:
                 waiter.cancel()
             await asyncio.gather(*waiters, return_exceptions=True)
         return not closing.is_set()
+
+    @staticmethod
+    async def armed(change: Callable[[], Awaitable[Any]]) -> asyncio.Future[Any]:
+        """A wait for the controller's next change that is already waiting: arm it before a
+        read, so that a change while the read runs wakes the stream again (never lost)."""
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(change())
+        await asyncio.sleep(0)  # its first step runs now: from here on, a change completes it
+        return waiter
 
 
 def sse(event: str, data: Any, *, event_id: int | None = None) -> bytes:
@@ -175,11 +194,17 @@ def router(controller: ports.ControllerPort) -> APIRouter:
                     "counts": presenting.counts(counts),
                 }
 
-        first = await run_in_threadpool(read)  # errors (404, 503) before the stream starts
-        admission = streams.admitted()
+        change = await streams.armed(controller.changed)
+        try:
+            first = await run_in_threadpool(read)  # errors (404, 503) before the stream starts
+            admission = streams.admitted()
+        except BaseException:
+            change.cancel()
+            raise
         admission.__enter__()
 
         async def body() -> AsyncIterator[bytes]:
+            nonlocal change
             try:
                 yield f"retry: {_RETRY_MS}\n\n".encode()
                 last: dict[str, Any] = {}
@@ -188,10 +213,13 @@ def router(controller: ports.ControllerPort) -> APIRouter:
                     for chunk in _differences(last, snapshot, scrub):
                         yield chunk
                     last = snapshot
-                    if not await streams.wait(controller.changed, KEEPALIVE):
+                    if not await streams.wait(change, KEEPALIVE):
                         return
                     if not await streams.wait(None, COALESCE):
                         return
+                    # Armed before the read: a change while it runs (the owner's next write,
+                    # heard from another replica) is read next, not at the keep-alive.
+                    change = await streams.armed(controller.changed)
                     yield b": keep-alive\n\n"
                     try:
                         snapshot = await run_in_threadpool(read)
@@ -199,6 +227,7 @@ def router(controller: ports.ControllerPort) -> APIRouter:
                         yield sse("problem", scrub({"detail": str(exc.detail), "status": exc.status_code}))
                         snapshot = last
             finally:
+                change.cancel()
                 admission.__exit__(None, None, None)
 
         return StreamingResponse(body(), media_type="text/event-stream", headers=_HEADERS)

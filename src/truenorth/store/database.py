@@ -99,6 +99,7 @@ class Store:
         self._closed = False
         self._hub = signalling.LocalHub()
         self._sessions: sa.Engine | None = None
+        self._watcher: Callable[[str], None] | None = None
 
     @classmethod
     def open(
@@ -217,12 +218,13 @@ class Store:
         )
         values["finished_at"] = self._now()
         with self._guard(f"record the end of run {run_id}"), self._writing() as conn:
-            result = conn.execute(
+            ended = conn.execute(
                 sa.update(RunRow)
                 .where(RunRow.id == run_id, RunRow.status.in_(records.ACTIVE_STATUSES))
                 .values(**values)
-            )
-            if result.rowcount == 0:
+                .returning(RunRow.repository)
+            ).scalar_one_or_none()
+            if ended is None:
                 current = conn.execute(
                     sa.select(RunRow.status).where(RunRow.id == run_id)
                 ).scalar_one_or_none()
@@ -232,6 +234,7 @@ class Store:
                     f"cannot record the end of run {run_id}: it already ended as {current} "
                     "(a finished run is never changed)"
                 )
+        self._changed(str(ended))
 
     def record_run(
         self,
@@ -374,7 +377,7 @@ class Store:
                 finished_at=self._now(),
                 error=sa.case((RunRow.error == "", sa.literal(INTERRUPTED_ERROR)), else_=RunRow.error),
             )
-            .returning(RunRow.id)
+            .returning(RunRow.id, RunRow.repository)
         )
         if holder is not None:
             statement = statement.where(RunRow.holder == holder)
@@ -388,7 +391,9 @@ class Store:
                 return []
             statement = statement.where(RunRow.id.in_(wanted))
         with self._guard("mark interrupted runs"), self._writing() as conn:
-            return sorted(int(run_id) for run_id in conn.execute(statement).scalars())
+            marked = conn.execute(statement).all()
+        self._changed(*sorted({str(row.repository) for row in marked}))
+        return sorted(int(row.id) for row in marked)
 
     # Live logs --------------------------------------------------------------------
 
@@ -451,6 +456,7 @@ class Store:
         with self._guard(f"update the state of stack {key['name']!r}"), self._writing() as conn:
             conn.execute(rows.stack_upsert(conn.dialect.name, key=key, changed=changed))
             row = conn.execute(sa.select(StackRow).filter_by(**key)).one()
+        self._changed(key["repository"])
         return rows.stack_record(row)
 
     def get_stack(self, *, repository: str, name: str) -> records.StackRecord | None:
@@ -588,8 +594,11 @@ class Store:
         """Forget a stack's state and its outputs (its runs stay); True if there was a state."""
         with self._guard(f"delete the state of stack {name!r}"), self._writing() as conn:
             conn.execute(sa.delete(StackOutputRow).filter_by(repository=repository, stack=name))
-            result = conn.execute(sa.delete(StackRow).filter_by(repository=repository, name=name))
-            return bool(result.rowcount)
+            deleted = bool(
+                conn.execute(sa.delete(StackRow).filter_by(repository=repository, name=name)).rowcount
+            )
+        self._changed(repository)
+        return deleted
 
     # Stack outputs ----------------------------------------------------------------
 
@@ -622,6 +631,7 @@ class Store:
             conn.execute(sa.delete(StackOutputRow).filter_by(repository=key["repository"], stack=key["name"]))
             if values:
                 conn.execute(sa.insert(StackOutputRow), values)
+        self._changed(key["repository"])
 
     def stack_outputs(
         self, *, repository: str, stacks: Sequence[str]
@@ -705,7 +715,7 @@ class Store:
         """Publish what ``holder``, the owner of ``repository``, knows of it (:mod:`.publications`);
         False, nothing written, when ``holder`` does not hold the repository's lease."""
         with self._guard(f"publish the view of {repository}"), self._writing() as conn:
-            return publications.publish(
+            written = publications.publish(
                 conn,
                 repository=repository,
                 holder=holder,
@@ -720,6 +730,9 @@ class Store:
                 commits=commits,
                 now=self._now(),
             )
+        if written:
+            self._changed(repository)
+        return written
 
     def publications(
         self, *, repositories: Sequence[str], known_specs: Iterable[str] = ()
@@ -811,6 +824,14 @@ class Store:
             return
         with self._guard(f"notify {channel}"), self._writing() as conn:
             signalling.notify(conn, channel=channel, payload=payload)
+
+    def watch(self, callback: Callable[[str], None] | None) -> None:
+        """Call ``callback(repository key)`` after each committed write that changes what a
+        view shows: a run started, recorded, ended or interrupted, a stack's state or outputs,
+        a publication (log lines are not: log streams read the store). Called in the writing
+        thread, so it must be quick (replicas hand it to a coalescing
+        :class:`~truenorth.store.signalling.Announcer`); None stops it."""
+        self._watcher = callback
 
     def listen(self, channels: Sequence[str]) -> signalling.Listener:
         """A :class:`~truenorth.store.signalling.Listener` on ``channels`` (close it when done)."""
@@ -966,7 +987,18 @@ class Store:
 
     def _insert_run(self, action: str, values: Mapping[str, Any]) -> int:
         with self._guard(action), self._writing() as conn:
-            return conn.execute(sa.insert(RunRow).values(**values).returning(RunRow.id)).scalar_one()
+            run_id: int = conn.execute(sa.insert(RunRow).values(**values).returning(RunRow.id)).scalar_one()
+        self._changed(str(values["repository"]))
+        return run_id
+
+    def _changed(self, *repositories: str) -> None:
+        """Tell the watcher (:meth:`watch`) that ``repositories``' views changed (committed)."""
+        watcher = self._watcher
+        if watcher is None:
+            return
+        for repository in repositories:
+            with contextlib.suppress(Exception):  # a notification is never worth a failed write
+                watcher(repository)
 
     def _now(self) -> datetime:
         return checks.aware(self._clock(), what="the store's clock").astimezone(UTC)

@@ -13,6 +13,13 @@ database restarted) it reconnects on the next wait and yields one notice per cha
 with ``missed=True``: notifications sent meanwhile are gone, so the owner reads its
 requests again. On SQLite (one controller) notices travel inside the process.
 
+An :class:`Announcer` tells every replica that a repository's views changed (a run
+started or ended, a stack's state, a publication) on :data:`ACTIVITY_CHANNEL`, so that
+their live event streams wake at once: ``changed(key)`` may be called from any thread as
+often as writes happen; a thread of its own sends at most one batch every
+:data:`ANNOUNCE_INTERVAL` seconds (the first change of a quiet spell at once), each key
+once per batch, so a burst of writes costs a few notifications a second, not one each.
+
 Channel names are fixed lower-case identifiers; payloads are bounded below
 PostgreSQL's 8000-byte limit.
 """
@@ -20,23 +27,47 @@ PostgreSQL's 8000-byte limit.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["MAX_PAYLOAD_BYTES", "Listener", "LocalHub", "Notice", "channel_name", "notify", "payload_text"]
+__all__ = [
+    "ACTIVITY_CHANNEL",
+    "ANNOUNCE_INTERVAL",
+    "ANNOUNCE_KEYS",
+    "MAX_PAYLOAD_BYTES",
+    "Announcer",
+    "Listener",
+    "LocalHub",
+    "Notice",
+    "channel_name",
+    "notify",
+    "payload_text",
+]
+
+log = logging.getLogger(__name__)
 
 #: PostgreSQL refuses a payload of 8000 bytes or more.
 MAX_PAYLOAD_BYTES = 7900
 _CHANNEL = re.compile(r"[a-z][a-z0-9_]{0,62}")
 # The longest a wait blocks inside the driver: a closing listener is noticed this fast.
 _SLICE_SECONDS = 0.5
+#: Every replica listens here: the key of a repository whose views changed (empty: several).
+ACTIVITY_CHANNEL = "truenorth_activity"
+#: An announcer sends at most one batch of notifications per this many seconds.
+ANNOUNCE_INTERVAL = 0.25
+#: A batch names at most this many repositories, one notification each; more changed
+#: since the last batch are one notification with an empty payload instead.
+ANNOUNCE_KEYS = 3
+# A key longer than this (never a real one: keys are at most 1024 characters) is sent as "".
+_MAX_KEY_CHARS = 1024
 
 
 @dataclass(frozen=True)
@@ -219,3 +250,95 @@ class Listener:
             # keeps nothing anyway.
             with contextlib.suppress(Exception):
                 connection.invalidate()
+
+
+class Announcer:
+    """Coalesced notifications of changed repositories, sent from a thread of its own.
+
+    ``send`` gets a batch of payloads (repository keys, or one ``""`` for "several") and
+    sends one notification each (``Store.notify`` on :data:`ACTIVITY_CHANNEL`); a failure
+    is only logged, since a lost notification only delays a view until the stream's next
+    keep-alive. :meth:`changed` never blocks on the database and never raises.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[Sequence[str]], None],
+        *,
+        interval: float = ANNOUNCE_INTERVAL,
+        keys: int = ANNOUNCE_KEYS,
+    ) -> None:
+        if interval <= 0 or keys < 1:
+            raise ValueError(f"an announcer needs interval > 0 and keys >= 1, got {interval} and {keys}")
+        self._send = send
+        self.interval = interval
+        self._limit = keys
+        self._pending: dict[str, None] = {}  # an ordered set
+        self._several = False
+        self._busy = False
+        self._wake = threading.Condition()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: Batches and notifications sent so far.
+        self.batches = 0
+        self.sent = 0
+
+    def start(self) -> None:
+        """Start the sending thread (a daemon: it never holds a process's exit)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="truenorth-announce", daemon=True)
+            self._thread.start()
+
+    def changed(self, key: str) -> None:
+        """Repository ``key``'s views changed (any thread): announce it with the next batch."""
+        payload = key if isinstance(key, str) and len(key) <= _MAX_KEY_CHARS and "\x00" not in key else ""
+        with self._wake:
+            if self._closed.is_set():
+                return
+            if payload and (payload in self._pending or len(self._pending) < self._limit):
+                self._pending[payload] = None
+            else:
+                self._several = True
+            self._wake.notify_all()
+
+    def close(self) -> None:
+        """Stop: what is pending goes out in one last batch; returns at once (no join)."""
+        with self._wake:
+            self._closed.set()
+            self._wake.notify_all()
+
+    def idle(self, timeout: float) -> bool:
+        """Wait until nothing is pending nor being sent (tests); False after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._wake:
+            while self._pending or self._several or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._wake.wait(min(left, _SLICE_SECONDS))
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not (self._pending or self._several or self._closed.is_set()):
+                    self._wake.wait()
+                batch = [""] if self._several else list(self._pending)
+                if not (self._pending or self._several):
+                    return  # closed, nothing left
+                self._pending.clear()
+                self._several, self._busy = False, True
+            try:
+                self._send(batch)
+                self.batches += 1
+                self.sent += len(batch)
+            except Exception as exc:  # the store is failing: the streams' keep-alive covers it
+                log.debug("cannot announce activity: %s", type(exc).__name__)
+            finally:
+                with self._wake:
+                    self._busy = False
+                    self._wake.notify_all()
+            if self._closed.wait(self.interval):
+                with self._wake:
+                    if not (self._pending or self._several):
+                        return

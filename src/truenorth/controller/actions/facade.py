@@ -108,6 +108,7 @@ class Controller:
             io_pool=workers.WorkerPool(len(config.repositories) + 4, name="io"),
             locks=locks.StackLocks(),
             redactor=redaction.Redactor(config.secret_values()),
+            operation_slots=asyncio.Semaphore(config.workers),
         )
         _announce_sandbox(config.sandbox)
         self._repos = repository_states.states_of(config.repositories, retry=config.retry)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from truenorth import paths
+from truenorth.controller.local import holding
 from truenorth.controller.runs import executing, guarding, runtime, sources, validating
 from truenorth.core import specs
 from truenorth.git import errors as git_errors
@@ -38,8 +39,19 @@ def apply_stored_plan(
     branch: str | None = None,
     approval: bool = False,
 ) -> executing.Outcome:
-    """Apply the plan stored for ``stack`` of (``repo``, ``branch``) (``approval``: as ``approve``)."""
+    """Apply the plan stored for ``stack`` of (``repo``, ``branch``) (``approval``: as ``approve``).
+
+    The stack is held throughout (:func:`.holding.hold`; :class:`.holding.StackBusy` when taken).
+    """
     repository = rt.sources.key(repo, branch=branch)
+    command = "truenorth approve --repo" if approval else "truenorth sync --repo"
+    with holding.hold(rt, repository, [stack], command=command):
+        return _apply_stored(rt, repo, stack, repository=repository, actor=actor, approval=approval)
+
+
+def _apply_stored(
+    rt: runtime.Runtime, repo: str, stack: str, *, repository: str, actor: str, approval: bool
+) -> executing.Outcome:
     try:
         planned = guarding.stored_plan(rt.store, repository=repository, stack=stack, approval=approval)
     except guarding.RefusedError as exc:
@@ -76,8 +88,20 @@ def roll_back(
     reason: str,
     branch: str | None = None,
 ) -> executing.Outcome:
-    """Plan ``stack`` of (``repo``, ``branch``) at an earlier applied ``revision`` and apply it, recording ``reason``."""
+    """Plan ``stack`` of (``repo``, ``branch``) at an earlier applied ``revision`` and apply it, recording ``reason``.
+
+    The stack is held throughout (:func:`.holding.hold`; :class:`.holding.StackBusy` when taken).
+    """
     repository = rt.sources.key(repo, branch=branch)
+    with holding.hold(rt, repository, [stack], command="truenorth rollback --repo"):
+        return _roll_back(
+            rt, repo, stack, repository=repository, revision=revision, actor=actor, reason=reason
+        )
+
+
+def _roll_back(
+    rt: runtime.Runtime, repo: str, stack: str, *, repository: str, revision: str, actor: str, reason: str
+) -> executing.Outcome:
     name = urls.branch_of(repository)
     head = rt.sources.checkout(repo, ref=f"refs/heads/{name}", branch=name)
     try:

@@ -10,7 +10,8 @@ apply records the stack's outputs, so the new plan reads the new values), and sk
 not known yet ("known after network applies") is never applied. The guards of
 :mod:`truenorth.core.guards` decide what a plan leaves waiting for approval and refuse to
 take a stack back to a revision older than the one it was applied at (only ``rollback``
-goes back).
+goes back). The selected stacks are held while the command works on them
+(:mod:`.holding`: another local command or a controller replica on them is refused).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
+from truenorth.controller.local import holding
 from truenorth.controller.runs import executing, guarding, runtime, sources
 from truenorth.core import guards, runs, specs, states, walks
 
@@ -63,17 +65,21 @@ def plan_revision(
     events: Events | None = None,
     actor: str | None = None,
     parallel: int | None = None,
+    command: str = "truenorth plan",
 ) -> list[executing.Outcome]:
     """Plan every stack in ``stacks`` (already in dependency order), independent ones in parallel.
 
     A stack's plan starts once its dependencies' plans ended (a first plan seeds the
     state its dependents read); a failed plan does not stop its dependents' (each one
-    reports). Events are reported in ``stacks`` order.
+    reports). Events are reported in ``stacks`` order. Every stack in ``stacks`` is held
+    (:func:`.holding.hold`) until all are planned; :class:`.holding.StackBusy`, with
+    nothing recorded, when one is taken.
     """
-    courses = _courses(rt, revision, stacks)
-    return _plan_all(
-        rt, revision, stacks, courses=courses, events=events or Events(), actor=actor, parallel=parallel
-    )
+    with holding.hold(rt, revision.key, [stack.name for stack in stacks], command=command):
+        courses = _courses(rt, revision, stacks)
+        return _plan_all(
+            rt, revision, stacks, courses=courses, events=events or Events(), actor=actor, parallel=parallel
+        )
 
 
 def _plan_all(
@@ -129,15 +135,31 @@ def apply_revision(
     confirm: Callable[[list[executing.Outcome]], bool],
     events: Events | None = None,
     actor: str | None = None,
+    command: str = "truenorth apply",
 ) -> tuple[list[executing.Outcome], list[executing.Outcome]]:
     """Plan all, ask ``confirm`` once, then apply in order. Returns (plans, applies).
 
     Nothing is applied when any plan failed or ``confirm`` says no. Stacks without
     changes are not applied; a stack applied at a newer revision than this one is not
-    applied either (the refusal is recorded as a skipped apply).
+    applied either (the refusal is recorded as a skipped apply). Every stack in
+    ``stacks`` is held (:func:`.holding.hold`) from its plan to its apply, so no other
+    command replaces the plan applied; :class:`.holding.StackBusy`, with nothing
+    recorded, when one is taken.
     """
     del spec  # the walk needs only the selected stacks: dependencies outside it are done
-    events = events or Events()
+    with holding.hold(rt, revision.key, [stack.name for stack in stacks], command=command):
+        return _apply_all(rt, revision, stacks, confirm=confirm, events=events or Events(), actor=actor)
+
+
+def _apply_all(
+    rt: runtime.Runtime,
+    revision: sources.Revision,
+    stacks: Sequence[specs.StackSpec],
+    *,
+    confirm: Callable[[list[executing.Outcome]], bool],
+    events: Events,
+    actor: str | None,
+) -> tuple[list[executing.Outcome], list[executing.Outcome]]:
     courses = _courses(rt, revision, stacks)
     planned = _plan_all(rt, revision, stacks, courses=courses, events=events, actor=actor, parallel=None)
     if any(outcome.plan is None for outcome in planned):

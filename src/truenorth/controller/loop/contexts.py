@@ -22,7 +22,7 @@ from truenorth.controller.loop import clocks, locks, metrics, notifying, workers
 from truenorth.controller.runs import runtime
 from truenorth.core import redaction, specs
 
-__all__ = ["COMMIT_CACHE", "Activity", "Context", "StoreHealth"]
+__all__ = ["COMMIT_CACHE", "DEFAULT_OPERATION_SLOTS", "Activity", "Context", "StoreHealth"]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -36,7 +36,11 @@ class Activity:
     """Wakes whoever waits on the controller's state, whenever something starts or ends.
 
     Every engine and I/O call, park and action end calls :meth:`changed`; waiters re-check
-    their condition then (no polling).
+    their condition then (no polling). With replicas, so does a view changing on another
+    replica (a run started or ended there, a stack's state, a publication): the router's
+    listener hears it on ``truenorth_activity`` (:mod:`.routing`) and calls :meth:`changed`
+    on the event loop, so the live event streams (``server/events.py``) wake on every
+    replica, not only on the repository's owner. Call it on the event loop only.
     """
 
     def __init__(self) -> None:
@@ -56,6 +60,10 @@ class Activity:
         while not condition():
             self._changed.clear()
             await self._changed.wait()
+
+
+#: Operation slots when nobody says otherwise (the default ``workers``).
+DEFAULT_OPERATION_SLOTS = 4
 
 
 @dataclass
@@ -99,6 +107,13 @@ class Context:
     recovered: asyncio.Event = field(default_factory=asyncio.Event)
     #: Who hears of what happened (:mod:`.notifying`; does nothing without subscriptions).
     notifications: notifying.Notifications = field(default_factory=notifying.Notifications)
+    #: Reconcile operations that may hold their stack's lock at once (the controller sets
+    #: it to ``workers``). Taken *before* the stack lock: on PostgreSQL each held lock is a
+    #: database session of its own, so a pass that finds 1,000 stacks due must not open
+    #: 1,000 sessions (and file descriptors) to wait for a few engine workers.
+    operation_slots: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(DEFAULT_OPERATION_SLOTS)
+    )
 
     def redact(self, text: str) -> str:
         """``text`` without configured secrets or URL credentials."""

@@ -414,6 +414,12 @@ class RepositoryLoop:
         track = repo.track(stack.name)
         moved = impacts.dependency_moves(stack, applied=applied, planned_with=track.planned_with)
         reasons = [f"dependency {dep} was applied" for dep in moved]
+        if stack.inputs and track.planned_basis is None and not track.needs:
+            # Not planned by this loop (a restart or a new owner, then an action applied its
+            # stored plan): what its last recorded plan read, from the store.
+            track.planned_basis = await ctx.io(
+                functools.partial(resolving.recorded_basis, ctx.rt.store, repository=repo.key, stack=stack)
+            )
         if stack.inputs and track.planned_basis is not None and not track.needs:
             # An output it reads may have changed (an upstream applied, its pending plan came or went).
             basis = await ctx.io(
@@ -444,10 +450,13 @@ class RepositoryLoop:
     ) -> operating.Step:
         repo, ctx = self.repo, self.ctx
         track = repo.track(stack.name)
-        with await ctx.locks.acquire((repo.name, stack.name), purpose="reconcile"):
-            if not track.needs:  # an action did it while we waited
-                return operating.Step(ok=True)
-            step = await operating.reconcile_stack(ctx, repo, stack=stack, revision=revision, applied=applied)
+        async with ctx.operation_slots:
+            with await ctx.locks.acquire((repo.name, stack.name), purpose="reconcile"):
+                if not track.needs:  # an action did it while we waited
+                    return operating.Step(ok=True)
+                step = await operating.reconcile_stack(
+                    ctx, repo, stack=stack, revision=revision, applied=applied
+                )
         if step.ok:
             track.skip_recorded = None
         return step

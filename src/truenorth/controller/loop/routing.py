@@ -21,6 +21,14 @@ Notifications only make it fast; the table is the record. A notification lost wh
 listener reconnected (the database restarted) is made up for by reading the table again
 (the listener yields a *missed* notice then), and the owner also reads it on every lease
 renewal and whenever it takes a lease. An answer is also polled for, once a second.
+
+The same listener wakes this replica's live event streams when a view changes on another
+replica: the store tells the router's :class:`~truenorth.store.signalling.Announcer` of
+every committed write a view shows (``Store.watch``: runs, stack states, outputs,
+publications), which notifies :data:`~truenorth.store.signalling.ACTIVITY_CHANNEL` a few
+times a second at most, with the repository's key; every replica's listener then calls
+``Activity.changed()``, as a change of its own does. A missed notice (a reconnect) wakes
+them too.
 """
 
 from __future__ import annotations
@@ -76,12 +84,16 @@ class Router:
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Set (on the loop) once the listener thread has ended.
         self._listened = asyncio.Event()
+        #: Tells the other replicas that a repository's views changed (started with the router).
+        self.announcer = signalling.Announcer(self._announce)
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         """Start the listener thread and the task that takes requests."""
         self._loop = asyncio.get_running_loop()
+        self.announcer.start()
+        self.ctx.rt.store.watch(self.announcer.changed)
         self._thread = threading.Thread(target=self._listen, name="truenorth-listen", daemon=True)
         self._thread.start()
         self._server = asyncio.create_task(self._serve_forever(), name="truenorth-requests")
@@ -89,6 +101,8 @@ class Router:
     async def stop(self) -> None:
         """Stop listening and taking requests; requests being worked on are cancelled."""
         self._closing.set()
+        self.ctx.rt.store.watch(None)
+        self.announcer.close()  # what is pending still goes out, from its own thread
         tasks = [task for task in (self._server, *self._working) if task is not None]
         for task in tasks:
             task.cancel()
@@ -249,12 +263,18 @@ class Router:
         log.info("routed request %d (%s of %s %s): %s", request.id, request.action, request.repository,
                  request.stack or "-", status)  # fmt: skip
 
+    def _announce(self, keys: Sequence[str]) -> None:
+        """Blocking (the announcer's thread): one notification per key."""
+        store = self.ctx.rt.store
+        for key in keys:
+            store.notify(signalling.ACTIVITY_CHANNEL, key)
+
     # ------------------------------------------------------------------ the listener thread
 
     def _listen(self) -> None:
-        """Blocking: LISTEN on both channels, hand each notice to the event loop; reconnect."""
+        """Blocking: LISTEN on the three channels, hand each notice to the event loop; reconnect."""
         store = self.ctx.rt.store
-        channels = (requesting.REQUESTS_CHANNEL, requesting.ANSWERS_CHANNEL)
+        channels = (requesting.REQUESTS_CHANNEL, requesting.ANSWERS_CHANNEL, signalling.ACTIVITY_CHANNEL)
         listener: signalling.Listener | None = None
         try:
             while not self._closing.is_set():
@@ -283,6 +303,9 @@ class Router:
                 loop.call_soon_threadsafe(self._noticed, notice)
 
     def _noticed(self, notice: signalling.Notice) -> None:
+        if notice.channel == signalling.ACTIVITY_CHANNEL:
+            self.ctx.activity.changed()  # a view changed on some replica (or notices were missed)
+            return
         if notice.channel == requesting.REQUESTS_CHANNEL:
             self._due.set()
             return

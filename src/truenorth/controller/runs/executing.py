@@ -610,7 +610,13 @@ def _context(
 
 
 class _LogWriter:
-    """Batches live output lines into the run log: one write per batch, not per line."""
+    """Batches live output lines into the run log: one write per batch, not per line.
+
+    A batch is written when it holds 200 lines or its first line waited half a second;
+    a timer writes the tail of a burst half a second later, so the last lines a tool
+    printed before going quiet (Terraform's "Still creating..." comes every 10 s) are not
+    held until its next line. Batches are written one at a time, in order.
+    """
 
     _BATCH_LINES = 200
     _BATCH_SECONDS = 0.5
@@ -621,6 +627,8 @@ class _LogWriter:
         self._pending: list[str] = []
         self._last = time.monotonic()
         self._lock = threading.Lock()
+        self._writing = threading.Lock()
+        self._timer: threading.Timer | None = None
 
     def write(self, line: str) -> None:
         with self._lock:
@@ -629,15 +637,29 @@ class _LogWriter:
                 len(self._pending) >= self._BATCH_LINES
                 or time.monotonic() - self._last >= self._BATCH_SECONDS
             )
+            if not due and self._timer is None:
+                self._timer = threading.Timer(self._BATCH_SECONDS, self._flush_tail)
+                self._timer.daemon = True
+                self._timer.start()
         if due:
             self.flush()
 
     def flush(self) -> None:
-        with self._lock:
-            lines, self._pending = self._pending, []
-            self._last = time.monotonic()
-        if lines:
-            self._rt.store.append_log(self.run_id, lines)
+        with self._writing:
+            with self._lock:
+                lines, self._pending = self._pending, []
+                self._last = time.monotonic()
+                timer, self._timer = self._timer, None
+            if timer is not None:
+                timer.cancel()
+            if lines:
+                self._rt.store.append_log(self.run_id, lines)
+
+    def _flush_tail(self) -> None:
+        try:
+            self.flush()
+        except Exception as exc:  # the run's own final flush reports; a live tail only waits
+            log.warning("cannot write the log of run %d: %s", self.run_id, exc)
 
 
 def _unexpected(exc: Exception, *, stack: specs.StackSpec, doing: str, engine_ran: bool) -> str:

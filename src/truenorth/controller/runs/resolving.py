@@ -3,7 +3,9 @@
 :mod:`.executing` calls :func:`resolve` before every plan, drift check and apply, for the
 controller's loop and the CLI's ``plan``/``apply`` alike; the loop calls :func:`basis`
 to tell whether an output a stack reads changed since its plan
-(:func:`truenorth.core.impacts.input_moves`). The rules are pure, in
+(:func:`truenorth.core.impacts.input_moves`), and :func:`recorded_basis` for what the
+stack's last plan rested on when the loop does not remember it (after a restart, on a
+new owner). The rules are pure, in
 :mod:`truenorth.core.inputs`; this module gathers the facts they need: each upstream
 stack's record (applied or not, its engine, its pending plan) and its recorded outputs,
 then unseals the sensitive ones a resolution uses (and only those).
@@ -15,12 +17,12 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 
-from truenorth.core import inputs, plans, specs
+from truenorth.core import inputs, plans, runs, specs
 from truenorth.core import outputs as core_outputs
 from truenorth.store import database, sealing
 from truenorth.store import records as store_records
 
-__all__ = ["basis", "resolve", "stored_secrets"]
+__all__ = ["basis", "recorded_basis", "resolve", "stored_secrets"]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,42 @@ def basis(store: database.Store, *, repository: str, stack: specs.StackSpec) -> 
         return {}
     resolution, _ = _resolution(store, repository=repository, stack=stack, ignore_pending=False)
     return resolution.basis
+
+
+#: The runs whose recorded inputs say what a stack's inputs rested on: the plans and
+#: applies of the loop and the actions, and drift checks (made with the applied values).
+_BASIS_KINDS = frozenset({runs.RunKind.PLAN.value, runs.RunKind.APPLY.value, runs.RunKind.DRIFT.value})
+_BASIS_STATUSES = frozenset({runs.RunStatus.SUCCEEDED.value, runs.RunStatus.PARTIAL.value})
+
+
+def recorded_basis(
+    store: database.Store, *, repository: str, stack: specs.StackSpec
+) -> dict[str, str] | None:
+    """What ``stack``'s inputs rested on at its last recorded plan, from the store (None: no
+    usable record), for a loop that does not remember it (:func:`truenorth.core.inputs.recorded_basis`).
+
+    The record is the stack's pending plan, else its last run (``last_run_id``: a plan, an
+    apply, which keeps the inputs of the plan it applied, or a drift check); previews never
+    set either. A run that failed, or that recorded no inputs (made before inputs were
+    recorded), is not usable: nothing is then reported, as before.
+    """
+    if not stack.inputs:
+        return {}
+    state = store.get_stack(repository=repository, name=stack.name)
+    if state is None:
+        return None
+    run_id = state.pending_plan_id if state.pending_plan_id is not None else state.last_run_id
+    run = store.get_run(run_id) if run_id is not None else None
+    if (
+        run is None
+        or run.stack != stack.name
+        or run.kind not in _BASIS_KINDS
+        or run.status not in _BASIS_STATUSES
+        or "inputs" not in (run.summary or {})
+    ):
+        return None
+    recorded = [item for item in run.summary.get("inputs") or () if isinstance(item, Mapping)]
+    return inputs.recorded_basis(stack.inputs, recorded)
 
 
 def _resolution(

@@ -10,8 +10,8 @@ workspace. The stack's ``inputs:`` are in the environment of every command
 
 Confined (see :mod:`truenorth.engines.sandbox`), every command sees the snapshot
 read-only, this stack's state dir writable (the working copy is in it), the provider
-cache (writable for ``init`` only) and, read-only, the state of each stack it declares
-in ``depends_on``: nothing else of the data dir. The working copy is then *copied*
+cache (writable for ``init`` only) and a copy of the state of each stack it declares in
+``depends_on`` (in the working copy, below): nothing else of the data dir. The working copy is then *copied*
 from the snapshot, not hard-linked: a program may chmod a file it owns, and a hard link
 would let it change the snapshot that other stacks read.
 
@@ -25,7 +25,13 @@ relative to the stack's folder (see :data:`DEPENDENCIES_DIR`)::
 
 (a dependency that uses a workspace: ``workspace_dir = ".truenorth/deps/network/
 terraform.tfstate.d"`` and ``workspace = "..."``). A stack never sees the state of a
-stack it does not depend on.
+stack it does not depend on. What it sees there is a copy taken when the operation
+starts, never the live file: Terraform rewrites a state file in place, so a plan of the
+dependent while the dependency applies (a preview, a drift check) could read it half
+written, and a ``terraform_remote_state`` with ``defaults`` would then silently plan
+with the defaults. The copy is read again until it parses as a state (JSON with a
+``serial``), a bounded number of times, and the operation fails with an error naming
+the dependency when it never does (:func:`_settled_state`).
 
 With replicas (``ctx.shared_state``), a stack without a backend gets the ``pg`` backend
 instead of the local one, and a dependency without a backend is read from its schema
@@ -97,8 +103,8 @@ PREVIEWS_DIR = "terraform-previews"
 #: The lock file (in the cache dir) every ``init`` holds: the plugin cache is shared, and
 #: Terraform does not make concurrent installs of one provider into it safe.
 PLUGIN_CACHE_LOCK = "terraform-plugins.lock"
-#: How often, and how long apart, a state file read as not JSON is read again (an apply is
-#: writing it: Terraform rewrites the file in place).
+#: How often, and how long apart, a state file read as not a whole state is read again (an
+#: apply is writing it: Terraform rewrites the file in place), before the operation fails.
 _STATE_READS, _STATE_REREAD_SECONDS = 50, 0.1
 _INIT_MARKER = "init.sha256"
 # What Terraform (and OpenTofu) print when the working directory needs `init` again.
@@ -265,13 +271,14 @@ def _prepared(
         _copy_state(ctx, into=own_state)
     shared_dependencies = sharing.dependencies(ctx) if ctx.shared_state is not None else ()
     dependencies = _dependency_states(ctx, skip={item.name for item in shared_dependencies})
+    local_dependencies = frozenset(dependencies)
     reached = sharing.reach(ctx) if pg is not None or shared_dependencies else ()
     confinement = _confinement(
         ctx,
         state_dir=area,
         plugin_cache=plugin_cache,
         home=work / "home",
-        dependencies=dependencies,
+        dependencies={},  # their state is copied into the working copy (_place_dependencies)
         mirrors=tuple(path for path in operator.mirrors if path.is_dir()),
         database=reached,
     )
@@ -293,7 +300,7 @@ def _prepared(
             )
         workdirs.build(ctx.checkout, tree, link=confinement is None)
         cwd = tree / stack.path
-        _link_dependencies(cwd, dependencies)
+        _place_dependencies(ctx, cwd, dependencies, copied=local_dependencies)
         ctx.redactor.add(
             *variables.sensitive_inputs(
                 cwd, variables=options.vars, var_files=[real for _, real in var_files]
@@ -362,12 +369,20 @@ def _dependency_states(
     return found
 
 
-def _link_dependencies(cwd: Path, dependencies: Mapping[str, tuple[Path, ...]]) -> None:
-    """``.truenorth/deps/<stack>/...`` in the working copy: links to each dependency's state.
+def _place_dependencies(
+    ctx: protocol.StackContext,
+    cwd: Path,
+    dependencies: Mapping[str, tuple[Path, ...]],
+    *,
+    copied: Collection[str],
+) -> None:
+    """``.truenorth/deps/<stack>/...`` in the working copy: each dependency's state.
 
-    Whatever the repository holds at that path is replaced. Confined, the linked files
-    are bound read-only at their real place, and only those: a link to any other
-    stack's state leads nowhere.
+    Whatever the repository holds at that path is replaced. The local state of the
+    dependencies in ``copied`` is copied, each file once it reads as a whole state
+    (:func:`_settled_state`), so the dependency may apply meanwhile; the others (pulled
+    from PostgreSQL into this operation's own folder, :mod:`.sharing`) are linked. A
+    stack sees no other stack's state: nothing else is copied, linked or reachable.
     """
     root = cwd / DEPENDENCIES_DIR
     workdirs.remove(root)
@@ -375,7 +390,79 @@ def _link_dependencies(cwd: Path, dependencies: Mapping[str, tuple[Path, ...]]) 
         folder = root / name
         folder.mkdir(parents=True, mode=0o700, exist_ok=True)
         for real in found:
-            (folder / real.name).symlink_to(real)
+            if name not in copied:
+                (folder / real.name).symlink_to(real)
+            elif real.name == _STATE_NAMES[0]:
+                _copy_settled(ctx, real, into=folder / real.name, dependency=name)
+            else:  # terraform.tfstate.d/<workspace>/terraform.tfstate
+                _copy_workspaces(ctx, real, into=folder / real.name, dependency=name)
+
+
+def _copy_workspaces(ctx: protocol.StackContext, source: Path, *, into: Path, dependency: str) -> None:
+    """Copy the state of each workspace in ``source`` (a ``terraform.tfstate.d``) into ``into``."""
+    if source.is_symlink() or not source.is_dir():
+        return
+    into.mkdir(mode=0o700, exist_ok=True)
+    for entry in sorted(os.scandir(source), key=lambda item: item.name):
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        (into / entry.name).mkdir(mode=0o700, exist_ok=True)
+        _copy_settled(
+            ctx,
+            Path(entry.path) / _STATE_NAMES[0],
+            into=into / entry.name / _STATE_NAMES[0],
+            dependency=dependency,
+        )
+
+
+def _copy_settled(ctx: protocol.StackContext, source: Path, *, into: Path, dependency: str) -> None:
+    """Copy the state file ``source`` of ``dependency`` into the new file ``into`` (0600), whole."""
+    text = _settled_state(ctx, source, whose=f"the state of its dependency {dependency!r}")
+    if text is None:
+        return
+    fd = os.open(into, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(text)
+
+
+def _settled_state(ctx: protocol.StackContext, source: Path, *, whose: str) -> bytes | None:
+    """The bytes of the Terraform state file ``source`` once they read as a whole state.
+
+    Terraform rewrites a state file in place: read while it writes, the file is empty or
+    cut short. A read that is not a JSON object with a ``serial`` is read again, up to
+    :data:`_STATE_READS` times :data:`_STATE_REREAD_SECONDS` apart; then
+    :class:`~truenorth.engines.protocol.EngineError` says whose state never settled.
+    None: there is no such file (a link is not followed: never there).
+    """
+    for _ in range(_STATE_READS):
+        if source.is_symlink() or not source.is_file():
+            return None
+        try:
+            text = source.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise protocol.EngineError(
+                f"stack {ctx.stack.name!r}: cannot read {whose}: {exc.strerror or exc}"
+            ) from None
+        if _whole_state(text):
+            return text
+        if ctx.cancel.wait(_STATE_REREAD_SECONDS):
+            raise invoking.OperationCancelled(f"stack {ctx.stack.name!r}: cancelled") from None
+    raise protocol.EngineError(
+        f"stack {ctx.stack.name!r}: {whose} ({source.name}) is not a whole Terraform state: it was "
+        f"still not JSON with a serial after {_STATE_READS} reads {_STATE_REREAD_SECONDS:g}s apart "
+        "(an apply rewriting it, or a damaged file); nothing was planned or applied with it"
+    )
+
+
+def _whole_state(text: bytes) -> bool:
+    """Whether ``text`` is a JSON object with a ``serial``, as every Terraform state is."""
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(found, dict) and "serial" in found
 
 
 def _confinement(
@@ -656,8 +743,8 @@ def _copy_state(ctx: protocol.StackContext, *, into: Path) -> None:
 
     The plan then reads the copy: it takes no lock on the stack's state, never writes
     next to it, and an apply running meanwhile is not disturbed. Terraform rewrites a
-    state file in place, so a copy that is not JSON (caught mid-write) is read again, a
-    bounded number of times. A missing state stays missing (seeded empty in ``into``).
+    state file in place, so the copy is taken once it reads as a whole state
+    (:func:`_settled_state`). A missing state stays missing (seeded empty in ``into``).
     """
     workspace = ctx.stack.terraform.workspace
     relative = (
@@ -666,20 +753,9 @@ def _copy_state(ctx: protocol.StackContext, *, into: Path) -> None:
     source, target = ctx.state_dir / relative, into / relative
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     into.chmod(0o700)
-    if source.is_symlink() or not source.is_file():
+    text = _settled_state(ctx, source, whose="its own state")
+    if text is None:
         return
-    text = b""
-    for _ in range(_STATE_READS):
-        try:
-            text = source.read_bytes()
-        except FileNotFoundError:
-            return
-        try:
-            json.loads(text)
-            break
-        except ValueError:
-            if ctx.cancel.wait(_STATE_REREAD_SECONDS):
-                raise invoking.OperationCancelled(f"stack {ctx.stack.name!r}: plan cancelled") from None
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(text)
