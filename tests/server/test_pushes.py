@@ -60,6 +60,16 @@ def test_gitlab_push_reads_project_and_repository_urls() -> None:
     }
 
 
+def test_a_gitlab_retry_keeps_its_idempotency_key_as_the_delivery_id() -> None:
+    """GitLab sends ``Idempotency-Key`` unchanged on every retry of one event (gitlab#388692),
+    while each request may carry a new event or webhook UUID: the key is what dedups."""
+    body = (DATA / "gitlab-push.json").read_bytes()
+    first = {"x-gitlab-event": "Push Hook", "idempotency-key": "908a6d9e", "x-gitlab-event-uuid": "u-1"}
+    retry = {**first, "x-gitlab-event-uuid": "u-2", "x-gitlab-webhook-uuid": "w-2"}
+    assert pushes.parse("gitlab", first, body).delivery_id == "908a6d9e"
+    assert pushes.parse("gitlab", retry, body).delivery_id == "908a6d9e"
+
+
 def test_gitea_push() -> None:
     body = (DATA / "gitea-push.json").read_bytes()
     delivery = pushes.parse("gitea", EVENT_HEADERS["gitea"], body)

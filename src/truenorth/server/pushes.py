@@ -43,7 +43,7 @@ _URL_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 _DELIVERY_HEADERS = {
     "github": ("x-github-delivery",),
-    "gitlab": ("x-gitlab-event-uuid", "idempotency-key", "x-gitlab-webhook-uuid"),
+    "gitlab": ("idempotency-key", "x-gitlab-event-uuid", "x-gitlab-webhook-uuid"),
     "gitea": ("x-gitea-delivery", "x-forgejo-delivery"),
     "generic": ("x-truenorth-delivery", "idempotency-key"),
 }
