@@ -34,7 +34,11 @@ sandbox's PID 1, leader of its own process group. The record then names the prog
 (its pid as this side sees it, from bwrap), a cancel or a timeout signals its group,
 and the parent-death interrupt reaches it from inside the sandbox; a program that
 finishes alone keeps its sandbox until it ends. Its exit status comes back through
-bwrap as a shell would report it: 128 + N for a signal N.
+bwrap as a shell would report it: 128 + N for a signal N. A start that fails once the
+child exists (bwrap's pid unreadable, an exception, a cancel) never leaves it behind:
+bwrap is frozen, the sandbox's PID 1 killed (which ends the sandbox), bwrap killed and
+reaped. Descriptors are waited on with ``poll``, never ``select``, which refuses those
+past FD_SETSIZE (1024) that a controller with many connections open hands out.
 
 Limits (``limits=``): CPU time and memory per process (``prlimit``: SIGXCPU, then SIGKILL
 5 s later; ``RLIMIT_DATA``), and the output kept: a program whose standard output or
@@ -207,7 +211,11 @@ def run(
             )
         finally:
             if proc.returncode is None:  # an exception in our own code: never leave it running
-                _stop(launched)
+                try:
+                    _stop(launched)
+                finally:
+                    if proc.returncode is None:  # _stop itself was interrupted
+                        _kill_started(proc, sandboxed=launched.sandboxed)
             if record is not None:
                 with contextlib.suppress(OSError):
                     record.unlink(missing_ok=True)
@@ -241,6 +249,8 @@ class _Launched:
 
     proc: subprocess.Popen[bytes]
     inner: int | None = None
+    #: Started inside bwrap (``proc`` is bwrap; ``inner``, when known, the program).
+    sandboxed: bool = False
 
     @property
     def target(self) -> int:
@@ -276,6 +286,7 @@ def _launch(
             *(_interrupt_with_parent() if interrupt else []),
             *sandboxing.command(sandbox, argv, cwd=cwd, limits=limits, info_fd=info[1]),
         ]
+    proc: subprocess.Popen[bytes] | None = None
     try:
         try:
             proc = subprocess.Popen(
@@ -298,10 +309,16 @@ def _launch(
             if info is not None:
                 os.close(info[1])
         inner = _sandbox_pid(info[0], proc) if info is not None else None
+    except BaseException:
+        # Started but not handed over (the sandbox's pid unreadable, a cancel, a bug): it
+        # must not be left behind, nor anything it started.
+        if proc is not None:
+            _kill_started(proc, sandboxed=info is not None)
+        raise
     finally:
         if info is not None:
             os.close(info[0])
-    return _Launched(proc=proc, inner=inner)
+    return _Launched(proc=proc, inner=inner, sandboxed=info is not None)
 
 
 def _sandbox_pid(fd: int, proc: subprocess.Popen[bytes]) -> int | None:
@@ -312,9 +329,12 @@ def _sandbox_pid(fd: int, proc: subprocess.Popen[bytes]) -> int | None:
     """
     data = b""
     deadline = time.monotonic() + _INFO_SECONDS
+    # poll, not select: a controller with many connections open has descriptors past
+    # select's FD_SETSIZE (1024), and select refuses them.
+    waiting = select.poll()
+    waiting.register(fd, select.POLLIN)
     while len(data) < 4096 and time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if not ready:
+        if not waiting.poll(100):
             if proc.poll() is not None:
                 break
             continue
@@ -567,10 +587,14 @@ def _stop(launched: _Launched) -> None:
 
     Confined, the signals go to the program's group inside the sandbox, not to bwrap
     (which would die of them and leave the program unwaited for); the final SIGKILL
-    ends the sandbox, everything in it, and bwrap.
+    ends the sandbox, everything in it, and bwrap. A sandbox whose program bwrap never
+    named (it said nothing usable in time) is killed outright (:func:`_kill_started`).
     """
     proc = launched.proc
     inner = launched.inner
+    if launched.sandboxed and inner is None:
+        _kill_started(proc, sandboxed=True)
+        return
 
     def send(sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -596,3 +620,87 @@ def _stop(launched: _Launched) -> None:
         proc.wait()
         return
     kill_all()
+
+
+def _kill_started(proc: subprocess.Popen[bytes], *, sandboxed: bool) -> None:
+    """Kill our child ``proc`` and everything it started, at once, and reap it.
+
+    For a program that cannot be stopped gently: one started but never handed over (an
+    exception between its start and its supervision: the sandbox's pid unreadable, a
+    cancel) or a sandbox whose program is not known. Unconfined, its process group is
+    killed. Confined, ``proc`` is bwrap and the program is in a session of its own
+    inside the sandbox: bwrap is stopped first (SIGSTOP: it starts nothing more), then
+    each process it started is killed and waited for (the sandbox's PID 1: its death
+    ends everything in the sandbox), then bwrap's group.
+    """
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+    if sandboxed and proc.returncode is None:
+        _freeze(proc)
+        for child in _children(proc.pid):
+            _kill_and_wait(child)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _freeze(proc: subprocess.Popen[bytes]) -> None:
+    """SIGSTOP our child ``proc`` and wait (a while) until it has stopped or ended.
+
+    ``waitid`` with ``WNOWAIT`` leaves its exit status for :meth:`~subprocess.Popen.wait`.
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(proc.pid, signal.SIGSTOP)
+    deadline = time.monotonic() + _GRACE_SECONDS
+    pause = 0.001
+    while time.monotonic() < deadline:
+        try:
+            changed = os.waitid(os.P_PID, proc.pid, os.WSTOPPED | os.WEXITED | os.WNOWAIT | os.WNOHANG)
+        except ChildProcessError:  # reaped already
+            return
+        if changed is not None:
+            return
+        time.sleep(pause)  # a process in uninterruptible sleep stops only when it wakes up
+        pause = min(pause * 2, 0.05)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from ``/proc``)."""
+    found: list[int] = []
+    with contextlib.suppress(OSError), os.scandir("/proc") as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as handle:
+                    stat = handle.read()
+            except OSError:  # ended meanwhile
+                continue
+            # The name (field 2) is in parentheses and may hold spaces or ')': split after the last.
+            fields = stat.rpartition(")")[2].split()
+            if len(fields) > 1 and fields[1] == str(pid):
+                found.append(int(entry.name))
+    return found
+
+
+def _kill_and_wait(pid: int) -> None:
+    """SIGKILL ``pid`` and its group, and wait (a while, through a pidfd) until it has exited.
+
+    ``pid`` must not be reaped meanwhile (its parent is stopped), so it names the same process.
+    """
+    try:
+        pidfd: int | None = os.pidfd_open(pid)
+    except OSError:  # gone already, or no pidfd (Linux < 5.3): not waited for
+        pidfd = None
+    try:
+        for kill in (os.kill, os.killpg):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                kill(pid, signal.SIGKILL)
+        if pidfd is not None:
+            waiting = select.poll()
+            waiting.register(pidfd, select.POLLIN)
+            waiting.poll(int(_GRACE_SECONDS * 1000))
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)

@@ -116,13 +116,16 @@ def wait_for_exit(record: ProcessRecord, *, timeout: float) -> bool:
     """
     deadline = time.monotonic() + timeout
     pidfd = _pidfd(record)
+    exited = select.poll()  # not select: a busy controller's descriptors pass FD_SETSIZE (1024)
+    if pidfd is not None:
+        exited.register(pidfd, select.POLLIN)
     try:
         while is_running(record):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
             if pidfd is not None:
-                select.select([pidfd], [], [], min(remaining, 1.0))
+                exited.poll(int(min(remaining, 1.0) * 1000) + 1)
             else:
                 time.sleep(min(remaining, 0.1))
         return True

@@ -70,6 +70,7 @@ from truenorth.engines.terraform import (
     plans,
     preparing,
     renderings,
+    sharing,
     staleness,
     states,
 )
@@ -172,7 +173,7 @@ class TerraformEngine:
         ) as prepared:
             prep = prepared
             inv = prep.invocation
-            state_id = self._read_state(ctx, prep)
+            state_id = self._read_state(ctx, prep, create=True)
             fingerprint = _fingerprint(ctx, prep, state_id)
             plan_file = _plan_file(
                 ctx, folder=prep.plans_dir, suffix=".drift.tfplan" if kind == "drift" else ".tfplan"
@@ -404,8 +405,15 @@ class TerraformEngine:
         ctx.redactor.add(*tf_outputs.secrets_of(found))
         return tf_outputs.guarded(found, ctx.redactor)
 
-    def _read_state(self, ctx: protocol.StackContext, prep: preparing.Prepared) -> str:
-        """This stack's state identity; registers the state's sensitive outputs."""
+    def _read_state(
+        self, ctx: protocol.StackContext, prep: preparing.Prepared, *, create: bool = False
+    ) -> str:
+        """This stack's state identity; registers the state's sensitive outputs.
+
+        ``create`` (a plan that may write): a workspace in the shared ``pg`` backend that
+        has no state yet gets an empty one first, so that its first apply holds the
+        backend's database-wide creation lock only for an instant (:mod:`.sharing`).
+        """
         local = states.local_state_path(prep.backend, workspace=ctx.stack.terraform.workspace, cwd=prep.cwd)
         try:
             if local is not None:
@@ -414,6 +422,11 @@ class TerraformEngine:
                 inv = prep.invocation
                 pulled = inv.run(configs.state_pull_argv(inv.binary), what="state pull", raw=True)
                 state = states.parse_state(pulled.stdout, where="the pulled state")
+                never_written = not (state or {}).get("lineage")
+                if create and never_written and prep.shared_schema is not None and not ctx.read_only:
+                    sharing.create_workspace(inv)
+                    pulled = inv.run(configs.state_pull_argv(inv.binary), what="state pull", raw=True)
+                    state = states.parse_state(pulled.stdout, where="the pulled state")
         except ValueError as exc:
             raise protocol.EngineError(f"stack {ctx.stack.name!r}: {exc}") from None
         ctx.redactor.add(*states.sensitive_outputs(state))

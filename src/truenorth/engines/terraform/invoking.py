@@ -22,20 +22,27 @@ may write the shared provider cache and always has a network (it installs provid
 runs no repository code), ``apply`` has a network, and every other command (``plan``,
 ``show``, ``workspace``, ``state pull``) reads the cache and has a network unless the
 repository denies it for plans.
+
+A command that fails with an error its :class:`Retrying` policy calls transient (the
+``pg`` backend's database-wide locks and catalog races, :mod:`.sharing`) is run again, a
+bounded number of times with a jittered, growing pause, never past the operation's
+deadline and never once it is cancelled; each retry says so in the run log
+(``truenorth: retrying: ...``). Any other failure fails at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import random
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from truenorth.engines import processes, protocol
 from truenorth.engines import sandbox as sandboxing
 
-__all__ = ["Confinement", "Invocation", "OperationCancelled"]
+__all__ = ["Confinement", "Invocation", "OperationCancelled", "Retrying"]
 
 
 class OperationCancelled(protocol.EngineError):
@@ -64,6 +71,26 @@ class Confinement:
 
 
 @dataclass(frozen=True)
+class Retrying:
+    """Which failed commands are run again, how often and how far apart.
+
+    ``reason(argv, result)`` says, in words, why a failed ``result`` is transient (worth
+    another try), or None: it fails at once. Try ``n`` (from 2) waits a random pause
+    between half and all of ``first_pause * 2 ** (n - 2)`` seconds (jitter spreads
+    replicas that collided), ``tries`` tries in all.
+    """
+
+    reason: Callable[[Sequence[str], processes.ProcessResult], str | None]
+    tries: int = 5
+    first_pause: float = 0.5
+
+    def pause(self, tried: int) -> float:
+        """Seconds to wait after ``tried`` failed tries."""
+        ceiling = self.first_pause * 2 ** (tried - 1)
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
+
+
+@dataclass(frozen=True)
 class Invocation:
     """The commands of one operation: same binary, directory, environment and deadline.
 
@@ -78,6 +105,8 @@ class Invocation:
     deadline: float
     #: None: the controller's ``sandbox`` mode runs the commands unconfined.
     confinement: Confinement | None = None
+    #: Which failures are transient and run again (:class:`Retrying`); None: none is.
+    retrying: Retrying | None = None
 
     @property
     def sandboxed(self) -> bool:
@@ -101,7 +130,61 @@ class Invocation:
         output verbatim (machine-read output only; stderr is still redacted); ``check=False`` returns every finished result, failed,
         timed out or cancelled, for the caller to judge (a missing binary still raises).
         ``finish_alone`` lets the command finish if the controller dies (``apply``).
+        A failure the :class:`Retrying` policy calls transient is run again (see the module).
         """
+        tried = 1
+        while True:
+            result = self._run_once(argv, what=what, stream=stream, raw=raw, finish_alone=finish_alone)
+            pause = self._retry_pause(argv, result, what=what, ok_codes=ok_codes, tried=tried)
+            if pause is None:
+                break
+            if self.ctx.cancel.wait(pause):
+                raise OperationCancelled(f"stack {self.ctx.stack.name!r}: cancelled before {what}")
+            tried += 1
+        if check and (result.cancelled or result.timed_out or result.returncode not in ok_codes):
+            raise self.failure(result, what=what)
+        return result
+
+    def _retry_pause(
+        self,
+        argv: Sequence[str],
+        result: processes.ProcessResult,
+        *,
+        what: str,
+        ok_codes: Collection[int],
+        tried: int,
+    ) -> float | None:
+        """How long to wait before running ``argv`` again, said in the run log; None: do not."""
+        policy = self.retrying
+        if (
+            policy is None
+            or tried >= policy.tries
+            or result.cancelled
+            or result.timed_out
+            or result.limit
+            or result.returncode in ok_codes
+        ):
+            return None
+        reason = policy.reason(argv, result)
+        if reason is None:
+            return None
+        pause = policy.pause(tried)
+        if time.monotonic() + pause >= self.deadline:
+            return None
+        ctx = self.ctx
+        if ctx.on_output is not None:
+            ctx.on_output(
+                ctx.redactor(
+                    f"truenorth: retrying: {what} failed on {reason} (transient); "
+                    f"try {tried + 1} of {policy.tries} in {pause:.1f}s"
+                )
+            )
+        return pause
+
+    def _run_once(
+        self, argv: Sequence[str], *, what: str, stream: bool, raw: bool, finish_alone: bool
+    ) -> processes.ProcessResult:
+        """Run ``argv`` once; raise only when it cannot start, is cancelled or timed out before."""
         sandbox = self._sandbox(argv)
         ctx = self.ctx
         if ctx.cancel.is_set():
@@ -134,8 +217,6 @@ class Invocation:
             raise protocol.EngineError(
                 f"stack {ctx.stack.name!r}: {self.binary} cannot be started: {exc.strerror or exc}"
             ) from None
-        if check and (result.cancelled or result.timed_out or result.returncode not in ok_codes):
-            raise self.failure(result, what=what)
         return result
 
     def _sandbox(self, argv: Sequence[str]) -> sandboxing.Sandbox | None:

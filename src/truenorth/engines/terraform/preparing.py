@@ -314,6 +314,9 @@ def _prepared(
             env=env,
             deadline=deadline,
             confinement=confinement,
+            # A pg backend's database-wide locks and catalog races are transient (.sharing):
+            # ours, or one the stack declares (the messages are the pg backend's only).
+            retrying=sharing.RETRYING,
         )
         if not declared:
             text = pg.file_text if pg is not None else configs.backend_file(own_state)

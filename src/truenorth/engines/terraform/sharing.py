@@ -31,6 +31,39 @@ calls this module for the four parts of that wiring:
   schema still empty while this replica holds the dependency's local state (not yet
   migrated) falls back to that local state.
 
+Terraform's ``pg`` backend has two things shared by every schema of the database, which
+make first runs of many stacks at once (1,000 new stacks on 3 replicas) collide:
+
+* every command configures the backend: ``CREATE SCHEMA IF NOT EXISTS``, ``CREATE SEQUENCE
+  IF NOT EXISTS public.global_states_id_seq`` (ONE sequence for all schemas) and ``CREATE
+  TABLE``/``INDEX IF NOT EXISTS``. Two sessions creating one catalog object at once make
+  one fail with ``duplicate key value violates unique constraint "pg_class_relname_nsp_index"``
+  (``pg_type_typname_nsp_index``, ``pg_namespace_nspname_index``); run again, it finds
+  the object there.
+* a state lock takes the advisory lock of the workspace's row id AND the creation lock
+  ``-1``, one for the whole database: a workspace without a row takes ``-1`` and keeps
+  it while the command runs ("Already locked for workspace creation: default" for every
+  other creator meanwhile); an existing one takes it for an instant ("Cannot lock
+  workspace; already locked for workspace creation" when another holds it). Plans here
+  take no state lock; an apply, a ``state push`` and ``workspace select -or-create`` do.
+
+So two things. :func:`create_workspace`: the default workspace has no row until a state is
+written, and its first apply would hold ``-1`` for the whole apply (every other stack's
+apply in the database failing meanwhile); the engine writes an empty state before the
+stack's first plan instead (a ``state push``, milliseconds), so that no apply ever holds
+``-1`` for more than an instant. And :data:`RETRYING`: each command of a stack whose
+state is in PostgreSQL runs again when it fails on exactly those errors
+(:func:`transient_failure`: plain substring checks of the end of standard error, exit
+code 1 only), up to 5 tries with a jittered pause (0.25 s to 4 s), honouring the
+operation's cancel and deadline, each retry said in the run log (:mod:`.invoking`). An
+apply is run again only when it failed acquiring the state lock (nothing was applied).
+Every other failure (a wrong password, a missing database) fails at once. Retrying is
+chosen over serialising the first ``init`` per process: the collisions are across
+replicas (one database), and between any of ``init``, ``apply``, ``state push`` and
+``workspace``, where a lock in one process covers only a part; a collision costs one
+more Terraform process, and the plugin cache's lock already serialises one replica's
+``init`` runs.
+
 Plans in the shared backend run with ``-lock=false`` (:mod:`.engine`): a plan only reads
 the state, a preview or drift plan must never make an apply fail on the backend's lock,
 and an apply of a saved plan is refused once the state changed since (Terraform's own
@@ -42,20 +75,23 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from truenorth import paths
 from truenorth.core import specs
-from truenorth.engines import protocol
+from truenorth.engines import processes, protocol
 from truenorth.engines.terraform import configs, invoking, pgstate, states, workdirs
 
 __all__ = [
     "DEPENDENCIES_FOLDER",
     "MIGRATED_SUFFIX",
     "NOT_MIGRATED_SUFFIX",
+    "RETRYING",
     "Dependency",
+    "create_workspace",
     "dependencies",
     "dependency_states",
     "migrate_local_state",
@@ -63,6 +99,7 @@ __all__ = [
     "reach",
     "refuse_moved_state",
     "refuse_unreachable",
+    "transient_failure",
 ]
 
 #: The dependent's state dir folder holding each dependency's pull dir.
@@ -74,6 +111,46 @@ NOT_MIGRATED_SUFFIX = ".not-migrated-pg-had-state"
 _INIT_MARKER = "init.sha256"
 _STATE_NAME = "terraform.tfstate"
 _WORKSPACES = "terraform.tfstate.d"
+#: How much of the end of standard error :func:`transient_failure` reads: Terraform prints
+#: its error last, and the check stays small whatever a command printed before.
+_ERROR_TAIL = 16 * 1024
+#: The ``pg`` backend's lock messages: a creation holds the database-wide lock ``-1``.
+_CREATION_LOCKED = ("Already locked for workspace creation", "already locked for workspace creation")
+_LOCK_FAILED = "Error acquiring the state lock"
+_DUPLICATE = "duplicate key value violates unique constraint"
+#: PostgreSQL catalog indexes two concurrent ``CREATE ... IF NOT EXISTS`` collide on.
+_CATALOG_INDEXES = (
+    '"pg_class_relname_nsp_index"',
+    '"pg_type_typname_nsp_index"',
+    '"pg_namespace_nspname_index"',
+)
+
+
+def transient_failure(argv: Sequence[str], result: processes.ProcessResult) -> str | None:
+    """Why ``result`` of ``argv`` failed on a transient error of the ``pg`` backend, or None.
+
+    See the module: another command creating a workspace holds the database-wide creation
+    lock, or two commands created one catalog object at once. Plain substring checks of
+    the end of standard error (bounded, its runs of white space made one space: Terraform
+    wraps long lines), exit code 1 only. An ``apply`` counts only when
+    it failed acquiring the state lock: before it changed anything.
+    """
+    if result.returncode != 1 or result.cancelled or result.timed_out or result.limit:
+        return None
+    # Terraform wraps a diagnostic's lines (at any space): compare with single spaces.
+    text = " ".join(result.stderr[-_ERROR_TAIL:].split())
+    command = argv[1] if len(argv) > 1 else ""
+    if any(marker in text for marker in _CREATION_LOCKED):
+        if command != "apply" or _LOCK_FAILED in text:
+            return "Terraform's pg backend lock for workspace creation, held by another stack's command"
+        return None
+    if command != "apply" and _DUPLICATE in text and any(name in text for name in _CATALOG_INDEXES):
+        return "Terraform's pg backend creating its tables and sequence at the same time as another stack"
+    return None
+
+
+#: How the commands of a stack whose state is in PostgreSQL retry (see the module).
+RETRYING = invoking.Retrying(reason=transient_failure)
 
 
 @dataclass(frozen=True)
@@ -194,6 +271,25 @@ def migrate_local_state(invocation: invoking.Invocation, *, schema: str) -> None
     )
 
 
+def create_workspace(invocation: invoking.Invocation) -> None:
+    """Write an empty state into the stack's workspace that has none yet (see the module).
+
+    ``invocation`` is initialised with the ``pg`` backend and its workspace selected, and
+    its state pulls as never written (no lineage). The file pushed is private (0600) and
+    removed at once; Terraform lets a later push of a real state (:func:`migrate_local_state`)
+    replace an empty one whatever its lineage.
+    """
+    ctx = invocation.ctx
+    fd, name = tempfile.mkstemp(dir=ctx.state_dir, prefix=".new-workspace-", suffix=".tfstate")
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(states.empty_state())
+        invocation.run(configs.state_push_argv(invocation.binary, path), what="state push (new workspace)")
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def refuse_moved_state(ctx: protocol.StackContext) -> None:
     """Refuse a stack whose local state was moved into PostgreSQL, now run without it.
 
@@ -250,6 +346,7 @@ def dependency_states(
             env=command_env,
             deadline=deadline,
             confinement=confinement,
+            retrying=RETRYING,
         )
         what = f"reading the state of {dependency.name!r}"
         key = hashlib.sha256(
