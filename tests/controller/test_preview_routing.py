@@ -216,7 +216,7 @@ async def test_a_merge_request_sent_to_another_replica_is_previewed_once_by_the_
     # An older event of the merge request, arriving late through the database, is ignored.
     stale = hooks.parse("github", "pull_request", json.dumps(pull_request("opened", head=head)).encode())
     assert stale is not None
-    done = owner.ctl.previews.received(stale, among=("infra",), order=1)
+    done = await owner.ctl.previews.received(stale, among=("infra",), order=1)
     assert done == "ignored: a newer event of this merge request was already acted on"
 
 

@@ -10,6 +10,21 @@ from truenorth.core.outputs import Output
 from truenorth.store import Store, StoreError, copying, sealing, sqlite_url
 
 REPO = "https://git.example/team/infra.git#main"
+MERGE_REQUEST = {
+    "state": "open",
+    "forge": "github",
+    "project": "team/infra",
+    "head_repo": "team/infra",
+    "head_sha": "b" * 40,
+    "head_ref": "feature",
+    "target_branch": "main",
+    "author": "ada",
+    "author_association": "MEMBER",
+    "title": "Widen the VPC",
+    "url": "https://github.com/team/infra/pull/7",
+    "merge_sha": None,
+    "holder": "h",
+}
 
 
 def _history(url: str, sealer: sealing.Sealer) -> dict[str, object]:
@@ -30,6 +45,8 @@ def _history(url: str, sealer: sealing.Sealer) -> dict[str, object]:
             revision="a" * 40,
             run_id=apply,
         )
+        store.put_merge_request(repository=REPO, number=7, order=None, **MERGE_REQUEST)
+        store.set_drift_announced(repository=REPO, stack="web", revision="a" * 40, announced=True)
         return {"plan": plan, "apply": apply}
 
 
@@ -42,7 +59,15 @@ def test_a_sqlite_store_is_copied_whole_into_an_empty_postgresql_store(
     ids = _history(source, sealer)
     seen: list[tuple[str, int]] = []
     copied = copying.copy_store(source, postgres_url, progress=lambda table, n: seen.append((table, n)))
-    assert copied.counts == {"runs": 2, "run_logs": 5, "stacks": 1, "stack_outputs": 2, "stack_files": 0}
+    assert copied.counts == {
+        "runs": 2,
+        "run_logs": 5,
+        "stacks": 1,
+        "stack_outputs": 2,
+        "stack_files": 0,
+        "merge_requests": 1,
+        "drift_announcements": 1,
+    }
     assert ("run_logs", 5) in seen
     with Store.open(postgres_url, sealer=sealer) as target, Store.open(source, sealer=sealer) as original:
         for run_id in ids.values():
@@ -53,6 +78,11 @@ def test_a_sqlite_store_is_copied_whole_into_an_empty_postgresql_store(
         )
         outputs = target.stack_outputs(repository=REPO, stacks=["web"])["web"]
         assert {o.name: target.reveal(o) for o in outputs} == {"url": "https://web", "password": "s3cret"}
+        # What the controller acts on and announced is the users' state: copied too.
+        assert target.merge_request(repository=REPO, number=7) == original.merge_request(
+            repository=REPO, number=7
+        )
+        assert target.drift_announced(repository=REPO, stack="web")
         # New runs get ids past the copied ones.
         fresh = target.start_run(stack="web", repository=REPO, revision="b" * 40, kind="plan")
         assert fresh > max(ids.values())  # type: ignore[type-var]

@@ -9,8 +9,10 @@ still find drift say nothing; the first check that finds none after that announc
 announced says nothing either. (Argo CD sends on every change of sync status; Flux
 rate-limits alerts to one per 5 minutes: both repeat a drift that lasts.)
 
-The set lives in memory in :class:`~truenorth.notify.delivering.Notifier`: after a
-restart a drift that is still there is announced once more. Pure: no I/O.
+The controller applies the rule to the set the store keeps
+(``controller/loop/notifying.py``, ``store/announcements.py``), so a restart or another
+replica never announces an episode twice; :class:`~truenorth.notify.delivering.Notifier`
+keeps its own set in memory for callers without a store. Pure: no I/O.
 """
 
 from __future__ import annotations

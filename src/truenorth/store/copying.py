@@ -7,8 +7,10 @@ runs or stacks, and copies, in one transaction on the target: every run (ids kep
 URLs to runs stay valid), every run log line, every stack state, every recorded
 output (sealed values stay sealed: the target needs the same sealing key) and every
 shared engine state file: those of ``stack_files`` and, from ``files``, those a single
-controller keeps only in its data dir's state dirs (the Kubernetes inventories). Then the
-target's id sequences are moved past the copied ids. Replicas, leases, requests and publications are
+controller keeps only in its data dir's state dirs (the Kubernetes inventories), the
+merge requests the controller acts on (open, or merged and not yet reported) and the drifts
+it announced (so none is announced again). Then the target's id sequences are moved past
+the copied ids. Replicas, leases, requests and publications are
 not copied: they describe running controllers, and a new start makes them again.
 
 Rows are read and written in batches (shared files, up to 4 MiB each, a few at a
@@ -36,7 +38,15 @@ FileSource = Callable[[list[records.StackRecord]], Iterable[FileItem]]
 #: Rows per read and per insert.
 BATCH = 2000
 #: The tables copied, in an order their foreign keys accept.
-COPIED_TABLES = ("runs", "run_logs", "stacks", "stack_outputs", "stack_files")
+COPIED_TABLES = (
+    "runs",
+    "run_logs",
+    "stacks",
+    "stack_outputs",
+    "stack_files",
+    "merge_requests",
+    "drift_announcements",
+)
 # Rows per batch of the tables whose rows are large (a shared file holds up to 4 MiB).
 _SMALL_BATCHES = {"stack_files": 16}
 # Move PostgreSQL's id sequences past the copied ids.

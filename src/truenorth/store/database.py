@@ -8,7 +8,9 @@ locks and LISTEN/NOTIFY (the sections "Replicas and leases" and "Routing" below)
 successful apply in ``stack_outputs`` (a sensitive one sealed with the store's
 :class:`~truenorth.store.sealing.Sealer`, never in clear); the engine state files
 replicas share (the Kubernetes inventories) in ``stack_files``; what each repository's
-owner knows of it, for the replicas that do not own it, in ``publications``. The store sits below ``truenorth.core``
+owner knows of it, for the replicas that do not own it, in ``publications``; the merge
+requests an owner acts on in ``merge_requests`` and the drifts announced in
+``drift_announcements``. The store sits below ``truenorth.core``
 (it must not import it): it takes and returns plain JSON-compatible values that the
 controller has already redacted, and frozen :mod:`~truenorth.store.records`.
 
@@ -36,12 +38,14 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import orm
 
 from truenorth.store import (
+    announcements,
     checks,
     connecting,
     errors,
     filing,
     leasing,
     locking,
+    merge_requests,
     migrating,
     publications,
     records,
@@ -741,6 +745,55 @@ class Store:
         the spec text of a valid revision in ``known_specs``."""
         with self._guard(f"read the views of {len(repositories)} repositories"), self._reading() as conn:
             return publications.read(conn, repositories=repositories, known_specs=frozenset(known_specs))
+
+    # Merge requests an owner acts on, drift announcements (migration 0008) ----------
+
+    def merge_request(self, *, repository: str, number: int) -> records.MergeRequestRecord | None:
+        """Merge request ``number`` of ``repository`` as last recorded (:mod:`.merge_requests`)."""
+        with self._guard(f"read merge request {number}"), self._reading() as conn:
+            return merge_requests.read(conn, repository=repository, number=number)
+
+    def merge_requests(
+        self, *, repositories: Sequence[str], state: str | None = None
+    ) -> list[records.MergeRequestRecord]:
+        """The merge requests recorded for ``repositories`` (in ``state``: ``open``, ``merged``)."""
+        with self._guard("list merge requests"), self._reading() as conn:
+            return merge_requests.of_repositories(conn, repositories=repositories, state=state)
+
+    def put_merge_request(self, *, repository: str, number: int, order: int | None, **fields: Any) -> bool:
+        """Record merge request ``number`` as its newest event says (:func:`.merge_requests.put`);
+        False, nothing written, when an event of a newer ``order`` was recorded."""
+        with self._guard(f"record merge request {number}"), self._writing() as conn:
+            return merge_requests.put(
+                conn, repository=repository, number=number, order=order, now=self._now(), **fields
+            )
+
+    def note_merge_request_comment(self, *, repository: str, number: int, comment_id: int) -> bool:
+        """Record the id of truenorth's comment on merge request ``number``."""
+        with self._guard(f"record the comment of merge request {number}"), self._writing() as conn:
+            return merge_requests.note_comment(
+                conn, repository=repository, number=number, comment_id=comment_id
+            )
+
+    def forget_merge_request(self, *, repository: str, number: int, order: int | None = None) -> bool:
+        """Delete merge request ``number`` (closed, or merged and reported)."""
+        with self._guard(f"forget merge request {number}"), self._writing() as conn:
+            return merge_requests.forget(conn, repository=repository, number=number, order=order)
+
+    def drift_announced(self, *, repository: str, stack: str) -> bool:
+        """Whether ``stack``'s drift was announced and not resolved since (:mod:`.announcements`)."""
+        with self._guard(f"read the drift announcement of stack {stack!r}"), self._reading() as conn:
+            return announcements.announced(conn, repository=repository, stack=stack)
+
+    def set_drift_announced(self, *, repository: str, stack: str, revision: str, announced: bool) -> None:
+        """Record that ``stack``'s drift (at ``revision``) was announced, or (False) resolved."""
+        with self._guard(f"record the drift announcement of stack {stack!r}"), self._writing() as conn:
+            if announced:
+                announcements.announce(
+                    conn, repository=repository, stack=stack, revision=revision, now=self._now()
+                )
+            else:
+                announcements.resolve(conn, repository=repository, stack=stack)
 
     # Replicas and leases ----------------------------------------------------------
 

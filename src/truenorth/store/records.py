@@ -17,12 +17,14 @@ __all__ = [
     "ACTIVE_STATUSES",
     "DEPLOYED_STATUSES",
     "FINISHED_STATUSES",
+    "MERGE_REQUEST_STATES",
     "REQUEST_ACTIONS",
     "REQUEST_STATUSES",
     "RUN_KINDS",
     "RUN_STATUSES",
     "STACK_FIELDS",
     "LeaseRecord",
+    "MergeRequestRecord",
     "OutputItem",
     "OutputRecord",
     "PublicationRecord",
@@ -51,6 +53,8 @@ DEPLOYED_STATUSES = ("succeeded", "partial")
 REQUEST_ACTIONS = ("fetch", "refresh", "sync", "approve", "rollback", "merge-request")
 #: A request waits (``pending``), is being worked on (``taken``), then ends.
 REQUEST_STATUSES = ("pending", "taken", "done", "failed")
+#: A stored merge request: open, or merged with its report still to write.
+MERGE_REQUEST_STATES = ("open", "merged")
 #: Stack state fields that :meth:`Store.upsert_stack` accepts.
 STACK_FIELDS = (
     "engine",
@@ -209,6 +213,38 @@ class StackFileRecord:
     digest: str
     updated_at: datetime
     content: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True)
+class MergeRequestRecord:
+    """A merge request a repository's owner acts on (``store/merge_requests.py``).
+
+    ``project`` is the base (target) project, ``head_repo`` the head's (another one for a
+    fork; "" when the forge no longer knows it), ``target_branch`` the branch it merges
+    into. ``state`` is ``open`` or ``merged`` (the report after the merge is still to be
+    written; ``merge_sha`` is the merge commit when the forge said). ``comment_id`` is
+    truenorth's one comment on it once written; ``last_order`` the newest routed request
+    acted on (None on one controller). ``holder`` wrote it at ``updated_at``.
+    """
+
+    repository: str
+    number: int
+    state: str
+    forge: str
+    project: str
+    head_repo: str
+    head_sha: str
+    head_ref: str
+    target_branch: str
+    author: str
+    author_association: str | None
+    title: str
+    url: str
+    merge_sha: str | None
+    comment_id: int | None
+    last_order: int | None
+    holder: str
+    updated_at: datetime
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ The migrations in ``migrations/versions`` create exactly these tables; a test co
 the two. ``replicas``, ``leases`` and ``requests`` are how several controllers share
 one PostgreSQL store (``store/leasing.py``, ``store/requesting.py``); ``stack_files``
 holds the engine state files they share (``store/filing.py``), ``publications``
-what each repository's owner knows for the others (``store/publications.py``). ``repository`` in
+what each repository's owner knows for the others (``store/publications.py``),
+``merge_requests`` the open merge requests an owner acts on (``store/merge_requests.py``)
+and ``drift_announcements`` the drifts announced and not yet resolved
+(``store/announcements.py``). ``repository`` in
 ``runs`` and ``stacks`` is a tracked repository's key, one string (``<normalized
 URL>#<branch>``, readable in SQL), so that the store's arguments stay one value per
 repository.
@@ -27,7 +30,9 @@ from truenorth.store import records
 
 __all__ = [
     "Base",
+    "DriftAnnouncementRow",
     "LeaseRow",
+    "MergeRequestRow",
     "PublicationRow",
     "ReplicaRow",
     "RequestRow",
@@ -48,6 +53,10 @@ NAME_LENGTH = 255
 STATE_LENGTH = 32
 #: A SHA-256 or HMAC-SHA256 digest, hex.
 DIGEST_LENGTH = 64
+#: A forge's project, branch or user name (what ``forges/hooks.py`` keeps of one).
+TEXT_LENGTH = 1024
+#: A merge request's title and link, as shown (cut to this; never matched on).
+SHOWN_LENGTH = 256
 
 
 def _allowed(column: str, values: tuple[str, ...]) -> str:
@@ -222,6 +231,51 @@ class PublicationRow(Base):
     #: Details of the commits the owner's views name, by full SHA.
     commits: orm.Mapped[dict[str, Any]] = orm.mapped_column(sa.JSON)
     updated_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime())
+
+
+class MergeRequestRow(Base):
+    """One merge request a repository's owner acts on (``store/merge_requests.py``): what a
+    preview, a ``/truenorth plan`` comment or the report after the merge needs, whichever
+    replica holds the repository and after a restart. ``state`` is ``open`` or ``merged``
+    (the merge's report is still to be written); a closed one, or a merged one reported, is
+    deleted."""
+
+    __tablename__ = "merge_requests"
+    __table_args__ = (sa.CheckConstraint(_allowed("state", records.MERGE_REQUEST_STATES), name="state"),)
+
+    repository: orm.Mapped[str] = orm.mapped_column(sa.String(REPOSITORY_LENGTH), primary_key=True)
+    number: orm.Mapped[int] = orm.mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    state: orm.Mapped[str] = orm.mapped_column(sa.String(16))
+    forge: orm.Mapped[str] = orm.mapped_column(sa.String(16))
+    #: The base (target) project, and the head's (another for a fork, "" when unknown).
+    project: orm.Mapped[str] = orm.mapped_column(sa.String(TEXT_LENGTH))
+    head_repo: orm.Mapped[str] = orm.mapped_column(sa.String(TEXT_LENGTH))
+    head_sha: orm.Mapped[str] = orm.mapped_column(sa.String(REVISION_LENGTH))
+    head_ref: orm.Mapped[str] = orm.mapped_column(sa.String(TEXT_LENGTH))
+    target_branch: orm.Mapped[str] = orm.mapped_column(sa.String(TEXT_LENGTH))
+    author: orm.Mapped[str] = orm.mapped_column(sa.String(TEXT_LENGTH))
+    author_association: orm.Mapped[str | None] = orm.mapped_column(sa.String(TEXT_LENGTH), nullable=True)
+    title: orm.Mapped[str] = orm.mapped_column(sa.String(SHOWN_LENGTH))
+    url: orm.Mapped[str] = orm.mapped_column(sa.String(SHOWN_LENGTH))
+    merge_sha: orm.Mapped[str | None] = orm.mapped_column(sa.String(REVISION_LENGTH), nullable=True)
+    #: The id of truenorth's one comment on it, once written.
+    comment_id: orm.Mapped[int | None] = orm.mapped_column(sa.BigInteger, nullable=True)
+    #: The newest order (routed request id) acted on; None: not routed (one controller).
+    last_order: orm.Mapped[int | None] = orm.mapped_column(sa.BigInteger, nullable=True)
+    holder: orm.Mapped[str] = orm.mapped_column(sa.String(NAME_LENGTH))
+    updated_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime())
+
+
+class DriftAnnouncementRow(Base):
+    """A stack whose drift was announced and not yet resolved (the drift-once rule,
+    ``notify/drifts.py``): one row per drift episode, kept across restarts and replicas."""
+
+    __tablename__ = "drift_announcements"
+
+    repository: orm.Mapped[str] = orm.mapped_column(sa.String(REPOSITORY_LENGTH), primary_key=True)
+    stack: orm.Mapped[str] = orm.mapped_column(sa.String(STACK_LENGTH), primary_key=True)
+    revision: orm.Mapped[str] = orm.mapped_column(sa.String(REVISION_LENGTH))
+    announced_at: orm.Mapped[datetime] = orm.mapped_column(UTCDateTime())
 
 
 class ReplicaRow(Base):

@@ -115,6 +115,7 @@ class Controller:
         self.context.notifications = notifying.Notifications(
             delivering.Notifier(config.notifications, redactor=self.context.redactor),
             names={state.key: name for name, state in self._repos.items()},
+            drifts=notifying.StoredDrifts(self.store, self.context.io),
         )
         self._match_keys = {name: _normalized(state.config.url) for name, state in self._repos.items()}
         self.loops = {
@@ -129,9 +130,7 @@ class Controller:
             replica=self.holder,
             lease=config.lease_seconds,
             loops=self.loops,
-            make_loop=lambda state: reconciling.RepositoryLoop(
-                self.context, state, others=self._repos.values
-            ),
+            make_loop=self._make_loop,
         )
         if self.sharing.enabled:
             self.context.locks.database = self.sharing.stack_lock
@@ -139,13 +138,19 @@ class Controller:
             state_url = config.terraform_state_url or config.store_url
             self.runtime.shared_state_url = pgstate.libpq_url(state_url) if state_url else None
         self.previews = previewing.Previews(
-            self.context, self._repos, idle=lambda name: self.loops[name].parked()
+            self.context, self._repos, idle=lambda name: self.loops[name].parked(), owns=self.sharing.owns
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._actions: set[asyncio.Task[Any]] = set()
         self._started = False
         self.reading = reading.Reader(self.context, self._repos, owns=self.sharing.owns)
         self.metrics.watch_stacks(self._stack_states)
+
+    def _make_loop(self, state: repository_states.RepositoryState) -> reconciling.RepositoryLoop:
+        """A repository's reconcile loop, started here (a start, a lease taken): the reports of
+        its merges still due are written too (:meth:`previewing.Previews.resume`)."""
+        self.previews.resume(state.name)
+        return reconciling.RepositoryLoop(self.context, state, others=self._repos.values)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -272,7 +277,7 @@ class Controller:
         (the store cannot record it).
         """
         if not self.sharing.enabled:
-            return self.previews.received(event)
+            return await self.previews.received(event)
         names = self.previews.candidates(event)
         if not names:
             return previewing.UNTRACKED
@@ -306,7 +311,7 @@ class Controller:
         if not mine:
             log.info("merge request %d of %s sent to its owner (request %d)", event.number, name, request_id)
             return f"sent to the controller replica that owns {name}"
-        done = self.previews.received(event, among=(name,), order=request_id)
+        done = await self.previews.received(event, among=(name,), order=request_id)
         await router.noted(request_id, {"result": done})
         return done
 
@@ -572,7 +577,7 @@ class Controller:
                 event = previewing.from_routed(arguments)
             except previewing.RoutingError as exc:
                 raise ControllerError(controller_errors.INVALID, str(exc)) from None
-            return {"result": self.previews.received(event, among=(name,), order=request.id)}
+            return {"result": await self.previews.received(event, among=(name,), order=request.id)}
         if request.action == "refresh":
             run_id = await self.refresh(request.stack, repository=name, actor=actor)
         elif request.action in ("sync", "approve"):

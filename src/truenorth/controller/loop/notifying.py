@@ -4,7 +4,9 @@ The stack operations (:mod:`.operating`) and the reconcile loop (:mod:`.reconcil
 call one method here after each event they already record: a plan ends (a failure is
 ``sync-failed``; a plan held for approval is ``approval-required``), an apply ends
 (``sync-succeeded`` or ``sync-failed``), a drift check ends (``drift-detected`` once
-until ``drift-resolved``, :meth:`~truenorth.notify.delivering.Notifier.drift_checked`),
+until ``drift-resolved``: the rule of :mod:`truenorth.notify.drifts`, over the episodes
+announced so far, which :class:`StoredDrifts` keeps in the store so that a restart or
+another replica never announces one episode twice),
 a stack's health becomes ``Degraded`` from anything better (``health-degraded``; a
 stack still rolling out, ``Progressing`` or ``Missing``, is not announced), the source fails (a fetch, a
 refused ``truenorth.yaml``: ``source-error``, once until it works again). Each notice
@@ -20,16 +22,46 @@ configured subscription every method returns at once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from truenorth.controller.runs import executing, sources
 from truenorth.core import guards, plans, runs, specs, states
-from truenorth.notify import delivering, events
+from truenorth.notify import delivering, drifts, events
+from truenorth.store import errors as store_errors
 
-__all__ = ["Notifications"]
+if TYPE_CHECKING:
+    from truenorth.store import database
+
+__all__ = ["Notifications", "StoredDrifts"]
 
 log = logging.getLogger(__name__)
+
+
+class StoredDrifts:
+    """The stacks whose drift was announced and not yet resolved, in the store
+    (``store/announcements.py``): one episode, one announcement, whatever replica checks it."""
+
+    def __init__(
+        self, store: database.Store, io: Callable[[Callable[[], object]], Awaitable[object]]
+    ) -> None:
+        self._store = store
+        self._io = io
+
+    async def announced(self, repository: str, stack: str) -> bool:
+        """Whether ``stack``'s drift was announced and not resolved since."""
+        found = await self._io(lambda: self._store.drift_announced(repository=repository, stack=stack))
+        return found is True
+
+    async def record(self, repository: str, stack: str, *, revision: str, announced: bool) -> None:
+        """Record the drift of ``stack`` announced (or, False, resolved)."""
+        await self._io(
+            lambda: self._store.set_drift_announced(
+                repository=repository, stack=stack, revision=revision, announced=announced
+            )
+        )
 
 
 class Notifications:
@@ -41,8 +73,11 @@ class Notifications:
         *,
         names: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        drifts: StoredDrifts | None = None,
     ) -> None:
         self.notifier = notifier if notifier is not None and notifier.enabled else None
+        #: Where announced drift episodes are kept (None: the notifier's memory).
+        self._drifts = drifts
         #: repository key -> configured name (what notices and the UI call it).
         self._names = dict(names or {})
         self._clock = clock
@@ -106,7 +141,7 @@ class Notifications:
         except Exception:
             log.exception("notification after the apply of %s failed", stack.name)
 
-    def drift_checked(
+    async def drift_checked(
         self, revision: sources.Revision, stack: specs.StackSpec, outcome: executing.Outcome
     ) -> None:
         """A drift check ended: drift announced once until resolved (a failed check says nothing)."""
@@ -121,8 +156,11 @@ class Notifications:
                 if drifted
                 else f"the live system matches revision {revision.sha[:12]} again (run {outcome.run_id})"
             )
-            self.notifier.drift_checked(self._notice(events.Event.DRIFT_DETECTED, revision, stack, summary),
-                                        drifted=drifted)  # fmt: skip
+            notice = self._notice(events.Event.DRIFT_DETECTED, revision, stack, summary)
+            if self._drifts is None:
+                self.notifier.drift_checked(notice, drifted=drifted)
+            else:
+                await self._drift_episode(notice, revision, stack, drifted=drifted)
             self._health_seen(revision, stack, plan.health)
         except Exception:
             log.exception("notification after the drift check of %s failed", stack.name)
@@ -155,6 +193,27 @@ class Notifications:
         """Stop delivering (what is still queued is cancelled and recorded so)."""
         if self.notifier is not None:
             await self.notifier.close()
+
+    async def _drift_episode(
+        self, notice: events.Notice, revision: sources.Revision, stack: specs.StackSpec, *, drifted: bool
+    ) -> None:
+        """The drift-once rule over the episodes the store keeps: announce, then record."""
+        assert self.notifier is not None and self._drifts is not None
+        key = (revision.key, stack.name)
+        try:
+            before = await self._drifts.announced(*key)
+        except store_errors.StoreError as exc:  # the rule in memory, as before the store kept it
+            log.warning("drift of %s: the store cannot say what was announced: %s", stack.name, exc)
+            self.notifier.drift_checked(notice, drifted=drifted)
+            return
+        _, event = drifts.Drifts(frozenset({key}) if before else frozenset()).observe(key, drifted=drifted)
+        if event is None:
+            return
+        self.notifier.notify(replace(notice, event=event))
+        try:
+            await self._drifts.record(*key, revision=revision.sha, announced=drifted)
+        except store_errors.StoreError as exc:
+            log.warning("drift of %s announced; the store could not record it: %s", stack.name, exc)
 
     def _health_seen(
         self, revision: sources.Revision, stack: specs.StackSpec, health: states.Health | None

@@ -667,7 +667,7 @@ async def check_drift(ctx: contexts.Context, repo: repositories.RepositoryState,
     if checked.plan is None:
         return Step(plan_run_id=checked.run_id)
     track.drift = checked.plan.has_drift
-    ctx.notifications.drift_checked(revision, stack, checked)
+    await ctx.notifications.drift_checked(revision, stack, checked)
     if not track.drift:
         return Step(plan_run_id=checked.run_id, ok=True)
     log.warning(

@@ -23,8 +23,14 @@ merge request's target. Then:
   ``success`` (no stack failed) or ``failure``.
 - **closed** unmerged: forgotten.
 
-Forge failures are logged and never stop the controller. What the controller remembers
-of open merge requests lives in memory: after a restart, the next push previews again.
+Forge failures are logged and never stop the controller. What the owner needs of each
+open merge request (the last event's head, target, author and standing, the comment's
+id, the newest order) is in the store (``store/merge_requests.py``), written when an
+event changes it and read when an event or a comment arrives: after a restart, or once
+another replica holds the repository, ``/truenorth plan`` still previews it. A merged
+one stays recorded until its report is written; the replica that starts working on the
+repository (a restart, a takeover) writes a report still due (:meth:`Previews.resume`),
+and one that stops working on it leaves the report to the new owner.
 
 With replicas (PostgreSQL), only the repository's owner previews (one fetch per
 repository, one comment): any other replica records the event as a ``merge-request``
@@ -38,10 +44,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from truenorth import config
 from truenorth.controller.loop import contexts, repositories
@@ -49,14 +56,17 @@ from truenorth.controller.runs import previewing, secrets
 from truenorth.core import states
 from truenorth.forges import comments, hooks, protocol, transport
 from truenorth.notify import events
-from truenorth.store import requesting
+from truenorth.store import errors as store_errors
+from truenorth.store import records, requesting
 
 if TYPE_CHECKING:
     from truenorth.controller.runs import runtime
+    from truenorth.store import database
 
 __all__ = ["UNTRACKED", "WRITERS", "Previews", "RoutingError", "from_routed", "refusal", "routed"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: GitHub's ``author_association`` values of people with write access to the repository.
 WRITERS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
@@ -163,68 +173,89 @@ class Previews:
         repos: Mapping[str, repositories.RepositoryState],
         *,
         idle: Callable[[str], bool],
+        owns: Callable[[str], bool] = lambda _name: True,
         connect: Callable[[protocol.ForgeSettings], protocol.Forge] = protocol.connect,
     ) -> None:
         self.ctx = ctx
         self._repos = repos
         self._idle = idle
+        self._owns = owns
         self._connect = connect
         self._forges: dict[str, protocol.Forge] = {}
         self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        #: (repository, number) -> the last event of a merge request still open.
-        self._open: dict[tuple[str, int], hooks.MergeRequestEvent] = {}
-        #: (repository, number) -> the order (routed request id) of the last event acted on.
-        self._order: dict[tuple[str, int], int] = {}
+        #: (repository, number) of the merges whose report is awaited here.
+        self._watching: set[tuple[str, int]] = set()
 
     def candidates(self, event: Event) -> list[str]:
         """The tracked repositories ``event`` may concern (forge, project; the target branch)."""
         return [repo.name for repo in self._repos.values() if _concerns(repo, event)]
 
-    def received(
+    async def received(
         self, event: Event, *, among: Collection[str] | None = None, order: int | None = None
     ) -> str:
         """Act on one verified merge-request event or ``/truenorth plan`` comment; what was done.
 
         ``among``: only these repositories (names), those this replica owns. ``order``
         (replicas: the id of the request that recorded the event): an event older than
-        one of the same merge request already acted on is ignored.
+        one of the same merge request already acted on is ignored. What is known of the
+        merge request is read from the store and the event written there.
         """
-        found = self._repository(event, among)
+        found = await self._repository(event, among)
         if found is None:
             return UNTRACKED
-        repo, forge = found
+        repo, forge, known = found
         key = (repo.name, event.number)
-        if order is not None and isinstance(event, hooks.MergeRequestEvent):
-            if order < self._order.get(key, order):
-                return "ignored: a newer event of this merge request was already acted on"
-            self._order[key] = order
         if isinstance(event, hooks.PlanCommand):
-            waiting = self._open.get(key)
-            if waiting is None:
+            if known is None or known.state != "open":
                 return "ignored: no open merge request known here (push to it again)"
             if not may_ask(forge, event):
                 return f"ignored: {event.author} may not ask for a preview"
-            self._start(key, self._preview(repo, forge, waiting, asked_by=event.author))
+            self._start(key, self._preview(repo, forge, _event_of(known), asked_by=event.author))
             return "previewing"
+        newest = known.last_order if known is not None else None
+        if order is not None and newest is not None and order < newest:
+            return "ignored: a newer event of this merge request was already acted on"
         if event.action is hooks.MergeAction.CLOSED:
-            self._open.pop(key, None)
-            self._order.pop(key, None)
+            await self._store(
+                "forget",
+                lambda store: store.forget_merge_request(
+                    repository=repo.key, number=event.number, order=order
+                ),
+            )
             self._cancel(key)
             return "forgotten"
-        if event.action is hooks.MergeAction.MERGED:
-            self._open.pop(key, None)
-            self._order.pop(key, None)
+        merged = event.action is hooks.MergeAction.MERGED
+        if not await self._remember(repo, event, state="merged" if merged else "open", order=order):
+            return "ignored: a newer event of this merge request was already acted on"
+        if merged:
             self._cancel(key)
-            self._spawn(self._after_merge(repo, forge, event))
+            self._watch(repo, forge, event)
             return "watching the merge"
-        self._open[key] = event
         refused = refusal(forge, event)
         if refused is not None:
             self._spawn(self._ask_maintainer(repo, forge, event, refused))
             return f"not previewed: {refused}"
         self._start(key, self._preview(repo, forge, event))
         return "previewing"
+
+    def resume(self, name: str) -> None:
+        """Repository ``name``'s loop starts here (a start, a lease taken): write the reports
+        of its merges still due (recorded ``merged``), in the background."""
+        repo = self._repos.get(name)
+        if repo is None or repo.config.forge is None:
+            return
+        forge = repo.config.forge
+
+        async def work() -> None:
+            found = await self._store(
+                "read the merges to report",
+                lambda store: store.merge_requests(repositories=[repo.key], state="merged"),
+            )
+            for record in found or ():
+                self._watch(repo, forge, _event_of(record))
+
+        self._spawn(work())
 
     async def close(self) -> None:
         """Cancel what runs, close the forge clients."""
@@ -288,14 +319,14 @@ class Previews:
                 f"{comments.MARKER}\n### truenorth plan: {comments.escape(repo.name)}\n\n"
                 f"The preview of {event.head_sha[:12]} failed:\n\n{comments.fenced(message, info='text')}"
             )
-            await self._forge_call(adapter.upsert_comment(event.number, body), what="the comment")
+            await self._comment(repo, adapter, event.number, body, what="the comment")
             failed = protocol.CommitStatus(
                 protocol.CommitState.FAILURE, protocol.PLAN_CONTEXT, link, "the preview failed"
             )
             await self._forge_call(adapter.set_status(event.head_sha, failed), what="the status")
             return
         body = comments.render(result.preview, limit=adapter.limit)
-        await self._forge_call(adapter.upsert_comment(event.number, body), what="the comment")
+        await self._comment(repo, adapter, event.number, body, what="the comment")
         planned = len(result.preview.stacks)
         changed = sum(1 for item in result.outcomes if item.plan is not None and item.plan.has_changes)
         state = protocol.CommitState.FAILURE if result.failed else protocol.CommitState.SUCCESS
@@ -332,7 +363,7 @@ class Previews:
             f"Not planned automatically: {comments.escape(why, limit=300)}. A maintainer must "
             f"comment `{hooks.COMMAND}` to plan {event.head_sha[:12]}.\n"
         )
-        await self._forge_call(adapter.upsert_comment(event.number, body), what="the comment")
+        await self._comment(repo, adapter, event.number, body, what="the comment")
 
     async def _after_merge(
         self, repo: repositories.RepositoryState, forge: config.ForgeConfig, event: hooks.MergeRequestEvent
@@ -358,9 +389,12 @@ class Previews:
 
         try:
             async with asyncio.timeout(_MERGE_WAIT):
-                await self.ctx.activity.wait_until(settled)
+                await self.ctx.activity.wait_until(lambda: settled() or not self._owns(repo.name))
         except TimeoutError:
             log.warning("repository %s: merge of %d not reconciled in time", repo.name, event.number)
+        if not self._owns(repo.name):
+            log.info("repository %s moved: its new owner reports merge %d", repo.name, event.number)
+            return
         revision = repo.revision
         if revision is None:
             return
@@ -383,7 +417,7 @@ class Previews:
         body = comments.render_applied(
             repository=repo.name, revision=shown, stacks=tuple(rows), link=link, limit=adapter.limit
         )
-        await self._forge_call(adapter.upsert_comment(event.number, body), what="the apply comment")
+        await self._comment(repo, adapter, event.number, body, what="the apply comment")
         state = protocol.CommitState.FAILURE if failed else protocol.CommitState.SUCCESS
         done = protocol.CommitStatus(
             state,
@@ -392,20 +426,112 @@ class Previews:
             "a stack failed" if failed else f"{len(rows)} stack(s) reconciled",
         )
         await self._forge_call(adapter.set_status(revision.sha, done), what="the apply status")
+        await self._store(
+            "forget the reported merge",
+            lambda store: store.forget_merge_request(repository=repo.key, number=event.number),
+        )
 
     # ------------------------------------------------------------------ plumbing
 
-    def _repository(
+    async def _repository(
         self, event: Event, among: Collection[str] | None
-    ) -> tuple[repositories.RepositoryState, config.ForgeConfig] | None:
+    ) -> tuple[repositories.RepositoryState, config.ForgeConfig, records.MergeRequestRecord | None] | None:
+        """The repository ``event`` is about and what the store knows of its merge request. A
+        comment names no branch: the repository where the merge request is known, else the first."""
+        first: tuple[repositories.RepositoryState, config.ForgeConfig, None] | None = None
         for repo in self._repos.values():
             forge = repo.config.forge
             if forge is None or not _concerns(repo, event) or (among is not None and repo.name not in among):
                 continue
-            if isinstance(event, hooks.PlanCommand) and (repo.name, event.number) not in self._open:
-                continue
-            return repo, forge
-        return None
+            key = repo.key
+            known = await self._store(
+                "read the merge request",
+                functools.partial(_read_merge_request, key=key, number=event.number),
+            )
+            if known is not None or isinstance(event, hooks.MergeRequestEvent):
+                return repo, forge, known
+            first = first or (repo, forge, None)
+        return first
+
+    async def _remember(
+        self,
+        repo: repositories.RepositoryState,
+        event: hooks.MergeRequestEvent,
+        *,
+        state: str,
+        order: int | None,
+    ) -> bool:
+        """Record ``event`` in the store; False when a newer event was recorded (a store that
+        cannot be written is logged, and the event still acted on)."""
+        holder = self.ctx.rt.holder or ""
+        written = await self._store(
+            "record the merge request",
+            lambda store: store.put_merge_request(
+                repository=repo.key,
+                number=event.number,
+                order=order,
+                state=state,
+                forge=event.forge,
+                project=event.base_repo,
+                head_repo=event.head_repo,
+                head_sha=event.head_sha,
+                head_ref=event.head_ref,
+                target_branch=event.base_ref,
+                author=event.author,
+                author_association=event.author_association,
+                title=event.title,
+                url=event.url,
+                merge_sha=event.merge_sha,
+                holder=holder,
+            ),
+        )
+        return written is not False
+
+    async def _store(self, what: str, call: Callable[[database.Store], T]) -> T | None:
+        """``call`` on the store in the I/O pool; None, logged, when the store fails (a merge
+        request's record is never worth a lost preview)."""
+        store = self.ctx.rt.store
+        try:
+            return await self.ctx.io(lambda: call(store))
+        except (store_errors.StoreError, ValueError) as exc:
+            log.warning("merge requests: could not %s: %s", what, self.ctx.redact(str(exc)))
+            return None
+
+    async def _comment(
+        self,
+        repo: repositories.RepositoryState,
+        adapter: protocol.Forge,
+        number: int,
+        body: str,
+        *,
+        what: str,
+    ) -> None:
+        """Write truenorth's one comment on merge request ``number`` and record its id."""
+        found = await self._forge_call(adapter.upsert_comment(number, body), what=what)
+        if isinstance(found, int) and not isinstance(found, bool) and found > 0:
+            await self._store(
+                "record the comment's id",
+                lambda store: store.note_merge_request_comment(
+                    repository=repo.key, number=number, comment_id=found
+                ),
+            )
+
+    def _watch(
+        self, repo: repositories.RepositoryState, forge: config.ForgeConfig, event: hooks.MergeRequestEvent
+    ) -> None:
+        """Report merge ``event`` once reconciled, unless this process already waits for it."""
+        key = (repo.name, event.number)
+        if key in self._watching:
+            return
+        self._watching.add(key)
+
+        async def work() -> None:
+            try:
+                await self._after_merge(repo, forge, event)
+            finally:
+                self._watching.discard(key)
+
+        self._spawn(work())
 
     def _adapter(self, name: str, forge: config.ForgeConfig) -> protocol.Forge:
         found = self._forges.get(name)
@@ -416,15 +542,17 @@ class Previews:
     def _link(self, name: str) -> str | None:
         return self.ctx.settings.notifications.link(name, None)
 
-    async def _forge_call(self, call: Awaitable[object], *, what: str) -> None:
+    async def _forge_call(self, call: Awaitable[object], *, what: str) -> object:
+        """``call``'s answer; None when the forge failed (logged)."""
         try:
-            await call
+            return await call
         except transport.ForgeError as exc:
             log.warning("forge: could not set %s: %s", what, self.ctx.redact(str(exc)))
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("forge: could not set %s", what)
+        return None
 
     def _start(self, key: tuple[str, int], work: Coroutine[object, object, None]) -> None:
         self._cancel(key)
@@ -458,6 +586,29 @@ def _concerns(repo: repositories.RepositoryState, event: Event) -> bool:
     if forge.project.project.lower() != event.base_repo.lower():
         return False
     return not isinstance(event, hooks.MergeRequestEvent) or event.base_ref == repo.config.branch
+
+
+def _read_merge_request(store: database.Store, *, key: str, number: int) -> records.MergeRequestRecord | None:
+    return store.merge_request(repository=key, number=number)
+
+
+def _event_of(record: records.MergeRequestRecord) -> hooks.MergeRequestEvent:
+    """The merge request as recorded, as the event that recorded it (open: ``updated``)."""
+    return hooks.MergeRequestEvent(
+        forge=record.forge,
+        action=hooks.MergeAction.MERGED if record.state == "merged" else hooks.MergeAction.UPDATED,
+        number=record.number,
+        head_sha=record.head_sha,
+        head_ref=record.head_ref,
+        base_ref=record.target_branch,
+        base_repo=record.project,
+        head_repo=record.head_repo,
+        author=record.author,
+        title=record.title,
+        url=record.url,
+        author_association=record.author_association,
+        merge_sha=record.merge_sha,
+    )
 
 
 def _without_secrets(rt: runtime.Runtime) -> runtime.Runtime:
