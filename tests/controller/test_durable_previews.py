@@ -353,6 +353,8 @@ async def test_a_drift_announced_before_a_lease_move_is_not_announced_again(
 
     # The other replica's engine state says the same drift (the fake engine keeps its state in
     # the data dir): it takes the repository over and checks, and says nothing.
+    # (It may not have worked on the stack yet: its state folder is made here then.)
+    second.state("network").mkdir(parents=True, exist_ok=True)
     (second.state("network") / STATE_FILE).write_text(state.read_text())
     await asyncio.wait_for(first.stop(), STOP_DEADLINE)
     owner, _ = await owner_and_other(pair)
