@@ -231,3 +231,22 @@ def test_the_migration_down_drops_the_table_and_up_makes_it_again(tmp_path: Path
             repository=REPO, stack="s", outputs=[outputs.Output("x", 1)], revision="", run_id=None
         )
         assert [r.value for r in store.stack_outputs(repository=REPO, stacks=["s"])["s"]] == [1]
+
+
+def test_schema_0002_refuses_to_be_downgraded_and_leaves_the_store_as_it_was(tmp_path: Path) -> None:
+    """0002 rewrote repository keys one way: going below it is refused with the reason, nothing changed."""
+    from alembic import command
+    from alembic.util import CommandError
+
+    from truenorth.store import migrating
+
+    url = sqlite_url(tmp_path)
+    Store.open(url).close()
+    engine = sa.create_engine(database_url(url))
+    try:
+        with pytest.raises(CommandError, match="schema 0002 cannot be downgraded"), engine.begin() as conn:
+            command.downgrade(migrating._config(conn), "0001")
+        with engine.connect() as conn:
+            assert migrating.current_revision(conn) == migrating.HEAD
+    finally:
+        engine.dispose()

@@ -35,7 +35,6 @@ Terraform stacks without a backend keep their state in the ``pg`` backend
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import json
@@ -43,10 +42,8 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from truenorth import texts
-from truenorth.controller.runs import runtime
+from truenorth.controller.runs import ownership, runtime
 from truenorth.engines.terraform import pgstate
 from truenorth.store import locking
 
@@ -68,7 +65,6 @@ LOCKS_FOLDER = "locks"
 DATABASE_WAIT = 2.0
 #: Where the Terraform state of stacks without a backend lives, for local commands.
 STATE_URL_VARIABLE = "TRUENORTH_TERRAFORM_STATE_URL"
-_MAX_INFO_BYTES = 4096
 _SHOWN_NAME = 100
 
 
@@ -148,11 +144,12 @@ def _data_dir_lock(root: Path, repository: str, stack: str, *, command: str) -> 
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            if not ownership.lock_taken(exc):
                 raise
+            holder = ownership.holder_text(ownership.holder_info(fd), command="truenorth")
             raise StackBusy(
                 f"stack {_shown(stack)} is busy: another truenorth command on this data dir is working on "
-                f"it ({_holder_text(_read_info(fd))}); try again when it is done"
+                f"it ({holder}); try again when it is done"
             ) from None
         info = {"command": command, "pid": os.getpid(), "since": datetime.now(UTC).isoformat()}
         with contextlib.suppress(OSError):
@@ -177,22 +174,3 @@ def _database_lock(rt: runtime.Runtime, repository: str, stack: str) -> Iterator
         yield
     finally:
         lock.release()
-
-
-def _read_info(fd: int) -> dict[str, Any]:
-    try:
-        raw = os.pread(fd, _MAX_INFO_BYTES, 0)
-        info = json.loads(raw.decode("utf-8")) if raw else {}
-    except (OSError, ValueError):
-        return {}
-    return info if isinstance(info, dict) else {}
-
-
-def _holder_text(info: Mapping[str, Any]) -> str:
-    """``truenorth apply, pid 42, since ...``; what the holder wrote, bounded."""
-    if "pid" not in info:
-        return "its details are not written yet"
-    parts = [str(info.get("command") or "truenorth"), f"pid {info.get('pid')}"]
-    if info.get("since"):
-        parts.append(f"since {info['since']}")
-    return texts.escape_controls(", ".join(part[:200] for part in parts), keep_newlines=False)

@@ -30,12 +30,13 @@ import os
 import re
 import secrets
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from truenorth import texts
 from truenorth.engines import processes
 from truenorth.store import claiming
 
@@ -46,8 +47,11 @@ __all__ = [
     "Ownership",
     "claim",
     "holder",
+    "holder_info",
+    "holder_text",
     "instance_id",
     "instance_of",
+    "lock_taken",
     "private_files",
     "share",
 ]
@@ -116,7 +120,7 @@ def claim(root: Path, *, command: str) -> Ownership:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
-        message = _refusal_for_controller(root, fd) if _busy(exc) else None
+        message = _refusal_for_controller(root, fd) if lock_taken(exc) else None
         os.close(fd)
         if message is None:
             raise
@@ -136,13 +140,13 @@ def share(root: Path, *, command: str) -> Iterator[Ownership]:
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError as exc:
-        info = _holder_info(fd) if _busy(exc) else None
+        info = holder_info(fd) if lock_taken(exc) else None
         os.close(fd)
         if info is None:
             raise
         url = str(info.get("url") or "URL")[:200]
         raise DataDirBusy(
-            f"data dir {root} is in use by a running controller ({_holder_text(info)}): `{command}` would "
+            f"data dir {root} is in use by a running controller ({holder_text(info)}): `{command}` would "
             "run engines beside it. Act through the controller instead (truenorth sync|approve|rollback "
             f"STACK --server {url}), or stop it first"
         ) from None
@@ -209,7 +213,8 @@ def _open_lock(root: Path) -> int:
     return fd
 
 
-def _busy(exc: OSError) -> bool:
+def lock_taken(exc: OSError) -> bool:
+    """Whether a non-blocking ``flock`` failed because another holds the lock."""
     return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
 
 
@@ -219,7 +224,7 @@ def _refusal_for_controller(root: Path, fd: int) -> str:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError:
         return (
-            f"data dir {root} is in use by another controller ({_holder_text(_holder_info(fd))}); "
+            f"data dir {root} is in use by another controller ({holder_text(holder_info(fd))}); "
             "stop it first, "
             "or give this one its own --data-dir"
         )
@@ -232,8 +237,8 @@ def _refusal_for_controller(root: Path, fd: int) -> str:
     )
 
 
-def _holder_info(fd: int) -> dict[str, Any]:
-    """What the exclusive holder wrote about itself (empty until it has)."""
+def holder_info(fd: int) -> dict[str, Any]:
+    """What a lock file's holder wrote about itself (empty until it has; bounded)."""
     try:
         raw = os.pread(fd, _MAX_INFO_BYTES, 0)
         info = json.loads(raw.decode("utf-8")) if raw else {}
@@ -242,18 +247,19 @@ def _holder_info(fd: int) -> dict[str, Any]:
     return info if isinstance(info, dict) else {}
 
 
-def _holder_text(info: dict[str, Any]) -> str:
-    """``truenorth serve, pid 42, on host h, since ..., serving http://...``."""
+def holder_text(info: Mapping[str, Any], *, command: str = "truenorth serve") -> str:
+    """``truenorth serve, pid 42, on host h, since ..., serving http://...``: what ``info``
+    says, each part bounded, control characters escaped (``command`` when it names none)."""
     if "pid" not in info:
         return "its details are not written yet"
-    parts = [str(info.get("command") or "truenorth serve"), f"pid {info.get('pid')}"]
+    parts = [str(info.get("command") or command), f"pid {info.get('pid')}"]
     if info.get("host"):
         parts.append(f"on host {info['host']}")
     if info.get("since"):
         parts.append(f"since {info['since']}")
     if info.get("url"):
         parts.append(f"serving {info['url']}")
-    return ", ".join(str(part)[:200] for part in parts)
+    return texts.escape_controls(", ".join(str(part)[:200] for part in parts), keep_newlines=False)
 
 
 def _lock_holders(fd: int) -> list[int]:

@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 import sqlalchemy as sa
 from alembic import op
+from alembic.util import CommandError
 
 __all__ = [
     "branch_labels",
@@ -141,7 +142,8 @@ def convert(connection: sa.Connection, rekey: Callable[[str], str]) -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError(
+    """Refused on purpose (a one-way migration), with alembic's user-facing error."""
+    raise CommandError(
         "schema 0002 cannot be downgraded: the repository keys of 0001 (URLs as written) "
         "cannot be rebuilt from <normalized URL>#<branch>"
     )
